@@ -1,0 +1,309 @@
+/**
+ * Flow and Connection: the captured record of one exchange and of the TCP/TLS connections it used.
+ * Shapes follow DESIGN.md's API contract; the dashboard serialises them with `flowToJson`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FailureStage } from '../errors.js';
+
+/** `[name, value]` in wire order with the original case. */
+export type Header = [name: string, value: string];
+
+export type Party = 'client' | 'proxy' | 'server';
+
+export interface HandshakeEvent {
+  /** ms since the TCP connection opened (sub-millisecond precision). */
+  t: number;
+  from: Party;
+  /** TLS message name as in RFC 5246/8446, or `TCPConnect`, `Alert`, `EncryptedHandshake`, `ApplicationData`, `Error`. */
+  type: string;
+  details: Record<string, unknown>;
+}
+
+export interface CipherInfo {
+  id: number;
+  name: string;
+  keyExchange: string;
+  authentication: string;
+  encryption: string;
+  mac: string;
+}
+
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  sans: string[];
+  sha256: string;
+}
+
+export interface Handshake {
+  /** Negotiated protocol, e.g. `TLSv1.2`; null until known. */
+  version: string | null;
+  cipher: CipherInfo | null;
+  sni: string | null;
+  alpn: string | null;
+  /** ALPN protocols the client offered. */
+  alpnOffered: string[];
+  ja3: string | null;
+  ja3Hash: string | null;
+  ja4: string | null;
+  /** Cipher suite ids the client offered, in order (GREASE included). */
+  offeredCiphers: number[];
+  /** Key-exchange group (e.g. `x25519`) when known. */
+  group: string | null;
+  certificates: CertificateSummary[];
+  events: HandshakeEvent[];
+  /** Why the handshake failed, in words; null when it did not fail. */
+  error: string | null;
+  /** Set when a TLS 1.2 attempt was refused and the proxy retried with TLS 1.3. */
+  fallback: string | null;
+}
+
+export type ConnectionSide = 'client' | 'server';
+
+export interface Connection {
+  id: string;
+  side: ConnectionSide;
+  /** Peer address and port (the client for `client`, the upstream for `server`). */
+  address: string;
+  port: number;
+  /** Host name this connection is for (CONNECT/SNI host for client, upstream host for server). */
+  host: string;
+  /** Epoch ms when the TCP connection opened. */
+  openedAt: number;
+  closedAt: number | null;
+  tls: Handshake | null;
+}
+
+export interface CapturedMessage {
+  httpVersion: string;
+  headers: Header[];
+  /** Bytes on the wire after transfer decoding (what the peer sent as the entity). */
+  bodySize: number;
+  /** True when only the first `maxBody` bytes were kept. */
+  bodyTruncated: boolean;
+  /** Captured copy of the body, at most `maxBody` bytes; not sent in JSON summaries. */
+  body: Buffer;
+  trailers: Header[];
+}
+
+export interface CapturedRequest extends CapturedMessage {
+  method: string;
+  url: string;
+}
+
+export interface CapturedResponse extends CapturedMessage {
+  status: number;
+  statusText: string;
+}
+
+/** HAR 1.2 phases in ms; -1 where a phase did not happen (for example a reused connection). */
+export interface Timings {
+  blocked: number;
+  dns: number;
+  connect: number;
+  ssl: number;
+  send: number;
+  wait: number;
+  receive: number;
+}
+
+export interface FlowError {
+  stage: FailureStage;
+  code: string;
+  message: string;
+}
+
+export type FlowState = 'pending' | 'complete' | 'error';
+export type FlowKind = 'http' | 'tunnel' | 'tls-failure' | 'websocket';
+
+export interface WebSocketMessage {
+  /** `send` is client → server, `receive` server → client (Chrome's HAR shape). */
+  type: 'send' | 'receive';
+  /** Epoch seconds with fractions, as Chrome writes it. */
+  time: number;
+  opcode: number;
+  size: number;
+  /** Text, or base64 for binary frames; capped. */
+  data: string;
+  truncated: boolean;
+}
+
+export interface WebSocketInfo {
+  protocol: string | null;
+  extensions: string | null;
+  messages: WebSocketMessage[];
+  closeCode: number | null;
+  closeReason: string | null;
+  closedBy: 'client' | 'server' | null;
+}
+
+export interface Flow {
+  id: string;
+  kind: FlowKind;
+  state: FlowState;
+  /** Epoch ms of the first byte of the request (or of the connection for tunnels). */
+  startedAt: number;
+  /** ms from start to the last byte of the response; null while pending. */
+  duration: number | null;
+  scheme: 'http' | 'https' | 'ws' | 'wss' | 'tcp';
+  host: string;
+  port: number;
+  request: CapturedRequest;
+  response: CapturedResponse | null;
+  error: FlowError | null;
+  timings: Timings;
+  clientConnection: Connection | null;
+  serverConnection: Connection | null;
+  /** Upstream IP the exchange went to, when one was reached. */
+  serverIPAddress: string | null;
+  websocket: WebSocketInfo | null;
+  /** True for flows loaded from a HAR file rather than captured. */
+  imported: boolean;
+  /** Free-form notes (e.g. why a tunnel was not intercepted). */
+  notes: string[];
+}
+
+export function newId(): string {
+  return randomUUID();
+}
+
+export function emptyHandshake(): Handshake {
+  return {
+    version: null,
+    cipher: null,
+    sni: null,
+    alpn: null,
+    alpnOffered: [],
+    ja3: null,
+    ja3Hash: null,
+    ja4: null,
+    offeredCiphers: [],
+    group: null,
+    certificates: [],
+    events: [],
+    error: null,
+    fallback: null,
+  };
+}
+
+export function emptyTimings(): Timings {
+  return { blocked: -1, dns: -1, connect: -1, ssl: -1, send: 0, wait: 0, receive: 0 };
+}
+
+export function emptyRequest(method: string, url: string, httpVersion = '1.1'): CapturedRequest {
+  return { method, url, httpVersion, headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+}
+
+export interface NewFlowInit {
+  kind: FlowKind;
+  scheme: Flow['scheme'];
+  host: string;
+  port: number;
+  request: CapturedRequest;
+  clientConnection: Connection | null;
+  startedAt?: number;
+}
+
+export function createFlow(init: NewFlowInit): Flow {
+  return {
+    id: newId(),
+    kind: init.kind,
+    state: 'pending',
+    startedAt: init.startedAt ?? Date.now(),
+    duration: null,
+    scheme: init.scheme,
+    host: init.host,
+    port: init.port,
+    request: init.request,
+    response: null,
+    error: null,
+    timings: emptyTimings(),
+    clientConnection: init.clientConnection,
+    serverConnection: null,
+    serverIPAddress: null,
+    websocket: null,
+    imported: false,
+    notes: [],
+  };
+}
+
+/** Pairs from Node's flat `rawHeaders` array, keeping order and case. */
+export function pairHeaders(raw: readonly string[]): Header[] {
+  const out: Header[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+export function headerValue(headers: readonly Header[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/** Short summary for lists and the live feed. */
+export interface FlowSummary {
+  id: string;
+  kind: FlowKind;
+  state: FlowState;
+  method: string;
+  url: string;
+  scheme: Flow['scheme'];
+  host: string;
+  status: number | null;
+  contentType: string | null;
+  requestSize: number;
+  responseSize: number;
+  startedAt: number;
+  duration: number | null;
+  tlsVersion: string | null;
+  error: string | null;
+  imported: boolean;
+}
+
+export function summarize(flow: Flow): FlowSummary {
+  return {
+    id: flow.id,
+    kind: flow.kind,
+    state: flow.state,
+    method: flow.request.method,
+    url: flow.request.url,
+    scheme: flow.scheme,
+    host: flow.host,
+    status: flow.response?.status ?? null,
+    contentType: flow.response ? headerValue(flow.response.headers, 'content-type') ?? null : null,
+    requestSize: flow.request.bodySize,
+    responseSize: flow.response?.bodySize ?? 0,
+    startedAt: flow.startedAt,
+    duration: flow.duration,
+    tlsVersion: flow.serverConnection?.tls?.version ?? flow.clientConnection?.tls?.version ?? null,
+    error: flow.error ? `${flow.error.stage}: ${flow.error.message}` : null,
+    imported: flow.imported,
+  };
+}
+
+type MessageJson<M extends CapturedMessage> = Omit<M, 'body'>;
+
+export interface FlowJson extends Omit<Flow, 'request' | 'response' | 'clientConnection' | 'serverConnection'> {
+  request: MessageJson<CapturedRequest>;
+  response: MessageJson<CapturedResponse> | null;
+  clientConnection: Connection | null;
+  serverConnection: Connection | null;
+  tls: { client: Handshake | null; server: Handshake | null };
+}
+
+function stripBody<M extends CapturedMessage>(m: M): MessageJson<M> {
+  const { body: _body, ...rest } = m;
+  return rest;
+}
+
+/** The whole flow as the API serves it: bodies are fetched separately by id. */
+export function flowToJson(flow: Flow): FlowJson {
+  return {
+    ...flow,
+    request: stripBody(flow.request),
+    response: flow.response ? stripBody(flow.response) : null,
+    tls: { client: flow.clientConnection?.tls ?? null, server: flow.serverConnection?.tls ?? null },
+  };
+}
