@@ -1,0 +1,264 @@
+/**
+ * Continuous, crash-safe HAR recording (`--har FILE`). The file is valid HAR at every instant:
+ * it always ends with the `]}}` that closes `entries`, `log` and the root, and each batch of
+ * entries is one positional write of `,<entries>]}}` over the old tail. A kill between writes
+ * leaves the previous document, and Linux completes a write(2) to a regular file before SIGKILL
+ * takes effect — except that generic_perform_write checks for fatal signals between pages, so a
+ * kill landing during the microseconds a multi-page write spends copying can cut it at a page
+ * boundary. That window is the one way to tear the tail; nothing in JSON can stage bytes safely.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, link, open, readFile, realpath, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { debuglog } from 'node:util';
+import type { Flow } from '../capture/flow.js';
+import type { FlowStore, StoreEvent } from '../capture/store.js';
+import { HarError } from '../errors.js';
+import { harRoot, harToFlows } from './import.js';
+import { entryJson, harCreator, HAR_VERSION } from './mapping.js';
+import { redaction, type RedactOptions, type Redaction } from './redact.js';
+
+const debug = debuglog('mitmscope-har');
+
+/** Closes `entries`, `log` and the root object; always the last bytes of the file. */
+const TAIL = Buffer.from(']}}');
+/** Recordings hold cookies and tokens unless redacted: readable by the owner only, like the CA key. */
+const FILE_MODE = 0o600;
+/** Errors from link(2) meaning "this filesystem has no hard links": fall back to O_EXCL creation. */
+const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+export interface HarRecorderOptions {
+  /** Add to an existing file instead of refusing to touch it. */
+  append: boolean;
+  redact?: RedactOptions | null;
+  store: FlowStore;
+}
+
+function ioError(path: string, err: unknown, verb = 'write'): HarError {
+  if (err instanceof HarError) return err;
+  return new HarError('MITM_ERR_HAR_IO', `cannot ${verb} ${path}: ${(err as Error).message}`, { cause: err });
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** `{...rootFields,"log":{...logFields,"entries":[` — `entries` last so that the tail is fixed. */
+function headOf(root: Record<string, unknown>, log: Record<string, unknown>): string {
+  let head = '{';
+  for (const [k, v] of Object.entries(root)) if (k !== 'log') head += `${JSON.stringify(k)}:${JSON.stringify(v)},`;
+  head += '"log":{';
+  for (const [k, v] of Object.entries(log)) if (k !== 'entries') head += `${JSON.stringify(k)}:${JSON.stringify(v)},`;
+  return `${head}"entries":[`;
+}
+
+/**
+ * Creates `path` with its full content in one step, failing with EEXIST if it exists: the content
+ * goes to a temporary file first and link(2) publishes it, so no reader or crash sees it empty.
+ */
+async function createExclusive(path: string, content: string): Promise<void> {
+  const tmp = tempPath(path);
+  await writeFile(tmp, content, { flag: 'wx', mode: FILE_MODE });
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if (!NO_LINK_CODES.has(errnoCode(err) ?? '')) throw err;
+    await writeFile(path, content, { flag: 'wx', mode: FILE_MODE });
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+}
+
+/** Replaces `path` atomically (temporary file + rename), keeping its permissions. */
+async function replaceAtomically(path: string, content: string): Promise<void> {
+  const tmp = tempPath(path);
+  const { mode } = await stat(path);
+  try {
+    await writeFile(tmp, content, { flag: 'wx', mode: FILE_MODE });
+    await chmod(tmp, mode & 0o7777);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+interface Prepared {
+  fh: FileHandle;
+  tailOffset: number;
+  entries: number;
+}
+
+async function prepareFile(path: string, append: boolean): Promise<Prepared> {
+  const head = headOf({}, { version: HAR_VERSION, creator: harCreator(), pages: [] });
+  try {
+    await createExclusive(path, head + TAIL.toString());
+    return { fh: await open(path, 'r+'), tailOffset: Buffer.byteLength(head), entries: 0 };
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw ioError(path, err);
+  }
+  if (!append) throw new HarError('MITM_ERR_HAR_EXISTS', `${path} exists; pass --har-append to add to it, or choose a new name`);
+
+  let text: string;
+  let target: string;
+  try {
+    // Rewriting goes through rename(2): aim it at the real file, not at a symlink to it.
+    target = await realpath(path);
+    text = await readFile(target, 'utf8');
+  } catch (err) {
+    throw ioError(path, err, 'read');
+  }
+  let parsed: ReturnType<typeof harRoot>;
+  try {
+    parsed = harRoot(text);
+    harToFlows(parsed.root); // the same checks as an import: we only add to files we could read back
+  } catch (err) {
+    if (err instanceof HarError) throw new HarError('MITM_ERR_HAR_INVALID', `${path}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  // Any valid HAR may end in `"pages":[...]}` or pretty-printed whitespace: rewrite it once in
+  // our layout, atomically, then append in place.
+  const ownHead = headOf(parsed.root, parsed.log);
+  const body = parsed.entries.map((e) => JSON.stringify(e)).join(',');
+  try {
+    await replaceAtomically(target, ownHead + body + TAIL.toString());
+    return { fh: await open(target, 'r+'), tailOffset: Buffer.byteLength(ownHead) + Buffer.byteLength(body), entries: parsed.entries.length };
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+export class HarRecorder {
+  readonly path: string;
+  private readonly fh: FileHandle;
+  private readonly store: FlowStore;
+  private readonly redact: Redaction;
+  private readonly unsubscribe: () => void;
+  /** Flows already written; weak so that evicted flows are not kept alive by the recorder. */
+  private readonly written = new WeakSet<Flow>();
+  /** Byte offset where the `]}}` tail starts. */
+  private tailOffset: number;
+  private committed: number;
+  private queue: string[] = [];
+  private draining: Promise<void> | null = null;
+  private failure: HarError | null = null;
+  private closing: Promise<void> | null = null;
+
+  /** Creates (or, with `append`, reopens) the file and subscribes to the store; flows are written as they complete. */
+  static async open(path: string, options: HarRecorderOptions): Promise<HarRecorder> {
+    const prepared = await prepareFile(path, options.append);
+    return new HarRecorder(path, prepared, options);
+  }
+
+  private constructor(path: string, prepared: Prepared, options: HarRecorderOptions) {
+    this.path = path;
+    this.fh = prepared.fh;
+    this.tailOffset = prepared.tailOffset;
+    this.committed = prepared.entries;
+    this.store = options.store;
+    this.redact = redaction(options.redact);
+    this.unsubscribe = options.store.subscribe((event) => this.onEvent(event));
+  }
+
+  /** Entries in the file whose write has finished (including those it held when appending). */
+  get entries(): number {
+    return this.committed;
+  }
+
+  /** The write failure that stopped recording, if any; `close()` rejects with it too. */
+  get error(): HarError | null {
+    return this.failure;
+  }
+
+  private onEvent(event: StoreEvent): void {
+    if (event.type !== 'flow' && event.type !== 'flow-update') return;
+    // Imported flows came from a HAR already; recording them again would duplicate that file.
+    if (event.flow.state === 'pending' || event.flow.imported || this.failure) return;
+    const flow = this.store.get(event.flow.id);
+    if (!flow || flow.state === 'pending' || this.written.has(flow)) return;
+    this.written.add(flow);
+    try {
+      // Serialise now: the flow object may change later (or be evicted) while the write queues.
+      this.queue.push(entryJson(flow, this.redact));
+    } catch (err) {
+      debug('flow %s could not be mapped to HAR: %o', flow.id, err);
+      return;
+    }
+    this.kick();
+  }
+
+  /** One write in flight at a time; whatever queues meanwhile goes out as the next batch. */
+  private kick(): void {
+    if (this.draining || this.failure || this.queue.length === 0) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !this.failure) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.writeBatch(batch);
+    }
+  }
+
+  private async writeBatch(batch: string[]): Promise<void> {
+    const separator = this.committed === 0 ? '' : ',';
+    const json = Buffer.from(separator + batch.join(','), 'utf8');
+    const buf = Buffer.concat([json, TAIL]);
+    try {
+      await writeFully(this.fh, buf, this.tailOffset);
+    } catch (err) {
+      this.failure = ioError(this.path, err);
+      debug('recording stopped: %o', err);
+      // Best effort back to the last complete document: tail where it was, partial bytes cut.
+      try {
+        await writeFully(this.fh, TAIL, this.tailOffset);
+        await this.fh.truncate(this.tailOffset + TAIL.length);
+      } catch {
+        // The disk refuses writes altogether; nothing more can be done here.
+      }
+      return;
+    }
+    this.tailOffset += json.length;
+    this.committed += batch.length;
+  }
+
+  /** Writes every flow that completed before the call, syncs and closes the file. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.finish();
+    return this.closing;
+  }
+
+  private async finish(): Promise<void> {
+    // The store announces completions on the next setImmediate: let those already announced in.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.unsubscribe();
+    for (;;) {
+      if (this.draining) await this.draining;
+      else if (this.queue.length > 0 && !this.failure) this.kick();
+      else break;
+    }
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      this.failure ??= ioError(this.path, err);
+    }
+    await this.fh.close().catch(() => {});
+    if (this.failure) throw this.failure;
+  }
+}
