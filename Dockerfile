@@ -1,0 +1,34 @@
+# mitmscope in a container: proxy on 8080, dashboard on 8081, root CA in the /data/ca volume.
+#   docker build -t mitmscope .
+#   docker run --rm -e MITMSCOPE_TOKEN=<secret> -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 \
+#     -v mitmscope-ca:/data/ca mitmscope
+# See docs/SETUP.md. Listening on 0.0.0.0 inside the container requires a token (MITMSCOPE_TOKEN).
+
+# Debian-based slim image: glibc for esbuild's binary, and the same OpenSSL family the tests use.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+# Everything else not excluded by .dockerignore (never the CA folder or local HAR/key files).
+COPY . .
+# ui/dist only exists once the dashboard front end is built; create it so the final COPY never fails.
+RUN npm run build && mkdir -p ui/dist
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/ui/dist ./ui/dist
+# Owned by node so the CA can be created on first start; a new named volume copies this ownership.
+RUN mkdir -p /data/ca && chown node:node /data/ca
+USER node
+VOLUME ["/data/ca"]
+EXPOSE 8080 8081
+# slim images have no curl: node asks the proxy itself, which answers its own address with 200.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "require('http').get('http://127.0.0.1:8080/', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).setTimeout(4000, () => process.exit(1))"]
+CMD ["node", "dist/src/cli.js", "--host", "0.0.0.0", "--ca-dir", "/data/ca"]
