@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { summarize, type Flow, type FlowSummary, type HandshakeEvent } from './flow.js';
+import { summarize, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
 
 /** Rough fixed cost of a flow's objects beyond its bodies and headers, measured with heap snapshots. */
 const FLOW_OVERHEAD_BYTES = 2048;
@@ -16,6 +16,8 @@ export type StoreEvent =
   | { type: 'flow-update'; flow: FlowSummary }
   | { type: 'flow-evicted'; id: string }
   | { type: 'tls'; connectionId: string; event: HandshakeEvent }
+  /** One relayed WebSocket message: `index` in the flow's `websocket.messages`; `data` may be a shortened preview (`truncated`). */
+  | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
   | { type: 'cleared' };
 
 export type StoreListener = (event: StoreEvent) => void;
@@ -82,6 +84,12 @@ export class FlowStore {
 
   tlsEvent(connectionId: string, event: HandshakeEvent): void {
     this.emit({ type: 'tls', connectionId, event });
+  }
+
+  /** Announces a WebSocket message already appended to a stored flow. */
+  wsMessage(flowId: string, index: number, message: WebSocketMessage): void {
+    if (!this.flows.has(flowId)) return;
+    this.emit({ type: 'ws-message', flowId, index, message });
   }
 
   get(id: string): Flow | undefined {

@@ -1,0 +1,145 @@
+/**
+ * The REST routes under /api (DESIGN's API contract). Authentication, Host and Origin checks
+ * happen before this router; handlers only read and change the store.
+ */
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { flowToJson, summarize, type Flow } from '../capture/flow.js';
+import type { FlowStore } from '../capture/store.js';
+import { isMitmError } from '../errors.js';
+import { flowsToHar, harToFlows } from '../har/mapping.js';
+import { sendBody } from './bodies.js';
+
+/** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
+export const HAR_IMPORT_LIMIT_BYTES = 200 * 1024 * 1024;
+const NON_NEGATIVE_INT = /^\d{1,15}$/;
+
+export interface ApiContext {
+  store: FlowStore;
+  version: string;
+  recording: { path: string } | null;
+}
+
+export interface StatusJson {
+  version: string;
+  flows: number;
+  storeBytes: number;
+  storeMaxBytes: number;
+  recording: { path: string } | null;
+}
+
+export function sendError(res: Response, status: number, message: string, code?: string): void {
+  res.status(status).json(code === undefined ? { error: message } : { error: message, code });
+}
+
+function flowOr404(store: FlowStore, req: Request, res: Response): Flow | null {
+  const id = req.params['id'];
+  const flow = typeof id === 'string' ? store.get(id) : undefined;
+  if (flow) return flow;
+  sendError(res, 404, `no flow with id ${JSON.stringify(id)}`, 'MITM_ERR_NOT_FOUND');
+  return null;
+}
+
+/** A non-negative integer query parameter; `undefined` when absent, null when malformed. */
+function intParam(req: Request, name: string): number | null | undefined {
+  const value = req.query[name];
+  if (value === undefined) return undefined;
+  return typeof value === 'string' && NON_NEGATIVE_INT.test(value) ? Number(value) : null;
+}
+
+function flag(req: Request, name: string): boolean {
+  const value = req.query[name];
+  return value === '1' || value === 'true';
+}
+
+/**
+ * A declared Content-Length over the limit is refused before any byte is read: body-parser would
+ * first read the whole body to keep the connection reusable. `Connection: close` ends it instead.
+ */
+function refuseDeclaredOversize(limit: number): RequestHandler {
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length']);
+    if (!Number.isFinite(declared) || declared <= limit) return next();
+    res.setHeader('Connection', 'close');
+    sendError(res, 413, `request body too large (limit ${limit} bytes)`);
+  };
+}
+
+export function createApiRouter(ctx: ApiContext): Router {
+  const { store } = ctx;
+  const api = express.Router();
+  // Captured traffic holds cookies and credentials: keep it out of the browser's disk cache.
+  api.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  // `since` is an index in arrival order (what a client already has); `limit` caps the answer.
+  api.get('/flows', (req, res) => {
+    const since = intParam(req, 'since');
+    const limit = intParam(req, 'limit');
+    if (since === null || limit === null) return sendError(res, 400, 'since and limit must be non-negative integers');
+    const all = store.list();
+    const start = since ?? 0;
+    const end = limit === undefined ? all.length : Math.min(all.length, start + limit);
+    res.json(all.slice(start, end).map(summarize));
+  });
+
+  api.delete('/flows', (_req, res) => {
+    const cleared = store.size;
+    store.clear();
+    res.json({ cleared });
+  });
+
+  api.get('/flows/:id', (req, res) => {
+    const flow = flowOr404(store, req, res);
+    if (flow) res.json(flowToJson(flow));
+  });
+
+  api.get('/flows/:id/request/body', async (req, res) => {
+    const flow = flowOr404(store, req, res);
+    if (!flow) return;
+    await sendBody(res, flow.request, flow.request.url, 'request', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
+  });
+
+  api.get('/flows/:id/response/body', async (req, res) => {
+    const flow = flowOr404(store, req, res);
+    if (!flow) return;
+    if (!flow.response) return sendError(res, 404, 'the flow has no response', 'MITM_ERR_NOT_FOUND');
+    await sendBody(res, flow.response, flow.request.url, 'response', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
+  });
+
+  api.get('/status', (_req, res) => {
+    const status: StatusJson = {
+      version: ctx.version,
+      flows: store.size,
+      storeBytes: store.bytes,
+      storeMaxBytes: store.maxBytes,
+      recording: ctx.recording,
+    };
+    res.json(status);
+  });
+
+  api.get('/har', (_req, res) => {
+    const har = flowsToHar(store.list(), { creatorVersion: ctx.version });
+    res.setHeader('Content-Disposition', `attachment; filename="mitmscope-${new Date().toISOString().replace(/[:.]/g, '-')}.har"`);
+    res.json(har);
+  });
+
+  // Raw bytes, not express.json: the importer reports syntax errors with line and column.
+  api.post('/har', refuseDeclaredOversize(HAR_IMPORT_LIMIT_BYTES), express.raw({ type: () => true, limit: HAR_IMPORT_LIMIT_BYTES }), (req, res) => {
+    const body: unknown = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(res, 400, 'the request body must be a HAR file', 'MITM_ERR_HAR_INVALID');
+    let flows: Flow[];
+    try {
+      flows = harToFlows(body);
+    } catch (err) {
+      if (isMitmError(err)) return sendError(res, 400, err.message, err.code);
+      throw err;
+    }
+    for (const flow of flows) store.add(flow);
+    res.json({ imported: flows.length });
+  });
+
+  api.use((req, res) => sendError(res, 404, `no API route ${req.method} ${req.baseUrl}${req.path}`, 'MITM_ERR_NOT_FOUND'));
+  return api;
+}
