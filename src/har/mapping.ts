@@ -2,7 +2,7 @@
  * Flow → HAR 1.2 entry (export) and the public import entry point. Custom fields and every
  * deliberate choice are described in `types.ts`; bodies follow `body.ts`, timings `timings.ts`.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../package-info.js';
 import { isIP } from 'node:net';
 import { headerValue, type CapturedRequest, type CapturedResponse, type Flow, type FlowKind, type Handshake } from '../capture/flow.js';
 import { bodyToText, contentCoding, decodeBody, type BodyText } from './body.js';
@@ -22,37 +22,14 @@ export interface HarOptions {
 export const HAR_VERSION = '1.2';
 export const CREATOR_NAME = 'mitmscope';
 /** src/har → package root is 2 levels up, dist/src/har is 3; a little slack for other layouts. */
-const PACKAGE_SEARCH_DEPTH = 5;
 /** Said in `comment` when a flow has neither a response nor an error (exported while in flight). */
 export const NO_RESPONSE_NOTE = 'no response: the exchange was still in progress';
 
 const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
 const FORM_MIME = /^\s*application\/x-www-form-urlencoded\b/i;
 
-let packageVersion: string | null = null;
-
-/** Read once, lazily: the version of the mitmscope package this module belongs to. */
-function ownVersion(): string {
-  if (packageVersion !== null) return packageVersion;
-  packageVersion = '0.0.0';
-  let dir = new URL('.', import.meta.url);
-  for (let i = 0; i < PACKAGE_SEARCH_DEPTH; i++) {
-    try {
-      const pkg: unknown = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'));
-      if (typeof pkg === 'object' && pkg !== null && 'name' in pkg && pkg.name === CREATOR_NAME && 'version' in pkg && typeof pkg.version === 'string') {
-        packageVersion = pkg.version;
-        break;
-      }
-    } catch {
-      // No (readable) package.json at this level: keep climbing.
-    }
-    dir = new URL('..', dir);
-  }
-  return packageVersion;
-}
-
 export function harCreator(version?: string): HarCreator {
-  return { name: CREATOR_NAME, version: version ?? ownVersion() };
+  return { name: CREATOR_NAME, version: version ?? packageVersion() };
 }
 
 export function flowToEntry(flow: Flow, options: HarOptions = {}): HarEntry {

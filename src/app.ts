@@ -1,0 +1,120 @@
+/**
+ * Composes a running mitmscope from a validated Config: CA, minter, store, proxy, dashboard,
+ * HAR recorder. Tests start it in-process; the CLI starts it and prints where things listen.
+ */
+import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from './errors.js';
+import type { Config } from './config.js';
+import { loadOrCreateAuthority, type Authority } from './ca/authority.js';
+import { CertificateMinter } from './ca/mint.js';
+import { FlowStore } from './capture/store.js';
+import { ProxyServer } from './proxy/server.js';
+import { openKeylog, type KeylogWriter } from './tls/keylog.js';
+import { HarRecorder } from './har/recorder.js';
+import { startDashboard, type Dashboard } from './dashboard/server.js';
+import { join } from 'node:path';
+import { packageRoot } from './package-info.js';
+import { caPageHandler } from './setup/ca-page.js';
+
+/** Random dashboard tokens: 128 bits, URL-safe. */
+const TOKEN_BYTES = 16;
+
+export interface Running {
+  config: Config;
+  authority: Authority;
+  minter: CertificateMinter;
+  store: FlowStore;
+  proxy: ProxyServer;
+  proxyUrl: string;
+  proxyPort: number;
+  token: string;
+  /** Dashboard base URL, null with --no-ui. */
+  dashboardUrl: string | null;
+  dashboard: Dashboard | null;
+  recorder: HarRecorder | null;
+  /** Stops everything; in-flight exchanges get up to `graceMs` to finish. */
+  close(graceMs?: number): Promise<void>;
+}
+
+async function readCaFiles(files: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`--upstream-ca ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`--upstream-ca ${file} holds no PEM certificate`);
+    out.push(text);
+  }
+  return out;
+}
+
+function urlHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+export async function start(config: Config): Promise<Running> {
+  const extraCa = await readCaFiles(config.upstreamCa);
+  const authority = await loadOrCreateAuthority(config.caDir);
+  const minter = await CertificateMinter.create(authority);
+  const store = new FlowStore({ maxBytes: config.storeSize });
+  const token = config.token ?? randomBytes(TOKEN_BYTES).toString('base64url');
+  // The recorder subscribes before any traffic so that no completed exchange is missed.
+  const recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store }) : null;
+  const keylog: KeylogWriter | null = config.keylog ? openKeylog(config.keylog) : null;
+  const proxy = new ProxyServer({
+    config,
+    store,
+    minter,
+    keylog: keylog ? (line) => keylog.write(line) : null,
+    extraCa,
+    // In memory: a read-only CA folder may hold only ca.pem and ca.key.
+    caPage: caPageHandler({ pem: authority.paths.pem, cer: authority.certDer, p12: authority.p12 }, authority.fingerprint256),
+  });
+  let dashboard: Dashboard | null = null;
+  let addr: AddressInfo;
+  try {
+    addr = await proxy.listen();
+    if (config.ui) {
+      dashboard = await startDashboard({
+        store,
+        host: config.host,
+        port: config.uiPort,
+        token,
+        uiHosts: config.uiHosts,
+        caFiles: { pem: authority.paths.pem, cer: authority.paths.cer, p12: authority.paths.p12 },
+        uiDir: join(packageRoot(), 'ui', 'dist'),
+        recording: config.har ? { path: config.har } : null,
+      });
+    }
+  } catch (err) {
+    await proxy.close().catch(() => {});
+    await recorder?.close().catch(() => {});
+    await keylog?.close();
+    throw err;
+  }
+  return {
+    config,
+    authority,
+    minter,
+    store,
+    proxy,
+    proxyUrl: `http://${urlHost(addr.address)}:${addr.port}`,
+    proxyPort: addr.port,
+    token,
+    dashboardUrl: dashboard?.url ?? null,
+    dashboard,
+    recorder,
+    async close(graceMs = 0) {
+      await proxy.close(graceMs);
+      await dashboard?.close();
+      // After the proxy: the last exchanges complete first, then the file is finished.
+      await recorder?.close();
+      await keylog?.close();
+    },
+  };
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+/**
+ * The `mitmscope` command: parses arguments (node:util parseArgs), starts everything, prints
+ * where it listens, and stops cleanly on SIGINT/SIGTERM. The only module that prints or exits.
+ */
+import { parseArgs } from 'node:util';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageVersion } from './package-info.js';
+import { ConfigError, isMitmError } from './errors.js';
+import { DEFAULTS, parseBytes, parseMs, parsePort, parseRegex, parseUpstreamTls, validateConfig, type Config } from './config.js';
+import { start } from './app.js';
+import { loadOrCreateAuthority } from './ca/authority.js';
+import { writeCaBundle } from './setup/bundle.js';
+import { envExports, parseShell } from './setup/env.js';
+
+/** In-flight exchanges get this long to finish on SIGINT/SIGTERM. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+const HELP = `Usage: mitmscope [options]
+       mitmscope env [--shell bash|zsh|fish|powershell] [--host H] [--port P] [--ca-dir DIR]
+
+An intercepting HTTPS debugging proxy that shows every TLS handshake step.
+
+Options:
+  --host HOST            address to listen on (default 127.0.0.1; others need --token)
+  --port PORT            proxy port (default 8080; 0 picks a free one)
+  --ui-port PORT         dashboard port (default 8081)
+  --no-ui                do not start the dashboard
+  --ui-host NAME         extra Host name the dashboard accepts (repeatable)
+  --ca-dir DIR           root CA folder (default ./ca; created on first start)
+  --upstream-tls V       TLS toward servers: 1.2 (default), 1.3 or auto
+  --upstream-ca FILE     extra CA (PEM) to trust for upstream servers (repeatable)
+  --insecure             do not verify upstream certificates
+  --ignore-hosts REGEX   tunnel matching hosts untouched (repeatable)
+  --auto-passthrough     tunnel hosts whose clients reject our certificate
+  --har FILE             record every exchange to a HAR file as it completes
+  --har-append           add to an existing HAR file instead of refusing
+  --keylog FILE          append NSS key log lines (Wireshark) for both legs
+  --max-body BYTES       bytes of each body kept for display (default 1MiB)
+  --store-size BYTES     memory for stored flows (default 512MiB)
+  --token TOKEN          dashboard token (default: random; or MITMSCOPE_TOKEN)
+  --connect-timeout MS   upstream TCP+TLS connect timeout (default 10000)
+  --headers-timeout MS   upstream response headers timeout (default 60000)
+  --body-timeout MS      upstream body inactivity timeout (default 60000)
+  --client-headers-timeout MS  client request headers timeout (default 30000)
+  -h, --help             show this help
+  -v, --version          print the version
+`;
+
+const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'ui-port': { type: 'string' },
+  'no-ui': { type: 'boolean' },
+  'ui-host': { type: 'string', multiple: true },
+  'ca-dir': { type: 'string' },
+  'upstream-tls': { type: 'string' },
+  'upstream-ca': { type: 'string', multiple: true },
+  insecure: { type: 'boolean' },
+  'ignore-hosts': { type: 'string', multiple: true },
+  'auto-passthrough': { type: 'boolean' },
+  har: { type: 'string' },
+  'har-append': { type: 'boolean' },
+  keylog: { type: 'string' },
+  'max-body': { type: 'string' },
+  'store-size': { type: 'string' },
+  token: { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'body-timeout': { type: 'string' },
+  'client-headers-timeout': { type: 'string' },
+  shell: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export type Command = { kind: 'run'; config: Config; warnings: string[] } | { kind: 'help' } | { kind: 'version' } | { kind: 'env'; config: Config; shell: string };
+
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message.replace(/\. To specify.*$/s, '')} (see --help)`);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+  const sub = positionals[0];
+  if (sub !== undefined && sub !== 'env') throw new ConfigError(`unknown command "${sub}" (see --help)`);
+  const config: Config = {
+    ...DEFAULTS,
+    host: v.host ?? DEFAULTS.host,
+    port: v.port !== undefined ? parsePort('port', v.port) : DEFAULTS.port,
+    uiPort: v['ui-port'] !== undefined ? parsePort('ui-port', v['ui-port']) : DEFAULTS.uiPort,
+    ui: !v['no-ui'],
+    uiHosts: v['ui-host'] ?? [],
+    caDir: resolve(v['ca-dir'] ?? DEFAULTS.caDir),
+    upstreamTls: v['upstream-tls'] !== undefined ? parseUpstreamTls(v['upstream-tls']) : DEFAULTS.upstreamTls,
+    upstreamCa: (v['upstream-ca'] ?? []).map((f) => resolve(f)),
+    insecure: v.insecure ?? false,
+    ignoreHosts: (v['ignore-hosts'] ?? []).map((r) => parseRegex('ignore-hosts', r)),
+    autoPassthrough: v['auto-passthrough'] ?? false,
+    har: v.har !== undefined ? resolve(v.har) : null,
+    harAppend: v['har-append'] ?? false,
+    keylog: v.keylog !== undefined ? resolve(v.keylog) : null,
+    maxBody: v['max-body'] !== undefined ? parseBytes('max-body', v['max-body']) : DEFAULTS.maxBody,
+    storeSize: v['store-size'] !== undefined ? parseBytes('store-size', v['store-size']) : DEFAULTS.storeSize,
+    token: v.token ?? env['MITMSCOPE_TOKEN'] ?? null,
+    connectTimeout: v['connect-timeout'] !== undefined ? parseMs('connect-timeout', v['connect-timeout']) : DEFAULTS.connectTimeout,
+    headersTimeout: v['headers-timeout'] !== undefined ? parseMs('headers-timeout', v['headers-timeout']) : DEFAULTS.headersTimeout,
+    bodyTimeout: v['body-timeout'] !== undefined ? parseMs('body-timeout', v['body-timeout']) : DEFAULTS.bodyTimeout,
+    clientHeadersTimeout: v['client-headers-timeout'] !== undefined ? parseMs('client-headers-timeout', v['client-headers-timeout']) : DEFAULTS.clientHeadersTimeout,
+  };
+  if (config.har !== null && config.har === '') throw new ConfigError('--har needs a file name');
+  if (sub === 'env') return { kind: 'env', config, shell: v.shell ?? 'bash' };
+  const warnings = validateConfig(config);
+  return { kind: 'run', config, warnings };
+}
+
+
+/** `mitmscope env`: exports that route a terminal through a proxy started with the same options. */
+async function environment(config: Config, shellName: string): Promise<string> {
+  const shell = parseShell(shellName);
+  const authority = await loadOrCreateAuthority(config.caDir);
+  const bundle = await writeCaBundle(config.caDir, authority.certPem);
+  // A proxy listening on every address is reached from this machine through loopback.
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
+  const proxyUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  return envExports({ proxyUrl, caPem: authority.paths.pem, bundle, shell });
+}
+
+async function main(): Promise<void> {
+  let command: Command;
+  try {
+    command = parseCommandLine(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`mitmscope: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
+  if (command.kind === 'env') {
+    try {
+      process.stdout.write(await environment(command.config, command.shell));
+    } catch (err) {
+      process.stderr.write(`mitmscope: ${(err as Error).message}\n`);
+      process.exit(isMitmError(err) && err.code === 'MITM_ERR_CONFIG' ? 2 : 1);
+    }
+    return;
+  }
+  for (const w of command.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  let running;
+  try {
+    running = await start(command.config);
+  } catch (err) {
+    const code = isMitmError(err) ? ` [${err.code}]` : '';
+    process.stderr.write(`mitmscope: cannot start: ${(err as Error).message}${code}\n`);
+    process.exit(1);
+  }
+  const out = process.stdout;
+  out.write(`mitmscope ${packageVersion()}\n`);
+  out.write(`proxy      ${running.proxyUrl}\n`);
+  if (running.dashboardUrl) out.write(`dashboard  ${running.dashboardUrl}/?token=${running.token}\n`);
+  out.write(`CA         ${running.authority.paths.pem}\n`);
+  out.write(`CA SHA-256 ${running.authority.fingerprint256}\n`);
+  if (running.authority.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
+  for (const w of running.authority.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  out.write('ready\n');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`mitmscope: ${signal}: stopping\n`);
+    running.close(SHUTDOWN_GRACE_MS).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`mitmscope: error while stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) void main();

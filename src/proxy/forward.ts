@@ -1,0 +1,341 @@
+/**
+ * One HTTP exchange through http-proxy: the request streams to the upstream and the response
+ * back, while a capped copy of each body, wire-order headers and HAR timings are recorded on a
+ * Flow. Failures answer the client with a status and a body that says what failed and where.
+ */
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import httpProxy from 'http-proxy';
+import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
+import {
+  createFlow,
+  emptyRequest,
+  pairHeaders,
+  type CapturedMessage,
+  type CapturedResponse,
+  type Connection,
+  type Flow,
+} from '../capture/flow.js';
+import type { FlowStore } from '../capture/store.js';
+import type { Upstream, UpstreamTarget } from './upstream.js';
+import { getUpstream, nowMs } from './socket-state.js';
+
+/** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
+/** Methods safe to send twice (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export interface ForwardTarget extends UpstreamTarget {
+  client: Connection | null;
+}
+
+export interface ForwarderOptions {
+  store: FlowStore;
+  upstream: Upstream;
+  maxBody: number;
+  headersTimeout: number;
+  bodyTimeout: number;
+}
+
+/** State of one exchange while it runs. */
+interface Exchange {
+  flow: Flow;
+  target: ForwardTarget;
+  /** hrtime ms when the request headers were parsed. */
+  tRequest: number;
+  tSocket: number;
+  tSent: number;
+  tResponse: number;
+  socketSeen: boolean;
+  /** The upstream socket had served an earlier request (a stale keep-alive may reset). */
+  reused: boolean;
+  retried: boolean;
+  settled: boolean;
+}
+
+const exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+function round(ms: number): number {
+  return Math.max(0, Math.round(ms * 1000) / 1000);
+}
+
+/** Appends a chunk to a message's captured copy without ever keeping more than `max` bytes. */
+export function captureChunk(message: CapturedMessage, chunk: Buffer, max: number): void {
+  message.bodySize += chunk.length;
+  const room = max - message.body.length;
+  if (room <= 0) {
+    if (chunk.length > 0) message.bodyTruncated = true;
+    return;
+  }
+  const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+  if (chunk.length > room) message.bodyTruncated = true;
+  message.body = message.body.length === 0 ? Buffer.from(part) : Buffer.concat([message.body, part]);
+}
+
+export function errorBody(message: string): string {
+  return `mitmscope: ${message}\n`;
+}
+
+export class Forwarder {
+  private readonly options: ForwarderOptions;
+  private readonly proxy: httpProxy;
+  /** Exchanges started and not yet settled (for graceful shutdown). */
+  private active = 0;
+  private readonly drainWaiters = new Set<() => void>();
+
+  constructor(options: ForwarderOptions) {
+    this.options = options;
+    this.proxy = httpProxy.createProxyServer({ xfwd: false, preserveHeaderKeyCase: true, ws: false, changeOrigin: false });
+    this.proxy.on('proxyReq', (proxyReq, req) => this.onProxyReq(proxyReq, req));
+    this.proxy.on('proxyRes', (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res));
+    // http-proxy reports a reset that follows the client's own hang-up here instead of the callback.
+    this.proxy.on('econnreset', (_err, req) => {
+      const ex = exchanges.get(req);
+      if (ex) this.fail(ex, 'client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client closed the connection before the exchange finished'));
+    });
+    this.proxy.on('error', () => {});
+  }
+
+  /** Forwards one request; `req.url` may be absolute-form (plain proxy) or origin-form (tunnel). */
+  handle(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Flow {
+    const tRequest = nowMs();
+    const path = originForm(req.url ?? '/');
+    const url = `${target.scheme}://${hostPort(target)}${path}`;
+    const request = emptyRequest(req.method ?? 'GET', url, req.httpVersion);
+    request.headers = pairHeaders(req.rawHeaders);
+    const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: target.client });
+    const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false };
+    exchanges.set(req, ex);
+    this.active += 1;
+    this.options.store.add(flow);
+
+    const max = this.options.maxBody;
+    req.on('data', (chunk: Buffer) => captureChunk(request, chunk, max));
+    req.on('end', () => {
+      if (req.rawTrailers.length > 0) request.trailers = pairHeaders(req.rawTrailers);
+    });
+    res.on('close', () => {
+      if (!ex.settled && !res.writableFinished) {
+        this.fail(ex, ex.tResponse ? 'client-response' : 'client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client closed the connection before the exchange finished'));
+      }
+    });
+    res.on('finish', () => this.complete(ex));
+
+    req.url = path;
+    for (const h of HOP_BY_HOP) delete req.headers[h];
+    this.send(ex, req, res, null);
+    return flow;
+  }
+
+  private send(ex: Exchange, req: IncomingMessage, res: ServerResponse, replay: Readable | null): void {
+    const target = ex.target;
+    this.proxy.web(
+      req,
+      res,
+      {
+        target: { protocol: `${target.scheme}:`, host: target.host.replace(/^\[|\]$/g, ''), port: target.port },
+        agent: this.options.upstream.agentFor(target),
+        ...(replay ? { buffer: replay } : {}),
+      },
+      (err) => this.onError(ex, req, res, err),
+    );
+  }
+
+  /**
+   * A keep-alive connection the server closed while idle resets the next request sent on it.
+   * Like browsers (RFC 9112 §9.3.1), retry an idempotent request once on a fresh connection
+   * when nothing of the response arrived and its whole body is still at hand.
+   */
+  private retryStale(ex: Exchange, req: IncomingMessage, res: ServerResponse, err: Error): boolean {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (ex.retried || !ex.reused || ex.tResponse || res.headersSent || req.socket.destroyed) return false;
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') return false;
+    if (!IDEMPOTENT.has(ex.flow.request.method) || !req.complete || ex.flow.request.bodyTruncated) return false;
+    ex.retried = true;
+    ex.socketSeen = false;
+    ex.reused = false;
+    ex.flow.notes.push('retried on a fresh connection: the reused keep-alive connection was reset');
+    const body = ex.flow.request.body;
+    this.send(ex, req, res, Readable.from(body.length > 0 ? [body] : []));
+    return true;
+  }
+
+  private onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
+    const ex = exchanges.get(req);
+    if (!ex) return;
+    const socket = proxyReq.socket;
+    if (socket) this.noteSocket(ex, socket);
+    proxyReq.setTimeout(this.options.headersTimeout, () => {
+      const label = hostPort(ex.target);
+      proxyReq.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${this.options.headersTimeout} ms`));
+    });
+    proxyReq.once('finish', () => {
+      ex.tSent = nowMs();
+    });
+  }
+
+  private noteSocket(ex: Exchange, socket: Socket): void {
+    if (ex.socketSeen) return;
+    ex.socketSeen = true;
+    ex.tSocket = nowMs();
+    const info = getUpstream(socket);
+    const t = ex.flow.timings;
+    if (!info) return;
+    info.uses += 1;
+    ex.reused = info.uses > 1;
+    ex.flow.serverConnection = info.connection;
+    ex.flow.serverIPAddress = info.remoteAddress;
+    if (info.uses === 1) {
+      // A fresh connection: the set-up phases belong to this exchange (HAR 1.2 §timings).
+      t.blocked = round(info.startedAt - ex.tRequest);
+      t.dns = info.dns < 0 ? -1 : round(info.dns);
+      t.connect = round(info.connect);
+      t.ssl = info.ssl < 0 ? -1 : round(info.ssl);
+    } else {
+      t.blocked = round(ex.tSocket - ex.tRequest);
+    }
+  }
+
+  private onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const ex = exchanges.get(req);
+    if (!ex) return;
+    ex.tResponse = nowMs();
+    // Expect: 100-continue requests skip http-proxy's proxyReq event; take the socket from here.
+    if (!ex.socketSeen && proxyRes.socket) this.noteSocket(ex, proxyRes.socket);
+    const t = ex.flow.timings;
+    const sent = ex.tSent || ex.tResponse;
+    t.send = round(sent - (ex.tSocket || ex.tRequest));
+    t.wait = round(ex.tResponse - sent);
+    const response: CapturedResponse = {
+      status: proxyRes.statusCode ?? 0,
+      statusText: proxyRes.statusMessage ?? '',
+      httpVersion: proxyRes.httpVersion,
+      headers: pairHeaders(proxyRes.rawHeaders),
+      bodySize: 0,
+      bodyTruncated: false,
+      body: Buffer.alloc(0),
+      trailers: [],
+    };
+    ex.flow.response = response;
+    this.options.store.update(ex.flow);
+    const max = this.options.maxBody;
+    proxyRes.on('data', (chunk: Buffer) => captureChunk(response, chunk, max));
+    let timedOut: UpstreamError | null = null;
+    proxyRes.setTimeout(this.options.bodyTimeout, () => {
+      const label = hostPort(ex.target);
+      timedOut = new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${this.options.bodyTimeout} ms`);
+      proxyRes.destroy(timedOut);
+    });
+    proxyRes.on('end', () => {
+      if (proxyRes.rawTrailers.length > 0) response.trailers = pairHeaders(proxyRes.rawTrailers);
+    });
+    const onAbort = (err?: Error): void => {
+      if (proxyRes.complete || ex.settled) return;
+      const label = hostPort(ex.target);
+      const cause =
+        timedOut ??
+        (err instanceof UpstreamError
+          ? err
+          : new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-response', label, `${label} closed the connection after ${response.bodySize} bytes of the response body`));
+      this.fail(ex, cause.stage, cause);
+      // The client must see the truncation as a reset, not as a complete short body.
+      res.destroy();
+    };
+    proxyRes.on('error', onAbort);
+    proxyRes.on('aborted', () => onAbort());
+    proxyRes.on('close', () => onAbort());
+  }
+
+  private onError(ex: Exchange, req: IncomingMessage, res: ServerResponse, err: Error): void {
+    if (this.retryStale(ex, req, res, err)) return;
+    const label = hostPort(ex.target);
+    let failure: MitmError;
+    if (err instanceof MitmError) failure = err;
+    else {
+      const code = (err as NodeJS.ErrnoException).code;
+      // The client socket, not req: a fully read IncomingMessage counts as destroyed in Node 20.
+      if (req.socket.destroyed) failure = new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client closed the connection before the exchange finished');
+      else if (code === 'ECONNRESET' || code === 'EPIPE')
+        failure = new UpstreamError('MITM_ERR_UPSTREAM_RESET', ex.tResponse ? 'upstream-response' : 'upstream-request', label, `${label} reset the connection ${ex.tResponse ? 'during the response' : 'before sending a response'}`);
+      else if (code?.startsWith('HPE_'))
+        failure = new UpstreamError('MITM_ERR_UPSTREAM_PROTOCOL', 'upstream-response', label, `${label} sent invalid HTTP (${err.message})`);
+      else failure = new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-request', label, `request to ${label} failed: ${err.message}`);
+    }
+    const stage: FailureStage = failure instanceof UpstreamError ? failure.stage : 'client-request';
+    this.fail(ex, stage, failure);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const status = failure.code === 'MITM_ERR_UPSTREAM_TIMEOUT' ? 504 : failure.code === 'MITM_ERR_CLIENT_ABORTED' ? 499 : 502;
+    const body = errorBody(failure.message);
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-mitmscope-error': failure.code,
+    });
+    res.end(body);
+  }
+
+  private settle(ex: Exchange): boolean {
+    if (ex.settled) return false;
+    ex.settled = true;
+    this.active -= 1;
+    if (this.active === 0) for (const w of [...this.drainWaiters]) w();
+    return true;
+  }
+
+  private fail(ex: Exchange, stage: FailureStage, err: MitmError): void {
+    if (!this.settle(ex)) return;
+    const flow = ex.flow;
+    flow.state = 'error';
+    flow.error = { stage, code: err.code, message: err.message };
+    flow.duration = round(nowMs() - ex.tRequest);
+    this.options.store.update(flow);
+  }
+
+  private complete(ex: Exchange): void {
+    if (!this.settle(ex)) return;
+    const flow = ex.flow;
+    const end = nowMs();
+    if (ex.tResponse) flow.timings.receive = round(end - ex.tResponse);
+    flow.duration = round(end - ex.tRequest);
+    flow.state = flow.error ? 'error' : 'complete';
+    this.options.store.update(flow);
+  }
+
+  /** Resolves when no exchange is in flight, or after `ms`. */
+  drain(ms: number): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const waiters = this.drainWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  close(): void {
+    this.proxy.close();
+  }
+}
+
+/** `http://h/p?q` → `/p?q`; origin-form and `*` are kept. */
+export function originForm(url: string): string {
+  if (url.startsWith('/') || url === '*') return url;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(url);
+  if (!m) return url;
+  const rest = m[1] ?? '';
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+export function hostPort(target: { host: string; port: number; scheme: string }): string {
+  const host = target.host.includes(':') && !target.host.startsWith('[') ? `[${target.host}]` : target.host;
+  const def = target.scheme === 'https' || target.scheme === 'wss' ? 443 : 80;
+  return target.port === def ? host : `${host}:${target.port}`;
+}

@@ -1,0 +1,401 @@
+/**
+ * The proxy listener: HTTP/1.1 proxy requests (absolute-URI) and CONNECT. CONNECT tunnels are
+ * sniffed: TLS is intercepted, plain HTTP is proxied, anything else and ignored hosts are relayed
+ * raw. Decrypted and tunnelled HTTP is handed to an inner, non-listening HTTP server.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { domainToASCII } from 'node:url';
+import { createFlow, emptyHandshake, emptyRequest, newId, type Connection, type HandshakeEvent } from '../capture/flow.js';
+import type { FlowStore } from '../capture/store.js';
+import type { CertificateMinter } from '../ca/mint.js';
+import { isIgnored, type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { CA_PAGE_HOST as CA_HOST } from '../setup/ca-page.js';
+import { Forwarder, errorBody } from './forward.js';
+import { Upstream } from './upstream.js';
+import { WebSocketRelay, isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './websocket.js';
+import { interceptTls } from './intercept.js';
+import { openTunnel } from './tunnel.js';
+import { sniff } from './sniff.js';
+import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
+
+/** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
+const FIRST_BYTES_TIMEOUT_MS = 3000;
+/** Bounds for how often Node checks request-header deadlines (slowloris guard). */
+const MIN_CHECK_INTERVAL_MS = 100;
+const MAX_CHECK_INTERVAL_MS = 5000;
+/** A ClientHello larger than this is not one (RFC 8446 allows 2^24, real ones stay under 16 KiB). */
+const MAX_PEEK_BYTES = 64 * 1024;
+
+export interface ProxyServerOptions {
+  config: Config;
+  store: FlowStore;
+  minter: CertificateMinter;
+  keylog: ((line: Buffer) => void) | null;
+  /** Extra trusted upstream CA certificates (PEM texts). */
+  extraCa: string[];
+  /** Answers requests for the CA install host; absent until that page exists. */
+  caPage?: ((req: IncomingMessage, res: ServerResponse) => void) | null;
+}
+
+export interface Authority {
+  host: string;
+  port: number;
+}
+
+export function parseAuthority(value: string | undefined): Authority | null {
+  if (!value) return null;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:/?#[\]@]+):(\d{1,5})$/.exec(value);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  let host = m[1]!;
+  if (!host.startsWith('[')) {
+    const ascii = domainToASCII(host);
+    if (!ascii) return null;
+    host = ascii;
+  }
+  return { host, port };
+}
+
+
+export class ProxyServer {
+  readonly server: http.Server;
+  private readonly inner: http.Server;
+  private readonly options: ProxyServerOptions;
+  readonly upstream: Upstream;
+  private readonly forwarder: Forwarder;
+  /** Hosts whose clients rejected our certificate (with --auto-passthrough): tunnelled from then on. */
+  readonly passthrough = new Set<string>();
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(options: ProxyServerOptions) {
+    this.options = options;
+    const { config, store } = options;
+    const onTlsEvent = (connection: Connection, event: HandshakeEvent): void => store.tlsEvent(connection.id, event);
+    this.upstream = new Upstream({
+      tls: config.upstreamTls,
+      extraCa: options.extraCa,
+      insecure: config.insecure,
+      connectTimeout: config.connectTimeout,
+      keylog: options.keylog,
+      onTlsEvent,
+    });
+    this.forwarder = new Forwarder({
+      store,
+      upstream: this.upstream,
+      maxBody: config.maxBody,
+      headersTimeout: config.headersTimeout,
+      bodyTimeout: config.bodyTimeout,
+    });
+    const serverOptions: http.ServerOptions = {
+      headersTimeout: config.clientHeadersTimeout,
+      // Uploads may take long; only header arrival is bounded.
+      requestTimeout: 0,
+      // Node checks header deadlines on this period (default 30 s): keep it a fraction of the timeout.
+      connectionsCheckingInterval: Math.max(MIN_CHECK_INTERVAL_MS, Math.min(MAX_CHECK_INTERVAL_MS, config.clientHeadersTimeout / 4)),
+      keepAliveTimeout: 30_000,
+    };
+    this.server = http.createServer(serverOptions, (req, res) => this.onProxyRequest(req, res));
+    this.inner = http.createServer(serverOptions, (req, res) => this.onTunnelRequest(req, res));
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onConnect(req, socket, head));
+    this.server.on('connection', (socket: Socket) => this.onAccept(socket));
+    const websockets = new WebSocketRelay({ store, upstream: this.upstream, maxBody: config.maxBody, headersTimeout: config.headersTimeout });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(websockets, this.server, req, socket, head));
+    this.inner.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(websockets, this.inner, req, socket, head));
+    for (const s of [this.server, this.inner]) s.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const { host, port } = this.options.config;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const why = err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --port)' : err.code === 'EACCES' ? 'permission denied' : err.code ?? err.message;
+        reject(new ConfigError(`the proxy cannot listen on ${host}:${port}: ${why}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /**
+   * Stops accepting, lets in-flight exchanges finish for up to `graceMs`, then closes every
+   * connection. Idle keep-alive connections close at once.
+   */
+  async close(graceMs = 0): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    this.inner.closeIdleConnections();
+    if (graceMs > 0) await this.forwarder.drain(graceMs);
+    this.server.closeAllConnections();
+    this.inner.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    this.forwarder.close();
+    this.upstream.close();
+  }
+
+  private onAccept(socket: Socket): void {
+    const acceptedAt = nowMs();
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.setNoDelay(true);
+    const connection: Connection = {
+      id: newId(),
+      side: 'client',
+      address: socket.remoteAddress ?? '',
+      port: socket.remotePort ?? 0,
+      host: '',
+      openedAt: Date.now(),
+      closedAt: null,
+      tls: null,
+    };
+    socket.once('close', () => {
+      connection.closedAt = Date.now();
+    });
+    setClient(socket, connection, acceptedAt);
+  }
+
+  private clientOf(socket: Socket): { connection: Connection; acceptedAt: number } {
+    const known = getClient(socket);
+    if (known) return known;
+    const acceptedAt = nowMs();
+    const connection: Connection = { id: newId(), side: 'client', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, host: '', openedAt: Date.now(), closedAt: null, tls: null };
+    setClient(socket, connection, acceptedAt);
+    return { connection, acceptedAt };
+  }
+
+  private isSelf(host: string, port: number): boolean {
+    const addr = this.server.address() as AddressInfo | null;
+    if (!addr || port !== addr.port) return false;
+    const h = host.replace(/^\[|\]$/g, '');
+    return h === addr.address || h === 'localhost' || h === '127.0.0.1' || h === '::1' || (addr.address === '0.0.0.0' && isIP(h) !== 0);
+  }
+
+  /** Plain proxy requests (absolute-URI) and requests aimed at the proxy itself. */
+  private onProxyRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '';
+    let parsed: URL | null = null;
+    if (/^https?:\/\//i.test(url)) {
+      try {
+        parsed = new URL(url);
+      } catch {
+        parsed = null;
+      }
+    }
+    if (!parsed) {
+      if (url.startsWith('/')) {
+        const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+        if (host === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
+        return this.explain(res, 200);
+      }
+      return this.reject(res, 400, `cannot proxy "${url.slice(0, 200)}": expected an absolute http:// URL or CONNECT host:port`, req);
+    }
+    if (parsed.protocol === 'https:') {
+      return this.reject(res, 400, `received an https:// URL in a plain proxy request; clients send CONNECT for https (set HTTPS_PROXY, not only HTTP_PROXY)`, req);
+    }
+    const port = parsed.port ? Number(parsed.port) : 80;
+    if (parsed.hostname === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
+    if (this.isSelf(parsed.hostname, port)) return this.explain(res, 200);
+    const { connection } = this.clientOf(req.socket);
+    connection.host ||= parsed.hostname;
+    this.forwarder.handle(req, res, { scheme: 'http', host: parsed.hostname, port, servername: null, client: connection });
+  }
+
+  /** Requests decrypted from (or tunnelled through) a CONNECT. */
+  private onTunnelRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = getTunnel(req.socket);
+    if (!ctx) return this.reject(res, 500, 'internal error: request on an unknown tunnel', req);
+    if (ctx.connectHost === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
+    const host = ctx.connectHost;
+    const servername = ctx.sni ?? (isIP(host.replace(/^\[|\]$/g, '')) ? null : host);
+    this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername, client: ctx.client });
+  }
+
+  /** WebSocket upgrades through the plain proxy or inside a tunnel; other upgrades are served as plain requests. */
+  private onUpgrade(websockets: WebSocketRelay, from: http.Server, req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!isWebSocketUpgrade(req)) return replayWithoutUpgrade(from, req, socket, head);
+    if (from === this.inner) {
+      const ctx = getTunnel(socket);
+      if (!ctx) return websockets.refuse(req, socket, 500, 'internal error: upgrade on an unknown tunnel');
+      const servername = ctx.sni ?? (isIP(ctx.connectHost.replace(/^\[|\]$/g, '')) ? null : ctx.connectHost);
+      websockets.handle(req, socket, head, { scheme: ctx.scheme, host: ctx.connectHost, port: ctx.connectPort, servername, client: ctx.client });
+      return;
+    }
+    const target = proxyUpgradeTarget(req.url ?? '');
+    if ('status' in target) return websockets.refuse(req, socket, target.status, target.message);
+    if (this.isSelf(target.host, target.port)) return websockets.refuse(req, socket, 400, 'this is mitmscope itself, not a WebSocket server (the dashboard listens on its own port)');
+    const { connection } = this.clientOf(socket);
+    connection.host ||= target.host;
+    websockets.handle(req, socket, head, { scheme: 'http', host: target.host, port: target.port, servername: null, client: connection });
+  }
+
+  private onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const target = parseAuthority(req.url);
+    const client = this.clientOf(socket);
+    if (!target) {
+      const msg = `CONNECT needs host:port, got "${(req.url ?? '').slice(0, 200)}"`;
+      this.recordClientError('CONNECT', req.url ?? '', msg);
+      const body = errorBody(msg);
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    client.connection.host = target.host;
+    const bareHost = target.host.replace(/^\[|\]$/g, '');
+    if (isIgnored(this.options.config, bareHost, target.port) || this.passthrough.has(bareHost)) {
+      const reason = this.passthrough.has(bareHost) ? 'passed through: a client rejected the mitmscope certificate for this host' : 'ignored by --ignore-hosts';
+      openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: true }, this.options.store);
+      return;
+    }
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    this.peek(socket, head, (buffered, verdict) => {
+      if (verdict.kind === 'tls') {
+        const certHost = verdict.sni ?? bareHost;
+        if (this.passthrough.has(certHost)) {
+          openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.options.store);
+          return;
+        }
+        client.connection.tls = emptyHandshake();
+        void interceptTls(
+          { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
+          {
+            store: this.options.store,
+            minter: this.options.minter,
+            keylog: this.options.keylog,
+            onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
+            onRejected: (host) => {
+              if (this.options.config.autoPassthrough) this.passthrough.add(host);
+            },
+          },
+        ).then((tlsSocket) => {
+          if (!tlsSocket) return;
+          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection });
+          this.sockets.add(tlsSocket);
+          tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
+          this.inner.emit('connection', tlsSocket);
+        });
+        return;
+      }
+      if (verdict.kind === 'http') {
+        socket.unshift(buffered);
+        setTunnel(socket, { scheme: 'http', connectHost: target.host, connectPort: target.port, sni: null, client: client.connection });
+        this.inner.emit('connection', socket);
+        socket.resume();
+        return;
+      }
+      if (verdict.kind === 'bad-tls') {
+        client.connection.tls = emptyHandshake();
+        client.connection.tls.error = verdict.reason;
+        const flow = createFlow({ kind: 'tls-failure', scheme: 'https', host: target.host, port: target.port, request: emptyRequest('CONNECT', `${target.host}:${target.port}`), clientConnection: client.connection, startedAt: client.connection.openedAt });
+        flow.state = 'error';
+        flow.error = { stage: 'client-tls', code: 'MITM_ERR_TLS_PARSE', message: `the client's ClientHello could not be parsed: ${verdict.reason}` };
+        this.options.store.add(flow);
+        // RFC 8446 §6.2: answer garbage with a fatal decode_error alert (level 2, description 50).
+        socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
+        return;
+      }
+      const reason = verdict.kind === 'other' ? 'not TLS or HTTP: relayed untouched' : 'the client sent nothing: relayed untouched (server-speaks-first protocol?)';
+      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: false }, this.options.store);
+    });
+  }
+
+  /** Reads just enough of the tunnel to tell TLS from HTTP from anything else. */
+  private peek(socket: Socket, head: Buffer, done: (buffered: Buffer, verdict: ReturnType<typeof sniff> | { kind: 'silent' }) => void): void {
+    let buffered = head;
+    let finished = false;
+    const finish = (verdict: ReturnType<typeof sniff> | { kind: 'silent' }): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(silentTimer);
+      clearTimeout(slowTimer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      done(buffered, verdict);
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      clearTimeout(silentTimer);
+      check();
+    };
+    const onClose = (): void => {
+      finished = true;
+      clearTimeout(silentTimer);
+      clearTimeout(slowTimer);
+    };
+    const check = (): void => {
+      const verdict = sniff(buffered);
+      if (verdict.kind !== 'need-more') finish(verdict);
+      else if (buffered.length > MAX_PEEK_BYTES) finish({ kind: 'bad-tls', reason: `no complete ClientHello in the first ${MAX_PEEK_BYTES} bytes` });
+    };
+    const silentTimer = setTimeout(() => {
+      if (buffered.length === 0) finish({ kind: 'silent' });
+    }, FIRST_BYTES_TIMEOUT_MS);
+    // A dribbling client gets as long as it would get to send HTTP headers.
+    const slowTimer = setTimeout(() => {
+      if (finished) return;
+      const ms = this.options.config.clientHeadersTimeout;
+      if (buffered[0] === 0x16) finish({ kind: 'bad-tls', reason: `incomplete ClientHello: ${buffered.length} bytes in ${ms} ms` });
+      else finish({ kind: 'other' });
+    }, this.options.config.clientHeadersTimeout);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    if (buffered.length > 0) check();
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason =
+      status === 431 ? 'request headers are larger than the limit' : status === 408 ? 'the client did not send its request headers in time' : `malformed request: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+    const raw = (err as { rawPacket?: Buffer }).rawPacket;
+    const method = raw ? /^([A-Z]{1,16}) /.exec(raw.subarray(0, 20).toString('latin1'))?.[1] ?? '' : '';
+    this.recordClientError(method, '', reason, status);
+    const body = errorBody(reason);
+    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+
+  private recordClientError(method: string, url: string, message: string, status = 400): void {
+    const flow = createFlow({ kind: 'http', scheme: 'http', host: '', port: 0, request: emptyRequest(method || 'UNKNOWN', url), clientConnection: null });
+    flow.state = 'error';
+    flow.error = { stage: 'client-request', code: 'MITM_ERR_BAD_REQUEST', message };
+    flow.response = { status, statusText: '', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+    flow.duration = 0;
+    this.options.store.add(flow);
+  }
+
+  private reject(res: ServerResponse, status: number, message: string, req: IncomingMessage): void {
+    this.recordClientError(req.method ?? '', req.url ?? '', message, status);
+    const body = errorBody(message);
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private explain(res: ServerResponse, status: number): void {
+    const addr = this.server.address() as AddressInfo;
+    const proxy = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    const body = [
+      'This is mitmscope, an intercepting HTTPS debugging proxy.',
+      '',
+      'It is not a web server: point your browser or tool at it as a proxy instead, e.g.',
+      `  curl --proxy ${proxy} --cacert ca/ca.pem https://example.com/`,
+      `  export HTTPS_PROXY=${proxy} HTTP_PROXY=${proxy}`,
+      '',
+      `Through the proxy, http://${CA_HOST}/ serves the CA certificate to trust.`,
+      '',
+    ].join('\n');
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}

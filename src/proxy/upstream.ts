@@ -1,0 +1,308 @@
+/**
+ * Upstream connections: the proxy's own TCP and TLS connections to servers, observed through a
+ * tap, with measured DNS/connect/TLS times, one keep-alive pool per origin and SNI, and trust
+ * contexts built once (building a context from the whole root bundle costs ~45 ms, so never per
+ * connection).
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import http from 'node:http';
+import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { UpstreamError } from '../errors.js';
+import { emptyHandshake, newId, type Connection, type HandshakeEvent } from '../capture/flow.js';
+import { HandshakeTap } from '../tls/tap.js';
+import { TappedStream } from './tapped-stream.js';
+import { nowMs, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
+import type { UpstreamTls } from '../config.js';
+
+/** Origins whose keep-alive pools we keep; older pools are closed. */
+const MAX_POOLS = 512;
+/** Idle keep-alive sockets are closed after this long (servers typically close at 5–60 s). */
+const IDLE_SOCKET_MS = 30_000;
+/** Open connections per origin: browsers use 6; the benchmark wants more. */
+const MAX_SOCKETS_PER_ORIGIN = 256;
+
+export interface UpstreamTarget {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  /** SNI to send; null for IP literals (RFC 6066 forbids IPs in SNI). */
+  servername: string | null;
+}
+
+export interface UpstreamOptions {
+  tls: UpstreamTls;
+  /** Extra trusted CA certificates (PEM), added to Node's roots. */
+  extraCa: string[];
+  insecure: boolean;
+  connectTimeout: number;
+  /** NSS key log lines of upstream TLS connections. */
+  keylog: ((line: Buffer) => void) | null;
+  /** Every handshake event of every upstream connection. */
+  onTlsEvent: ((connection: Connection, event: HandshakeEvent) => void) | null;
+}
+
+type TlsMode = 'max12' | 'only13' | 'auto';
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Words for a TLS failure, from Node's error: certificate problems keep OpenSSL's phrasing. */
+export function tlsReason(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  if (code === 'ECONNRESET') return 'the server reset the connection during the handshake';
+  if (code.startsWith('ERR_SSL_TLSV1_ALERT_') || code.startsWith('ERR_SSL_SSLV3_ALERT_')) {
+    const alert = code.replace(/^ERR_SSL_(TLSV1|SSLV3)_ALERT_/, '').toLowerCase();
+    return `the server sent alert ${alert}`;
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'the server does not speak TLS on this port (wrong version number)';
+  if (code === 'ERR_SSL_NO_PROTOCOLS_AVAILABLE' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL') return 'no TLS version in common with the server';
+  return err.message.replace(/^[^:]*routines:/, '').replace(/^error:[0-9A-F]+:SSL routines:[^:]*:/i, '');
+}
+
+function isProtocolVersionRefusal(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' || err.code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' || err.code === 'ERR_SSL_NO_PROTOCOLS_AVAILABLE';
+}
+
+export class Upstream {
+  private readonly options: UpstreamOptions;
+  private readonly contexts = new Map<TlsMode, SecureContext>();
+  private readonly pools: LRUCache<string, http.Agent>;
+
+  constructor(options: UpstreamOptions) {
+    this.options = options;
+    this.pools = new LRUCache<string, http.Agent>({ max: MAX_POOLS, dispose: (agent) => agent.destroy() });
+  }
+
+  private context(mode: TlsMode): SecureContext {
+    let ctx = this.contexts.get(mode);
+    if (!ctx) {
+      ctx = tls.createSecureContext({
+        ca: this.options.extraCa.length > 0 ? [...tls.rootCertificates, ...this.options.extraCa] : [...tls.rootCertificates],
+        ...(mode === 'max12' ? { maxVersion: 'TLSv1.2' as const } : {}),
+        ...(mode === 'only13' ? { minVersion: 'TLSv1.3' as const } : {}),
+      });
+      this.contexts.set(mode, ctx);
+    }
+    return ctx;
+  }
+
+  /** The keep-alive agent for one origin (and SNI): requests to it share connections. */
+  agentFor(target: UpstreamTarget): http.Agent {
+    const key = `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
+    let agent = this.pools.get(key);
+    if (!agent) {
+      agent = new UpstreamAgent(this, target);
+      this.pools.set(key, agent);
+    }
+    return agent;
+  }
+
+  close(): void {
+    this.pools.clear();
+  }
+
+  /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
+  async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
+    const startedAt = nowMs();
+    const host = stripBrackets(target.host);
+    const label = `${target.host}:${target.port}`;
+    const connection: Connection = {
+      id: newId(),
+      side: 'server',
+      address: '',
+      port: target.port,
+      host,
+      openedAt: Date.now(),
+      closedAt: null,
+      tls: target.scheme === 'https' ? emptyHandshake() : null,
+    };
+    const deadline = startedAt + this.options.connectTimeout;
+
+    let addresses: string[];
+    let dns = -1;
+    if (isIP(host)) {
+      addresses = [host];
+    } else {
+      try {
+        const found = await withTimeout(lookup(host, { all: true }), deadline, () =>
+          new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'dns', label, `DNS lookup of ${host} timed out`));
+        addresses = found.map((a) => a.address);
+      } catch (err) {
+        if (err instanceof UpstreamError) throw err;
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        throw new UpstreamError('MITM_ERR_UPSTREAM_DNS', 'dns', label, `DNS lookup of ${host} failed (${code}): no such host`, { cause: err });
+      }
+      dns = nowMs() - startedAt;
+    }
+
+    const tcpStart = nowMs();
+    const raw = await this.connectAny(addresses, target.port, label, deadline);
+    const connectMs = nowMs() - tcpStart;
+    raw.setNoDelay(true);
+    connection.address = raw.remoteAddress ?? addresses[0] ?? host;
+    raw.once('close', () => {
+      connection.closedAt = Date.now();
+    });
+
+    const info: UpstreamSocketInfo = { connection, startedAt, dns, connect: connectMs, ssl: -1, uses: 0, remoteAddress: connection.address };
+    if (target.scheme === 'http') {
+      setUpstream(raw, info);
+      return raw;
+    }
+
+    const onEvent = this.options.onTlsEvent;
+    const tap = new HandshakeTap(connection.tls!, 'server', tcpStart, onEvent ? (e) => onEvent(connection, e) : null);
+    tap.record('proxy', 'TCPConnect', { address: connection.address, port: target.port, durationMs: Math.round(connectMs * 1000) / 1000 }, nowMs());
+    const mode: TlsMode = this.options.tls === '1.2' ? 'max12' : this.options.tls === '1.3' ? 'only13' : 'auto';
+    const sslStart = nowMs();
+    let socket: TLSSocket;
+    try {
+      socket = await this.handshake(raw, tap, target, host, mode, deadline, label);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (mode === 'max12' && !(err instanceof UpstreamError) && isProtocolVersionRefusal(e)) {
+        // The server will not speak TLS 1.2: retry once with 1.3 on a fresh connection, and say so.
+        const note = `the server refused TLS 1.2 (${tlsReason(e)}); retried with TLS 1.3`;
+        connection.tls!.fallback = note;
+        tap.record('proxy', 'Fallback', { reason: note });
+        const retryRaw = await this.connectAny(addresses, target.port, label, deadline);
+        retryRaw.setNoDelay(true);
+        tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, retry: true });
+        const retryTap = tap;
+        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label).catch((err2: unknown) => {
+          throw this.tlsFailure(err2, tap, label);
+        });
+      } else {
+        throw this.tlsFailure(err, tap, label);
+      }
+    }
+    info.ssl = nowMs() - sslStart;
+    tap.complete(socket);
+    setUpstream(socket, info);
+    return socket;
+  }
+
+  private tlsFailure(err: unknown, tap: HandshakeTap, label: string): UpstreamError {
+    if (err instanceof UpstreamError) {
+      tap.fail(err.message, 'proxy');
+      return err;
+    }
+    const reason = tlsReason(err as NodeJS.ErrnoException);
+    tap.fail(reason, 'server');
+    return new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: ${reason}`, { cause: err });
+  }
+
+  private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string): Promise<TLSSocket> {
+    return new Promise<TLSSocket>((resolve, reject) => {
+      const stream = new TappedStream(raw, tap);
+      const socket = tls.connect({
+        socket: stream as unknown as Socket,
+        host,
+        ...(target.servername ? { servername: target.servername } : {}),
+        secureContext: this.context(mode),
+        rejectUnauthorized: !this.options.insecure,
+        ALPNProtocols: ['http/1.1'],
+      });
+      const keylog = this.options.keylog;
+      if (keylog) socket.on('keylog', keylog);
+      const timer = setTimeout(() => {
+        socket.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-tls', label, `TLS handshake with ${label} timed out`));
+      }, Math.max(1, deadline - nowMs()));
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      socket.once('error', onError);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        reject(new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: the server closed the connection during the handshake`));
+      });
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        socket.removeAllListeners('close');
+        // Errors after the handshake belong to whichever request uses the socket.
+        socket.on('error', () => {});
+        resolve(socket);
+      });
+    });
+  }
+
+  private async connectAny(addresses: string[], port: number, label: string, deadline: number): Promise<Socket> {
+    let last: NodeJS.ErrnoException | null = null;
+    for (const address of addresses) {
+      try {
+        return await tcpConnect(address, port, deadline, label);
+      } catch (err) {
+        if (err instanceof UpstreamError) throw err;
+        last = err as NodeJS.ErrnoException;
+      }
+    }
+    const code = last?.code ?? 'error';
+    const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'host unreachable' : last?.message ?? code;
+    throw new UpstreamError('MITM_ERR_UPSTREAM_CONNECT', 'connect', label, `TCP connection to ${label} failed: ${why}`, { cause: last });
+  }
+}
+
+function tcpConnect(address: string, port: number, deadline: number, label: string): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = netConnect({ host: address, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'connect', label, `TCP connection to ${label} timed out`));
+    }, Math.max(1, deadline - nowMs()));
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, deadline: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), Math.max(1, deadline - nowMs()));
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** A keep-alive agent whose connections are made (and observed) by Upstream. */
+class UpstreamAgent extends http.Agent {
+  /** Node checks a request's protocol against its agent's; ours serves either scheme. */
+  declare protocol: string;
+  private readonly upstream: Upstream;
+  private readonly target: UpstreamTarget;
+
+  constructor(upstream: Upstream, target: UpstreamTarget) {
+    super({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_ORIGIN, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' });
+    this.protocol = `${target.scheme}:`;
+    this.upstream = upstream;
+    this.target = target;
+  }
+
+  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    this.upstream.connect(this.target).then(
+      (socket) => callback?.(null, socket),
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Connects the sans-IO TLS parser to one leg of a proxied connection: every byte the tapped
+ * stream sees is fed to the parser, every message becomes a timestamped HandshakeEvent on the
+ * leg's Handshake, and the Handshake's summary fields (SNI, suite, ALPN, certificates...) are
+ * filled from what was actually on the wire. After the handshake it stops parsing.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { ByteObserver } from '../proxy/tapped-stream.js';
+import type { Handshake, HandshakeEvent, Party, CertificateSummary } from '../capture/flow.js';
+import { TlsConnectionParser, type Direction, type TlsMessage } from './records.js';
+import { cipherByOpenSslName } from './suites.js';
+import { nowMs } from '../proxy/socket-state.js';
+
+export type Leg = 'client' | 'server';
+
+export type TapListener = (event: HandshakeEvent) => void;
+
+/** Which party sent bytes in a direction, per leg: on the client leg we are the TLS server. */
+function partyFor(leg: Leg, direction: Direction): Party {
+  if (leg === 'client') return direction === 'c2s' ? 'client' : 'proxy';
+  return direction === 'c2s' ? 'proxy' : 'server';
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+export class HandshakeTap implements ByteObserver {
+  readonly handshake: Handshake;
+  private readonly leg: Leg;
+  /** hrtime (ms) of the TCP connection's start; event times are relative to it. */
+  private readonly origin: number;
+  private readonly parser = new TlsConnectionParser();
+  private readonly listener: TapListener | null;
+
+  constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null) {
+    this.handshake = handshake;
+    this.leg = leg;
+    this.origin = origin;
+    this.listener = listener;
+  }
+
+  get done(): boolean {
+    return this.parser.done;
+  }
+
+  /** Adds an event that did not come from the parser (TCPConnect, errors, fallbacks). */
+  record(from: Party, type: string, details: Record<string, unknown>, at: number = nowMs()): HandshakeEvent {
+    const event: HandshakeEvent = { t: roundMs(at - this.origin), from, type, details };
+    this.handshake.events.push(event);
+    this.listener?.(event);
+    return event;
+  }
+
+  observe(direction: 'in' | 'out', chunk: Buffer): void {
+    // Client leg: bytes in come from the TLS client. Server leg: bytes in come from the server.
+    const dir: Direction = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
+    const messages = this.parser.push(dir, chunk);
+    if (messages.length === 0) return;
+    const at = nowMs();
+    for (const m of messages) this.apply(m, at);
+  }
+
+  private apply(message: TlsMessage, at: number): void {
+    const hs = this.handshake;
+    const d = message.details;
+    switch (message.type) {
+      case 'ClientHello': {
+        if (typeof d['sni'] === 'string') hs.sni = d['sni'];
+        if (Array.isArray(d['alpn'])) hs.alpnOffered = (d['alpn'] as unknown[]).filter((x): x is string => typeof x === 'string');
+        if (Array.isArray(d['cipherSuites'])) hs.offeredCiphers = (d['cipherSuites'] as unknown[]).filter((x): x is number => typeof x === 'number');
+        if (typeof d['ja3'] === 'string') hs.ja3 = d['ja3'];
+        if (typeof d['ja3Hash'] === 'string') hs.ja3Hash = d['ja3Hash'];
+        if (typeof d['ja4'] === 'string') hs.ja4 = d['ja4'];
+        break;
+      }
+      case 'ServerHello': {
+        if (typeof d['version'] === 'string') hs.version = d['version'];
+        const cipher = d['cipher'];
+        if (cipher && typeof cipher === 'object') hs.cipher = cipher as Handshake['cipher'];
+        if (typeof d['alpn'] === 'string') hs.alpn = d['alpn'];
+        break;
+      }
+      case 'Certificate': {
+        if (Array.isArray(d['certificates'])) hs.certificates = d['certificates'] as CertificateSummary[];
+        break;
+      }
+      case 'ServerKeyExchange': {
+        if (typeof d['group'] === 'string') hs.group = d['group'];
+        break;
+      }
+      case 'Alert': {
+        if (d['level'] === 'fatal' && hs.error === null) hs.error = `${partyFor(this.leg, message.direction)} sent alert ${String(d['description'])}`;
+        break;
+      }
+      case 'Error': {
+        if (hs.error === null) hs.error = String(d['reason'] ?? 'unparseable TLS data');
+        break;
+      }
+      default:
+        break;
+    }
+    this.record(partyFor(this.leg, message.direction), message.type, d, at);
+  }
+
+  /**
+   * Fills what only the TLS API knows once the handshake is over: in TLS 1.3 the certificates,
+   * group and more are encrypted on the wire, so the parser cannot see them.
+   */
+  complete(socket: TLSSocket): void {
+    const hs = this.handshake;
+    const protocol = socket.getProtocol();
+    if (protocol) hs.version = protocol;
+    const c = socket.getCipher();
+    if (c && (hs.cipher === null || hs.cipher.name.startsWith('unknown'))) {
+      const info = cipherByOpenSslName(c.standardName ?? c.name) ?? cipherByOpenSslName(c.name);
+      if (info) hs.cipher = info;
+    }
+    const alpn = socket.alpnProtocol;
+    if (typeof alpn === 'string') hs.alpn = alpn;
+    if (this.leg === 'server') {
+      const key = socket.getEphemeralKeyInfo();
+      if (key && typeof key === 'object' && 'name' in key && typeof key.name === 'string' && hs.group === null) hs.group = key.name;
+    }
+    if (hs.certificates.length === 0) hs.certificates = chainOf(socket, this.leg);
+  }
+
+  fail(reason: string, from: Party): void {
+    if (this.handshake.error === null) this.handshake.error = reason;
+    this.record(from, 'Error', { reason });
+  }
+}
+
+/** Certificate chain as presented by the TLS server of this leg. */
+function chainOf(socket: TLSSocket, leg: Leg): CertificateSummary[] {
+  const out: CertificateSummary[] = [];
+  if (leg === 'server') {
+    let cert = socket.getPeerX509Certificate();
+    const seen = new Set<string>();
+    while (cert && !seen.has(cert.fingerprint256)) {
+      seen.add(cert.fingerprint256);
+      out.push(summarizeX509(cert));
+      cert = cert.issuerCertificate;
+    }
+  } else {
+    const own = socket.getX509Certificate();
+    if (own) out.push(summarizeX509(own));
+  }
+  return out;
+}
+
+export function summarizeX509(cert: import('node:crypto').X509Certificate): CertificateSummary {
+  const sans = (cert.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((s) => s.length > 0);
+  return {
+    subject: cert.subject.replace(/\n/g, ', '),
+    issuer: cert.issuer.replace(/\n/g, ', '),
+    notBefore: new Date(cert.validFrom).toISOString(),
+    notAfter: new Date(cert.validTo).toISOString(),
+    sans,
+    sha256: cert.fingerprint256,
+  };
+}

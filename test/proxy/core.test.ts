@@ -1,0 +1,162 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { TestCa, type KeyPair } from '../helpers/pki.js';
+import { curl, curlStatus, run, startHttpsServer, startOpensslServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
+
+describe('the core proxy', () => {
+  const ca = new TestCa();
+  const localhostPair: KeyPair = ca.issue(['localhost', '127.0.0.1']);
+  let files: { path: string; remove(): Promise<void> };
+  let proxy: TestProxy;
+  let nodeServer: Listening;
+  let seenProtocol: string | null = null;
+
+  before(async () => {
+    files = await tempDir();
+    await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
+    nodeServer = await startHttpsServer(localhostPair, (req, res) => {
+      seenProtocol = (req.socket as TLSSocket).getProtocol();
+      res.setHeader('content-type', 'text/plain');
+      res.end(`hello from node ${req.method} ${req.url}`);
+    });
+    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')], headersTimeout: 1500, connectTimeout: 3000 });
+  });
+  after(async () => {
+    await proxy.cleanup();
+    await nodeServer.close();
+    await files.remove();
+  });
+
+  /** A request that must work after every failure case. */
+  async function sentinel(): Promise<void> {
+    const r = await curl(proxy, `https://localhost:${nodeServer.port}/sentinel`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(curlStatus(r).body, 'hello from node GET /sentinel');
+  }
+
+  test('curl trusting only the mitmscope CA gets the body of a Node HTTPS server, which saw TLS 1.2', async () => {
+    const r = await curl(proxy, `https://localhost:${nodeServer.port}/path?q=1`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(curlStatus(r), { body: 'hello from node GET /path?q=1', status: 200 });
+    assert.equal(seenProtocol, 'TLSv1.2');
+  });
+
+  test('curl gets the page of openssl s_server speaking TLS_RSA_WITH_AES_256_CBC_SHA over TLS 1.2', async (t) => {
+    const ossl = await startOpensslServer(localhostPair, ['-tls1_2', '-cipher', 'AES256-SHA', '-www']);
+    t.after(() => ossl.close());
+    const r = await curl(proxy, `https://localhost:${ossl.port}/`);
+    assert.equal(r.code, 0, r.stderr);
+    const { body, status } = curlStatus(r);
+    assert.equal(status, 200);
+    assert.match(body, /Protocol\s*:\s*TLSv1\.2/);
+    assert.match(body, /Cipher\s*:\s*AES256-SHA\b/);
+  });
+
+  test('a CONNECT to an IP literal gets a leaf with an IP SAN that curl accepts', async () => {
+    const r = await curl(proxy, `https://127.0.0.1:${nodeServer.port}/ip`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(curlStatus(r).body, 'hello from node GET /ip');
+  });
+
+  test('openssl s_client verifies a leaf for an unknown host before any upstream exists, then gets a 502 naming the DNS failure', async () => {
+    const r = await run(
+      'openssl',
+      ['s_client', '-proxy', `127.0.0.1:${proxy.proxyPort}`, '-connect', 'anything.test:443', '-servername', 'anything.test', '-CAfile', join(proxy.caDir, 'ca.pem'), '-verify_return_error', '-quiet', '-ign_eof'],
+      { input: 'GET / HTTP/1.1\r\nHost: anything.test\r\nConnection: close\r\n\r\n' },
+    );
+    assert.match(r.stderr, /depth=0 CN ?= ?anything\.test/);
+    assert.match(r.stderr, /verify return:1/);
+    assert.match(r.stdout, /^HTTP\/1\.1 502 /);
+    assert.match(r.stdout, /mitmscope: DNS lookup of anything\.test failed/);
+    await sentinel();
+  });
+
+  test('a refused upstream gets 502 naming the host and the refusal, and the next request works', async () => {
+    const closedPort = await freePort();
+    const r = await curl(proxy, `https://localhost:${closedPort}/`);
+    const { body, status } = curlStatus(r);
+    assert.equal(status, 502);
+    assert.equal(body, `mitmscope: TCP connection to localhost:${closedPort} failed: connection refused\n`);
+    await sentinel();
+  });
+
+  test('an upstream that never answers gets 504 naming the stage', async (t) => {
+    const silent = createServer((s) => s.on('data', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const port = (silent.address() as AddressInfo).port;
+    const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, '-w', '\n%{http_code}', `http://127.0.0.1:${port}/`]);
+    const { body, status } = curlStatus(r);
+    assert.equal(status, 504);
+    assert.match(body, /^mitmscope: 127\.0\.0\.1:\d+ sent no response headers within 1500 ms/);
+    await sentinel();
+  });
+
+  const tlsFailures: { name: string; pair: () => KeyPair; host: string; expect: RegExp; serverOptions?: Record<string, unknown> }[] = [
+    { name: 'an expired certificate', pair: () => ca.issue(['localhost'], { expired: true }), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: certificate has expired/ },
+    { name: 'a certificate for another host', pair: () => ca.issue(['other.example']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: Hostname\/IP does not match certificate's altnames/ },
+    { name: 'a certificate from an untrusted CA', pair: () => new TestCa('untrusted').issue(['localhost']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: unable to verify the first certificate/ },
+    { name: 'no cipher in common', pair: () => localhostPair, host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: the server sent alert handshake_failure/, serverOptions: { ciphers: 'CAMELLIA256-SHA', maxVersion: 'TLSv1.2' } },
+  ];
+  for (const c of tlsFailures) {
+    test(`${c.name} upstream gets 502 explaining the TLS failure`, async (t) => {
+      const server = await startHttpsServer(c.pair(), (_req, res) => res.end('should not be reached'), c.serverOptions ?? {});
+      t.after(() => server.close());
+      const r = await curl(proxy, `https://${c.host}:${server.port}/`);
+      const { body, status } = curlStatus(r);
+      assert.equal(status, 502, r.stderr);
+      assert.match(body, c.expect);
+      const flow = proxy.store.list().find((f) => f.port === server.port && f.state === 'error');
+      assert.equal(flow?.error?.code, 'MITM_ERR_UPSTREAM_TLS');
+      assert.equal(flow?.error?.stage, 'upstream-tls');
+      await sentinel();
+    });
+  }
+
+  test('a TLS 1.3-only upstream is retried with TLS 1.3 and the fallback is recorded', async (t) => {
+    const server = await startHttpsServer(localhostPair, (req, res) => res.end((req.socket as TLSSocket).getProtocol() ?? ''), { minVersion: 'TLSv1.3' });
+    t.after(() => server.close());
+    const r = await curl(proxy, `https://localhost:${server.port}/`);
+    assert.deepEqual(curlStatus(r), { body: 'TLSv1.3', status: 200 });
+    const flow = proxy.store.list().find((f) => f.port === server.port && f.state === 'complete');
+    assert.match(flow?.serverConnection?.tls?.fallback ?? '', /refused TLS 1\.2.*retried with TLS 1\.3/);
+  });
+
+  test('a malformed request gets 400 with the reason, and the proxy keeps serving', async () => {
+    const reply = await rawExchange(proxy.proxyPort, 'GARBAGE\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
+    assert.match(reply, /mitmscope: malformed request/);
+    await sentinel();
+  });
+
+  test('a request for the proxy itself gets an explanation instead of a loop', async () => {
+    const reply = await rawExchange(proxy.proxyPort, `GET http://127.0.0.1:${proxy.proxyPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${proxy.proxyPort}\r\nConnection: close\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+    assert.match(reply, /not a web server: point your browser or tool at it as a proxy/);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes raw bytes to the proxy and collects everything until it closes. */
+export function rawExchange(port: number, data: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = netConnect({ host: '127.0.0.1', port }, () => socket.write(data));
+    let out = '';
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(out));
+  });
+}
