@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { packageVersion } from './package-info.js';
 import { ConfigError, isMitmError } from './errors.js';
 import { DEFAULTS, parseBytes, parseMs, parsePort, parseRegex, parseUpstreamTls, validateConfig, type Config } from './config.js';
-import { start } from './app.js';
+import { start, type Running } from './app.js';
 import { loadOrCreateAuthority } from './ca/authority.js';
 import { writeCaBundle } from './setup/bundle.js';
 import { envExports, parseShell } from './setup/env.js';
@@ -158,29 +158,14 @@ async function main(): Promise<void> {
     return;
   }
   for (const w of command.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
-  let running;
-  try {
-    running = await start(command.config);
-  } catch (err) {
-    const code = isMitmError(err) ? ` [${err.code}]` : '';
-    process.stderr.write(`mitmscope: cannot start: ${(err as Error).message}${code}\n`);
-    process.exit(1);
-  }
-  const out = process.stdout;
-  out.write(`mitmscope ${packageVersion()}\n`);
-  out.write(`proxy      ${running.proxyUrl}\n`);
-  if (running.dashboardUrl) out.write(`dashboard  ${running.dashboardUrl}/?token=${running.token}\n`);
-  out.write(`CA         ${running.authority.paths.pem}\n`);
-  out.write(`CA SHA-256 ${running.authority.fingerprint256}\n`);
-  if (running.authority.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
-  for (const w of running.authority.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
-  out.write('ready\n');
-
+  // Handlers first: a signal that arrives while starting must not kill us half-started.
+  let running: Running | null = null;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`mitmscope: ${signal}: stopping\n`);
+    if (!running) return; // start() finishes, then sees `stopping`.
     running.close(SHUTDOWN_GRACE_MS).then(
       () => process.exit(0),
       (err: unknown) => {
@@ -191,6 +176,26 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    running = await start(command.config);
+  } catch (err) {
+    const code = isMitmError(err) ? ` [${err.code}]` : '';
+    process.stderr.write(`mitmscope: cannot start: ${(err as Error).message}${code}\n`);
+    process.exit(1);
+  }
+  if (stopping) {
+    await running.close();
+    process.exit(0);
+  }
+  const out = process.stdout;
+  out.write(`mitmscope ${packageVersion()}\n`);
+  out.write(`proxy      ${running.proxyUrl}\n`);
+  if (running.dashboardUrl) out.write(`dashboard  ${running.dashboardUrl}/?token=${running.token}\n`);
+  out.write(`CA         ${running.authority.paths.pem}\n`);
+  out.write(`CA SHA-256 ${running.authority.fingerprint256}\n`);
+  if (running.authority.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
+  for (const w of running.authority.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  out.write('ready\n');
 }
 
 function invokedDirectly(): boolean {

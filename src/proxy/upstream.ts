@@ -21,8 +21,12 @@ import type { UpstreamTls } from '../config.js';
 const MAX_POOLS = 512;
 /** Idle keep-alive sockets are closed after this long (servers typically close at 5–60 s). */
 const IDLE_SOCKET_MS = 30_000;
-/** Open connections per origin: browsers use 6; the benchmark wants more. */
-const MAX_SOCKETS_PER_ORIGIN = 256;
+/**
+ * No cap on connections per origin: a cap would queue a client's request behind others'
+ * and add waits the app never had without the proxy. Idle ones kept for reuse are bounded.
+ */
+const MAX_SOCKETS_PER_ORIGIN = Infinity;
+const MAX_FREE_SOCKETS_PER_ORIGIN = 256;
 
 export interface UpstreamTarget {
   scheme: 'http' | 'https';
@@ -292,7 +296,7 @@ class UpstreamAgent extends http.Agent {
   private readonly target: UpstreamTarget;
 
   constructor(upstream: Upstream, target: UpstreamTarget) {
-    super({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_ORIGIN, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' });
+    super({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_ORIGIN, maxFreeSockets: MAX_FREE_SOCKETS_PER_ORIGIN, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' });
     this.protocol = `${target.scheme}:`;
     this.upstream = upstream;
     this.target = target;
