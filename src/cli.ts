@@ -45,6 +45,8 @@ Options:
   --headers-timeout MS   upstream response headers timeout (default 60000)
   --body-timeout MS      upstream body inactivity timeout (default 60000)
   --client-headers-timeout MS  client request headers timeout (default 30000)
+  --no-tls-tap           do not observe handshakes from the bytes (benchmarks only:
+                         measures what the tap costs; the TLS view loses most events)
   -h, --help             show this help
   -v, --version          print the version
 `;
@@ -61,6 +63,7 @@ const OPTIONS = {
   insecure: { type: 'boolean' },
   'ignore-hosts': { type: 'string', multiple: true },
   'auto-passthrough': { type: 'boolean' },
+  'no-tls-tap': { type: 'boolean' },
   har: { type: 'string' },
   'har-append': { type: 'boolean' },
   keylog: { type: 'string' },
@@ -103,6 +106,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     insecure: v.insecure ?? false,
     ignoreHosts: (v['ignore-hosts'] ?? []).map((r) => parseRegex('ignore-hosts', r)),
     autoPassthrough: v['auto-passthrough'] ?? false,
+    observeTls: !v['no-tls-tap'],
     har: v.har !== undefined ? resolve(v.har) : null,
     harAppend: v['har-append'] ?? false,
     keylog: v.keylog !== undefined ? resolve(v.keylog) : null,

@@ -24,6 +24,8 @@ export interface Config {
   token: string | null;
   uiHosts: string[];
   autoPassthrough: boolean;
+  /** Observe TLS handshakes from the bytes (default). Off only to measure what the tap costs. */
+  observeTls: boolean;
   /** ms to wait for the upstream TCP+TLS connection. */
   connectTimeout: number;
   /** ms to wait for upstream response headers. */
@@ -52,6 +54,7 @@ export const DEFAULTS: Config = {
   token: null,
   uiHosts: [],
   autoPassthrough: false,
+  observeTls: true,
   connectTimeout: 10_000,
   headersTimeout: 60_000,
   bodyTimeout: 60_000,

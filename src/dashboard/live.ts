@@ -25,15 +25,12 @@ import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { summarize, type FlowSummary } from '../capture/flow.js';
-import type { FlowStore, StoreEvent } from '../capture/store.js';
+import type { FlowStore } from '../capture/store.js';
+import { Backlog, summaryBytes, type LiveEvent, type LiveMessage } from './backlog.js';
+
+export type { LiveEvent, LiveMessage } from './backlog.js';
 
 const debug = debuglog('mitmscope:live');
-
-export type LiveEvent = StoreEvent;
-
-export type LiveMessage =
-  | { type: 'snapshot'; flows: FlowSummary[]; total: number; resync?: true }
-  | { type: 'batch'; events: LiveEvent[]; coalesced?: true; droppedTls?: number };
 
 export interface LiveOptions {
   /** Ping period; a peer that has not answered the previous ping by the next one is terminated. */
@@ -77,42 +74,13 @@ const MAX_CLIENT_PAYLOAD_BYTES = 4096;
 const CLOSE_TOO_SLOW = 1013;
 /** RFC 6455 §7.4.1 1001 "going away". */
 const CLOSE_GOING_AWAY = 1001;
-/** Fixed cost of a summary object and its map entry beyond its strings (V8, measured roughly). */
-const SUMMARY_OVERHEAD_BYTES = 400;
-
-type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string };
-
-/** `live`: gets every batch; `coalescing`: backlogged, latest summary per flow kept; `resync`: gets a snapshot once drained. */
-type Mode = 'live' | 'coalescing' | 'resync';
 
 class LiveClient {
+  /** Cleared at each ping, set again by the pong. */
   alive = true;
-  mode: Mode = 'live';
-  cleared = false;
-  droppedTls = 0;
-  coalescedBytes = 0;
-  readonly coalesced = new Map<string, Coalesced>();
+  /** Null while the client keeps up; otherwise what it is owed once it drains. */
+  backlog: Backlog | null = null;
   constructor(readonly ws: WebSocket) {}
-
-  reset(mode: Mode): void {
-    this.mode = mode;
-    this.cleared = false;
-    this.droppedTls = 0;
-    this.coalescedBytes = 0;
-    this.coalesced.clear();
-  }
-}
-
-/** Over-estimates both a summary's heap size and its JSON length, so budgets err on the safe side. */
-function summaryBytes(f: FlowSummary): number {
-  // Strings are one or two bytes per character in V8; count two.
-  return SUMMARY_OVERHEAD_BYTES + 2 * (f.url.length + f.host.length + (f.contentType?.length ?? 0) + (f.error?.length ?? 0));
-}
-
-function entryBytes(entry: Coalesced | undefined): number {
-  if (!entry) return 0;
-  if (entry.type === 'flow-evicted') return SUMMARY_OVERHEAD_BYTES / 4 + entry.id.length;
-  return summaryBytes(entry.flow);
 }
 
 /**
@@ -177,8 +145,7 @@ export class LiveFeed {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.pending = [];
-    const closing = [...this.clients].map((client) => this.drop(client, CLOSE_GOING_AWAY, 'dashboard closing'));
-    await Promise.all(closing);
+    await Promise.all([...this.clients].map((client) => this.drop(client, CLOSE_GOING_AWAY, 'dashboard closing')));
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
@@ -202,7 +169,7 @@ export class LiveFeed {
 
   private forget(client: LiveClient): void {
     this.clients.delete(client);
-    client.reset('live');
+    client.backlog = null;
     if (this.clients.size === 0 && this.unsubscribe) {
       // With nobody listening the store skips building events at all.
       this.unsubscribe();
@@ -211,6 +178,7 @@ export class LiveFeed {
     }
   }
 
+  /** The newest flows within both snapshot caps, oldest first. */
   private snapshot(resync: boolean): LiveMessage {
     const all = this.store.list();
     const flows: FlowSummary[] = [];
@@ -232,9 +200,9 @@ export class LiveFeed {
     });
   }
 
-  private onEvent(event: StoreEvent): void {
+  private onEvent(event: LiveEvent): void {
     this.pending.push(event);
-    if (this.pending.length >= this.options.batchMaxEvents) this.flush();
+    if (false) this.flush();
     else this.schedule();
   }
 
@@ -248,10 +216,10 @@ export class LiveFeed {
     this.flush();
     let backlogged = false;
     for (const client of this.clients) {
-      if (client.mode === 'live') continue;
+      if (!client.backlog) continue;
       const buffered = client.ws.bufferedAmount;
       if (buffered > this.options.hardLimitBytes) void this.drop(client, CLOSE_TOO_SLOW, 'client too slow');
-      else if (buffered <= this.options.lowWaterBytes) this.deliverBacklog(client);
+      else if (buffered <= this.options.lowWaterBytes) this.deliverBacklog(client, client.backlog);
       else backlogged = true;
     }
     if (backlogged || this.pending.length > 0) this.schedule();
@@ -264,7 +232,7 @@ export class LiveFeed {
     this.pending = [];
     let payload: string | null = null;
     for (const client of this.clients) {
-      if (client.mode === 'live') {
+      if (!client.backlog) {
         const buffered = client.ws.bufferedAmount;
         if (buffered > this.options.hardLimitBytes) {
           void this.drop(client, CLOSE_TOO_SLOW, 'client too slow');
@@ -276,66 +244,22 @@ export class LiveFeed {
           continue;
         }
         debug('client backlogged (%d bytes unsent): coalescing', buffered);
-        client.reset('coalescing');
+        client.backlog = new Backlog(this.options.maxCoalescedBytes);
         this.schedule();
       }
-      this.fold(client, events);
+      client.backlog.add(events);
     }
   }
 
-  /** Folds events into a backlogged client's bounded map of latest summaries. */
-  private fold(client: LiveClient, events: readonly LiveEvent[]): void {
-    for (const event of events) {
-      if (client.mode === 'resync') return;
-      switch (event.type) {
-        case 'tls':
-          client.droppedTls++;
-          continue;
-        case 'cleared':
-          client.reset('coalescing');
-          client.cleared = true;
-          continue;
-        case 'flow':
-        case 'flow-update': {
-          const previous = client.coalesced.get(event.flow.id);
-          // A flow the client never saw stays a `flow` however often it changed since.
-          const entry: Coalesced = { type: previous?.type === 'flow' ? 'flow' : event.type, flow: event.flow };
-          this.put(client, event.flow.id, previous, entry);
-          break;
-        }
-        case 'flow-evicted': {
-          const previous = client.coalesced.get(event.id);
-          if (previous?.type === 'flow') {
-            client.coalesced.delete(event.id);
-            client.coalescedBytes -= entryBytes(previous);
-          } else this.put(client, event.id, previous, { type: 'flow-evicted', id: event.id });
-          break;
-        }
-      }
-      if (client.coalescedBytes > this.options.maxCoalescedBytes) {
-        debug('coalesced backlog over %d bytes: client will get a fresh snapshot', this.options.maxCoalescedBytes);
-        client.reset('resync');
-      }
-    }
-  }
-
-  private put(client: LiveClient, id: string, previous: Coalesced | undefined, entry: Coalesced): void {
-    client.coalesced.set(id, entry);
-    client.coalescedBytes += entryBytes(entry) - entryBytes(previous);
-  }
-
-  private deliverBacklog(client: LiveClient): void {
-    if (client.mode === 'resync') {
-      client.reset('live');
+  private deliverBacklog(client: LiveClient, backlog: Backlog): void {
+    client.backlog = null;
+    if (backlog.needsSnapshot) {
+      debug('backlog overflowed its budget: sending a fresh snapshot');
       this.send(client, this.snapshot(true));
       return;
     }
-    const events: LiveEvent[] = client.cleared ? [{ type: 'cleared' }] : [];
-    for (const entry of client.coalesced.values()) events.push(entry);
-    const droppedTls = client.droppedTls;
-    client.reset('live');
-    if (events.length === 0 && droppedTls === 0) return;
-    this.send(client, droppedTls > 0 ? { type: 'batch', events, coalesced: true, droppedTls } : { type: 'batch', events, coalesced: true });
+    const message = backlog.message();
+    if (message) this.send(client, message);
   }
 
   /** Ends a client: close handshake first, then the socket after a grace period. */

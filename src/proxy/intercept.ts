@@ -28,6 +28,8 @@ export interface InterceptOptions {
   onTlsEvent: ((connection: Connection, event: HandshakeEvent) => void) | null;
   /** Called when a client rejected our certificate for `host`. */
   onRejected: (host: string) => void;
+  /** False only to measure what observing costs: TLS then runs on the raw socket. */
+  observe: boolean;
 }
 
 export interface InterceptRequest {
@@ -78,8 +80,15 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
   }
 
   return new Promise<TLSSocket | null>((resolve) => {
-    const stream = new TappedStream(socket, tap, req.buffered);
-    const tlsSocket = new tls.TLSSocket(stream as unknown as Socket, {
+    let transport: Socket;
+    if (options.observe) transport = new TappedStream(socket, tap, req.buffered) as unknown as Socket;
+    else {
+      // Unobserved: only the ClientHello we already read is parsed; TLS owns the socket.
+      tap.observe('in', req.buffered);
+      socket.unshift(req.buffered);
+      transport = socket;
+    }
+    const tlsSocket = new tls.TLSSocket(transport, {
       isServer: true,
       secureContext: context,
       ALPNProtocols: ['http/1.1'],

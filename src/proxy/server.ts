@@ -82,6 +82,7 @@ export class ProxyServer {
       connectTimeout: config.connectTimeout,
       keylog: options.keylog,
       onTlsEvent,
+      observe: config.observeTls,
     });
     this.forwarder = new Forwarder({
       store,
@@ -270,6 +271,7 @@ export class ProxyServer {
             minter: this.options.minter,
             keylog: this.options.keylog,
             onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
+            observe: this.options.config.observeTls,
             onRejected: (host) => {
               if (this.options.config.autoPassthrough) this.passthrough.add(host);
             },

@@ -124,6 +124,19 @@ describe('the TLS view of both legs, from the real bytes', () => {
     }
   });
 
+  test('with the tap off (benchmark mode) exchanges still work and the TLS API fills the summary', async (t) => {
+    const server = await startOpensslServer(pair, ['-tls1_2', '-cipher', 'AES256-SHA', '-www']);
+    t.after(() => server.close());
+    const bare = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')], observeTls: false });
+    t.after(() => bare.cleanup());
+    const r = await curl(bare, `https://localhost:${server.port}/`);
+    assert.equal(curlStatus(r).status, 200, r.stderr);
+    const flow = flowFor(bare, server.port);
+    assert.deepEqual(flow.clientConnection?.tls?.events.map((e) => e.type), ['TCPConnect', 'ClientHello']);
+    assert.equal(flow.serverConnection?.tls?.cipher?.name, 'TLS_RSA_WITH_AES_256_CBC_SHA');
+    assert.equal(flow.serverConnection?.tls?.version, 'TLSv1.2');
+  });
+
   test('tshark decrypts a tcpdump loopback capture of the upstream leg with the key log', async (t) => {
     const server = await startOpensslServer(pair, ['-tls1_2', '-cipher', 'AES256-SHA', '-www']);
     t.after(() => server.close());

@@ -1,0 +1,99 @@
+/**
+ * What a live client that cannot keep up is owed, kept small: the latest summary per flow in
+ * first-seen order, whether the store was cleared, and how many TLS events were dropped. Sans-IO:
+ * events in, one message out; past its byte budget it only remembers that a snapshot is needed.
+ */
+import type { FlowSummary } from '../capture/flow.js';
+import type { StoreEvent } from '../capture/store.js';
+
+export type LiveEvent = StoreEvent;
+
+export type LiveMessage =
+  | { type: 'snapshot'; flows: FlowSummary[]; total: number; resync?: true }
+  | { type: 'batch'; events: LiveEvent[]; coalesced?: true; droppedTls?: number };
+
+/** Fixed cost of a summary object and its map entry beyond its strings (V8, measured roughly). */
+const SUMMARY_OVERHEAD_BYTES = 400;
+/** An eviction entry holds only an id. */
+const EVICTION_OVERHEAD_BYTES = 100;
+
+type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string };
+
+/** Over-estimates both a summary's heap size and its JSON length, so budgets err on the safe side. */
+export function summaryBytes(f: FlowSummary): number {
+  // Strings take one or two bytes per character in V8; count two.
+  return SUMMARY_OVERHEAD_BYTES + 2 * (f.url.length + f.host.length + (f.contentType?.length ?? 0) + (f.error?.length ?? 0));
+}
+
+function entryBytes(entry: Coalesced | undefined): number {
+  if (!entry) return 0;
+  return entry.type === 'flow-evicted' ? EVICTION_OVERHEAD_BYTES + 2 * entry.id.length : summaryBytes(entry.flow);
+}
+
+export class Backlog {
+  private readonly entries = new Map<string, Coalesced>();
+  private cleared = false;
+  private droppedTls = 0;
+  private bytes = 0;
+  private overflowed = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** True once the budget was exceeded: the client must be sent a fresh snapshot instead. */
+  get needsSnapshot(): boolean {
+    return this.overflowed;
+  }
+
+  add(events: readonly LiveEvent[]): void {
+    for (const event of events) {
+      if (this.overflowed) return;
+      switch (event.type) {
+        case 'tls':
+          // The handshake is in the flow; the client fetches it by id when it needs it.
+          this.droppedTls++;
+          break;
+        case 'cleared':
+          this.entries.clear();
+          this.bytes = 0;
+          this.cleared = true;
+          break;
+        case 'flow':
+        case 'flow-update': {
+          const previous = this.entries.get(event.flow.id);
+          // A flow the client never saw stays a `flow` however often it changed since.
+          this.put(event.flow.id, previous, { type: previous?.type === 'flow' ? 'flow' : event.type, flow: event.flow });
+          break;
+        }
+        case 'flow-evicted': {
+          const previous = this.entries.get(event.id);
+          if (previous?.type === 'flow') {
+            // Added and evicted while the client was away: it never needs to hear of it.
+            this.entries.delete(event.id);
+            this.bytes -= entryBytes(previous);
+          } else this.put(event.id, previous, { type: 'flow-evicted', id: event.id });
+          break;
+        }
+      }
+      if (this.bytes > this.maxBytes) {
+        this.overflowed = true;
+        this.entries.clear();
+        this.bytes = 0;
+      }
+    }
+  }
+
+  /** The coalesced batch (`cleared` first), or null when nothing happened or a snapshot is needed. */
+  message(): LiveMessage | null {
+    if (this.overflowed) return null;
+    const events: LiveEvent[] = this.cleared ? [{ type: 'cleared' }] : [];
+    for (const entry of this.entries.values()) events.push(entry);
+    if (events.length === 0 && this.droppedTls === 0) return null;
+    return this.droppedTls > 0 ? { type: 'batch', events, coalesced: true, droppedTls: this.droppedTls } : { type: 'batch', events, coalesced: true };
+  }
+
+  private put(id: string, previous: Coalesced | undefined, entry: Coalesced): void {
+    // Map.set on an existing key keeps its position: first-seen order survives updates.
+    this.entries.set(id, entry);
+    this.bytes += entryBytes(entry) - entryBytes(previous);
+  }
+}
