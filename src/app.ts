@@ -13,6 +13,8 @@ import { FlowStore } from './capture/store.js';
 import { ProxyServer } from './proxy/server.js';
 import { openKeylog, type KeylogWriter } from './tls/keylog.js';
 import { HarRecorder } from './har/recorder.js';
+import { harToFlows } from './har/mapping.js';
+import type { Flow } from './capture/flow.js';
 import { startDashboard, type Dashboard } from './dashboard/server.js';
 import { join } from 'node:path';
 import { packageRoot } from './package-info.js';
@@ -53,6 +55,20 @@ async function readCaFiles(files: string[]): Promise<string[]> {
   return out;
 }
 
+async function loadHar(file: string): Promise<Flow[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--load ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return harToFlows(text);
+  } catch (err) {
+    throw new ConfigError(`--load ${file}: ${(err as Error).message}`);
+  }
+}
+
 function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
@@ -64,7 +80,8 @@ export async function start(config: Config): Promise<Running> {
   const store = new FlowStore({ maxBytes: config.storeSize });
   const token = config.token ?? randomBytes(TOKEN_BYTES).toString('base64url');
   // The recorder subscribes before any traffic so that no completed exchange is missed.
-  const recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store }) : null;
+  for (const file of config.load) for (const flow of await loadHar(file)) store.add(flow);
+  const recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
   const keylog: KeylogWriter | null = config.keylog ? openKeylog(config.keylog) : null;
   const proxy = new ProxyServer({
     config,

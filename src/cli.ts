@@ -37,6 +37,9 @@ Options:
   --auto-passthrough     tunnel hosts whose clients reject our certificate
   --har FILE             record every exchange to a HAR file as it completes
   --har-append           add to an existing HAR file instead of refusing
+  --redact               replace cookies and Authorization in HAR exports and recordings
+  --redact-header NAME   also redact this header (repeatable; implies --redact)
+  --load FILE            show the entries of a HAR file as flows (repeatable)
   --keylog FILE          append NSS key log lines (Wireshark) for both legs
   --max-body BYTES       bytes of each body kept for display (default 1MiB)
   --store-size BYTES     memory for stored flows (default 512MiB)
@@ -66,6 +69,9 @@ const OPTIONS = {
   'no-tls-tap': { type: 'boolean' },
   har: { type: 'string' },
   'har-append': { type: 'boolean' },
+  redact: { type: 'boolean' },
+  'redact-header': { type: 'string', multiple: true },
+  load: { type: 'string', multiple: true },
   keylog: { type: 'string' },
   'max-body': { type: 'string' },
   'store-size': { type: 'string' },
@@ -109,6 +115,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     observeTls: !v['no-tls-tap'],
     har: v.har !== undefined ? resolve(v.har) : null,
     harAppend: v['har-append'] ?? false,
+    redact: v.redact || v['redact-header'] ? { headers: v['redact-header'] ?? [] } : null,
+    load: (v.load ?? []).map((f) => resolve(f)),
     keylog: v.keylog !== undefined ? resolve(v.keylog) : null,
     maxBody: v['max-body'] !== undefined ? parseBytes('max-body', v['max-body']) : DEFAULTS.maxBody,
     storeSize: v['store-size'] !== undefined ? parseBytes('store-size', v['store-size']) : DEFAULTS.storeSize,

@@ -17,6 +17,10 @@ export interface Config {
   insecure: boolean;
   har: string | null;
   harAppend: boolean;
+  /** Redact credentials (and these extra headers) in HAR exports and recordings; null = off. */
+  redact: { headers: string[] } | null;
+  /** HAR files whose entries are loaded into the store at start. */
+  load: string[];
   ignoreHosts: RegExp[];
   keylog: string | null;
   maxBody: number;
@@ -47,6 +51,8 @@ export const DEFAULTS: Config = {
   insecure: false,
   har: null,
   harAppend: false,
+  redact: null,
+  load: [],
   ignoreHosts: [],
   keylog: null,
   maxBody: 1024 * 1024,

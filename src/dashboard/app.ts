@@ -82,7 +82,7 @@ export function createApp(ctx: AppContext): Express {
 
   // DNS rebinding: a page on attacker.example re-pointed at 127.0.0.1 still sends its own name.
   app.use((req, res, next) => {
-    if (policy.allowsHostHeader(req.headers.host)) return next();
+    if (policy.allowsRequest(req)) return next();
     refuse(req, res, 403, 'forbidden: unknown Host (the dashboard answers only to its own names)');
   });
 

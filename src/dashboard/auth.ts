@@ -112,6 +112,22 @@ export class AccessPolicy {
   }
 
   /**
+   * Host check for a request: the Host header, and for an absolute-form target (RFC 9112 §3.2.2,
+   * where the target's authority overrides Host) that authority too.
+   */
+  allowsRequest(req: IncomingMessage): boolean {
+    if (!this.allowsHostHeader(req.headers.host)) return false;
+    const target = req.url ?? '/';
+    if (target.startsWith('/')) return true;
+    try {
+      const url = new URL(target);
+      return this.allowsHostHeader(url.host);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * True when `origin` is the dashboard itself: an allowed name on our port, or exactly the
    * authority the request was sent to (a reverse proxy in front). `null` origins (sandboxed
    * frames, file: pages) are foreign.

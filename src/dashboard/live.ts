@@ -202,7 +202,7 @@ export class LiveFeed {
 
   private onEvent(event: LiveEvent): void {
     this.pending.push(event);
-    if (false) this.flush();
+    if (this.pending.length >= this.options.batchMaxEvents) this.flush();
     else this.schedule();
   }
 

@@ -96,7 +96,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => debug('upgrade socket error: %s', err.message));
     const url = requestUrl(req);
-    if (!policy.allowsHostHeader(req.headers.host)) return refuseUpgrade(socket, 403, 'forbidden: unknown Host');
+    if (!policy.allowsRequest(req)) return refuseUpgrade(socket, 403, 'forbidden: unknown Host');
     // Browsers send Origin on every websocket handshake; a foreign one is cross-site websocket hijacking.
     const origin = req.headers.origin;
     if (origin !== undefined && !policy.allowsOrigin(origin, req.headers.host)) return refuseUpgrade(socket, 403, 'forbidden: cross-origin websocket');

@@ -1,0 +1,81 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { startHttpServer, stopChild, tempDir, type Listening } from '../helpers/servers.js';
+import { seeded } from './fixtures/flows.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+/** The issue's promise: every exchange that completed this long before the kill is in the file. */
+const SETTLE_MS = 200;
+const SEEDS = [11, 22, 33];
+
+function request(port: number, target: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect({ host: '127.0.0.1', port }, () => s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    s.on('error', () => resolve(false));
+    s.on('close', () => resolve(/^HTTP\/1\.1 200/.test(out)));
+  });
+}
+
+describe('continuous HAR recording through the real proxy survives kill -9', () => {
+  let files: { path: string; remove(): Promise<void> };
+  let server: Listening;
+
+  before(async () => {
+    files = await tempDir();
+    server = await startHttpServer((req, res) => res.end(`body of ${req.url}`));
+  });
+  after(async () => {
+    await server.close();
+    await files.remove();
+  });
+
+  for (const seed of SEEDS) {
+    test(`seed ${seed}: after SIGKILL at a random moment the file parses and holds every exchange completed ${SETTLE_MS} ms earlier`, async (t) => {
+      const random = seeded(seed);
+      const har = join(files.path, `kill-${seed}.har`);
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--no-ui', '--ca-dir', join(files.path, 'ca'), '--har', har], { stdio: ['ignore', 'pipe', 'pipe'] });
+      t.after(() => stopChild(child));
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /^proxy\s+http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+          if (m && /^ready$/m.test(out)) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const completed: { url: string; at: number }[] = [];
+      let killed = false;
+      // Kill once a seeded number of exchanges (between 50 and 250) has completed.
+      const killAfter = 50 + Math.floor(random() * 200);
+      let reached: () => void = () => {};
+      const killMoment = new Promise<void>((resolve) => (reached = resolve));
+      const workers = Array.from({ length: 4 }, async (_, w) => {
+        for (let i = 0; !killed; i++) {
+          const url = `http://127.0.0.1:${server.port}/w${w}/r${i}`;
+          if (await request(port, url)) completed.push({ url, at: Date.now() });
+          if (completed.length >= killAfter) reached();
+        }
+      });
+      await killMoment;
+      const killedAt = Date.now();
+      child.kill('SIGKILL');
+      killed = true;
+      await Promise.all(workers);
+      const parsed = JSON.parse(await readFile(har, 'utf8')) as { log: { entries: { request: { url: string } }[] } };
+      const recorded = new Set(parsed.log.entries.map((e) => e.request.url));
+      const due = completed.filter((c) => c.at < killedAt - SETTLE_MS);
+      const missing = due.filter((c) => !recorded.has(c.url));
+      t.diagnostic(`${completed.length} completed, ${due.length} due, ${recorded.size} recorded`);
+      assert.ok(due.length > 0, 'some exchanges completed well before the kill');
+      assert.deepEqual(missing, []);
+    });
+  }
+});
