@@ -19,6 +19,7 @@ import { startDashboard, type Dashboard } from './dashboard/server.js';
 import { join } from 'node:path';
 import { packageRoot } from './package-info.js';
 import { caPageHandler } from './setup/ca-page.js';
+import { pacScript, PAC_CONTENT_TYPE } from './setup/pac.js';
 
 /** Random dashboard tokens: 128 bits, URL-safe. */
 const TOKEN_BYTES = 16;
@@ -69,6 +70,10 @@ async function loadHar(file: string): Promise<Flow[]> {
   }
 }
 
+export function reachableHost(bound: string): string {
+  return bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
+}
+
 function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
@@ -106,6 +111,12 @@ export async function start(config: Config): Promise<Running> {
         caFiles: { pem: authority.paths.pem, cer: authority.paths.cer, p12: authority.paths.p12 },
         uiDir: join(packageRoot(), 'ui', 'dist'),
         recording: config.har ? { path: config.har } : null,
+        redact: config.redact,
+        pac: {
+          contentType: PAC_CONTENT_TYPE,
+          // Clients reach a proxy bound to every address through loopback, as `env` says.
+          script: () => pacScript({ proxyHost: reachableHost(config.host), proxyPort: addr.port, ignoreHosts: config.ignoreHosts }),
+        },
       });
     }
   } catch (err) {

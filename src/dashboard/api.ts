@@ -7,6 +7,7 @@ import { flowToJson, summarize, type Flow } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { isMitmError } from '../errors.js';
 import { flowsToHar, harToFlows } from '../har/mapping.js';
+import type { RedactOptions } from '../har/redact.js';
 import { sendBody } from './bodies.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
@@ -16,6 +17,8 @@ const NON_NEGATIVE_INT = /^\d{1,15}$/;
 export interface ApiContext {
   store: FlowStore;
   version: string;
+  /** Redaction for exports (--redact); null exports everything as captured. */
+  redact: RedactOptions | null;
   recording: { path: string } | null;
 }
 
@@ -120,7 +123,7 @@ export function createApiRouter(ctx: ApiContext): Router {
   });
 
   api.get('/har', (_req, res) => {
-    const har = flowsToHar(store.list(), { creatorVersion: ctx.version });
+    const har = flowsToHar(store.list(), { creatorVersion: ctx.version, redact: ctx.redact });
     res.setHeader('Content-Disposition', `attachment; filename="mitmscope-${new Date().toISOString().replace(/[:.]/g, '-')}.har"`);
     res.json(har);
   });

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
+import type { RedactOptions } from '../har/redact.js';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { FlowStore } from '../capture/store.js';
 import { createApiRouter, sendError } from './api.js';
@@ -53,6 +54,9 @@ export interface AppContext {
   uiDir: string;
   version: string;
   recording: { path: string } | null;
+  redact: RedactOptions | null;
+  /** The PAC script (no token: browsers fetch it before anything else); null = no /proxy.pac. */
+  pac: { script: () => string; contentType: string } | null;
 }
 
 function isApi(req: Request): boolean {
@@ -110,6 +114,14 @@ export function createApp(ctx: AppContext): Express {
     });
   }
 
+  if (ctx.pac) {
+    const pac = ctx.pac;
+    app.get('/proxy.pac', (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.type(pac.contentType).send(pac.script());
+    });
+  }
+
   app.use((req, res, next) => {
     const url = requestUrl(req);
     const via = policy.credential(req, url);
@@ -125,7 +137,7 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording }));
+  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, redact: ctx.redact }));
 
   app.use(express.static(ctx.uiDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
 

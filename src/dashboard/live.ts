@@ -12,10 +12,12 @@
  *       {type: 'flow-update', flow: FlowSummary} a flow changed (latest summary)
  *       {type: 'flow-evicted', id}               the store dropped it
  *       {type: 'tls', connectionId, event}       one handshake step (HandshakeEvent)
+ *       {type: 'ws-message', flowId, index, message} one relayed WebSocket message (preview)
  *       {type: 'cleared'}                        the store was emptied
  *       `coalesced: true` follows a backlog: only the latest summary per flow, in first-seen
- *       order, `cleared` first when it happened, TLS events dropped (counted in `droppedTls`;
- *       fetch the flow for its handshake).
+ *       order, `cleared` first when it happened, only the latest `ws-message` per flow (its
+ *       `index` shows the gap), TLS events dropped (counted in `droppedTls`); fetch the flow
+ *       for what was skipped.
  * Clients treat `flow` and `flow-update` as upserts by id: events already reflected in the
  * snapshot may follow it, because the store emits asynchronously.
  * Client → server messages are ignored.
@@ -122,10 +124,6 @@ export class LiveFeed {
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: MAX_CLIENT_PAYLOAD_BYTES, perMessageDeflate: false });
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
-  }
-
-  get clientCount(): number {
-    return this.clients.size;
   }
 
   /** Completes an upgrade the caller has already authorised. */

@@ -2,6 +2,7 @@
  * Starts and stops the dashboard: one HTTP server for the express app and the websocket
  * upgrade of the live feed, both behind the same Host, Origin and token checks.
  */
+import type { RedactOptions } from '../har/redact.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -32,6 +33,10 @@ export interface DashboardOptions {
   uiDir: string;
   /** Shown by GET /api/status. */
   recording?: { path: string } | null;
+  /** Redaction for HAR exports (--redact). */
+  redact?: RedactOptions | null;
+  /** Serves /proxy.pac without a token when set. */
+  pac?: { script: () => string; contentType: string } | null;
   /** Live-feed tuning (tests shorten the heartbeat and limits). */
   live?: Partial<LiveOptions>;
 }
@@ -86,6 +91,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     uiDir: options.uiDir,
     version: harCreator().version,
     recording: options.recording ?? null,
+    redact: options.redact ?? null,
+    pac: options.pac ?? null,
   });
   server.on('request', app);
   server.on('clientError', (err, socket) => {
