@@ -197,7 +197,7 @@ test('GET /api/status reports the version, flow count, stored bytes and recordin
   const status = (await request(h.port, { path: '/api/status' })).json() as Record<string, unknown>;
   assert.match(String(status['version']), /^\d+\.\d+\.\d+/);
   assert.equal(status['flows'], 1);
-  assert.ok((status['storeBytes'] as number) >= PAGE.length);
+  assert.ok((status['storeBytes'] as number) >= PAGE.length, 'storeBytes counts the body');
   assert.deepEqual(status['recording'], { path: '/tmp/session.har' });
 
   const idle = await startHarness(t);

@@ -116,7 +116,7 @@ test(`a websocket client that never reads while ${FLOWS} flows are added and com
     const state = replay(got.messages);
     const newest = bounded.store.summaries().slice(-1000);
     for (const f of newest) assert.equal(state.get(f.id)?.state, 'complete');
-    assert.ok([...state.values()].every((f) => f.state === 'complete'));
+    assert.ok([...state.values()].every((f) => f.state === 'complete'), 'every flow the client knows is complete');
   }
   t.diagnostic(`after draining: ${got.messages.length} messages, ${MiB(got.bytes)} read (the events amounted to ~${MiB(FLOWS * 2 * 900)})`);
 });

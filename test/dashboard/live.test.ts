@@ -101,7 +101,7 @@ test('a new client first gets a snapshot, then every store event in order', asyn
   const { inbox } = await connect(t, h);
   const [first] = await inbox.until((m) => m.length >= 1);
   assert.equal(first!.type, 'snapshot');
-  assert.ok(first!.type === 'snapshot');
+  assert.ok(first!.type === 'snapshot', 'snapshot first');
   assert.deepEqual(first.flows.map((f) => f.url), ['https://a.test/', 'https://b.test/']);
   assert.equal(first.total, 2);
 
@@ -124,7 +124,7 @@ test('a new client first gets a snapshot, then every store event in order', asyn
     ],
   );
   const update = events[1]!;
-  assert.ok(update.type === 'flow-update');
+  assert.ok(update.type === 'flow-update', 'a flow-update');
   assert.equal(update.flow.status, 204);
   assert.equal(update.flow.state, 'complete');
   assert.deepEqual(events[2], { type: 'tls', connectionId: 'conn-1', event: { t: 1.5, from: 'client', type: 'ClientHello', details: {} } });
@@ -136,7 +136,7 @@ test('the snapshot holds only the newest flows and says how many there are', asy
   for (const f of flows) h.store.add(f);
   const { inbox } = await connect(t, h);
   const [snapshot] = await inbox.until((m) => m.length >= 1);
-  assert.ok(snapshot!.type === 'snapshot');
+  assert.ok(snapshot!.type === 'snapshot', 'snapshot first');
   assert.deepEqual(snapshot.flows.map((f) => f.url), ['https://x.test/2', 'https://x.test/3', 'https://x.test/4']);
   assert.equal(snapshot.total, 5);
 });
@@ -147,7 +147,7 @@ test('the snapshot also stops at its byte budget, keeping the newest flows', asy
   for (let i = 0; i < 4; i++) h.store.add(makeFlow({ url: `https://x.test/${i}?${pad}` }));
   const { inbox } = await connect(t, h);
   const [snapshot] = await inbox.until((m) => m.length >= 1);
-  assert.ok(snapshot!.type === 'snapshot');
+  assert.ok(snapshot!.type === 'snapshot', 'snapshot first');
   assert.deepEqual(snapshot.flows.map((f) => f.url.slice(0, 16)), ['https://x.test/2', 'https://x.test/3']);
   assert.equal(snapshot.total, 4);
 });
@@ -171,7 +171,7 @@ test('a burst of events arrives batched, at most 500 a message, in order', async
   for (const f of flows) h.store.add(f);
   await inbox.until(() => inbox.events().length >= 1200);
   const batches = inbox.messages.slice(1);
-  assert.ok(batches.every((m) => m.type === 'batch' && m.events.length <= 500));
+  assert.ok(batches.every((m) => m.type === 'batch' && m.events.length <= 500), `batch sizes ${batches.map((m) => (m.type === 'batch' ? m.events.length : m.type)).join(',')}`);
   assert.ok(batches.length <= 4, `${batches.length} messages`);
   assert.deepEqual(
     inbox.events().map((e) => (e.type === 'flow' ? e.flow.id : e.type)),
@@ -259,13 +259,13 @@ test('a client that falls behind gets the latest summary per flow, coalesced, an
   const coalesced = got.messages.filter((m) => m.type === 'batch' && m.coalesced);
   assert.ok(coalesced.length >= 1, 'at least one coalesced batch');
   for (const m of coalesced) {
-    assert.ok(m.type === 'batch');
+    assert.ok(m.type === 'batch', 'a batch');
     const ids = m.events.map((e) => ('flow' in e ? e.flow.id : e.type));
     assert.equal(new Set(ids).size, ids.length, 'one entry per flow');
   }
   const state = replay(got.messages);
   assert.equal(state.size, 3000);
-  assert.ok([...state.values()].every((f) => f.state === 'complete' && f.status === 200));
+  assert.ok([...state.values()].every((f) => f.state === 'complete' && f.status === 200), 'every flow complete with its status');
 });
 
 test('a client whose backlog overflows the coalescing budget gets a fresh snapshot instead', async (t) => {
@@ -278,7 +278,7 @@ test('a client whose backlog overflows the coalescing budget gets a fresh snapsh
   assert.ok(resyncs.length >= 1, 'a resync snapshot');
   const state = replay(got.messages);
   assert.equal(state.size, 3000);
-  assert.ok([...state.values()].every((f) => f.state === 'complete'));
+  assert.ok([...state.values()].every((f) => f.state === 'complete'), 'every flow complete');
 });
 
 test('a client whose unsent bytes pass the hard limit is disconnected', async (t) => {

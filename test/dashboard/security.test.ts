@@ -119,6 +119,14 @@ test('loopback names, *.localhost, the bound address and --ui-host names are acc
   }
 });
 
+test('an absolute-form request for a foreign authority is refused even with a loopback Host header', async (t) => {
+  const h = await startHarness(t);
+  const foreign = await rawExchange(h.port, `GET http://evil.example/api/flows HTTP/1.1\r\nHost: localhost:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+  assert.match(foreign, /^HTTP\/1\.1 403 /);
+  const own = await rawExchange(h.port, `GET http://localhost:${h.port}/api/flows HTTP/1.1\r\nHost: localhost:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+  assert.match(own, /^HTTP\/1\.1 200 /);
+});
+
 test('an HTTP/1.0 request without a Host header is refused', async (t) => {
   const h = await startHarness(t);
   const answer = await rawExchange(h.port, `GET /api/flows HTTP/1.0\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
