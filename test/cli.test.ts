@@ -1,45 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { run, stopChild, tempDir } from './helpers/servers.js';
-
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return run(process.execPath, ['--import', 'tsx', CLI, ...args]);
-}
-
-interface Started {
-  child: ChildProcess;
-  lines: Record<string, string>;
-  exited: Promise<number | null>;
-}
-
-/** Starts the CLI and resolves once it prints `ready`, with its `name value` lines. */
-function startCli(args: string[]): Promise<Started> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/^ready$/m.test(out)) {
-        const lines: Record<string, string> = {};
-        for (const line of out.split('\n')) {
-          const m = /^(proxy|dashboard|CA SHA-256|CA)\s+(\S+)/.exec(line);
-          if (m) lines[m[1]!] = m[2]!;
-        }
-        resolve({ child, lines, exited });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before ready: ${out}${err}`)));
-  });
-}
+import { stopChild, tempDir } from './helpers/servers.js';
+import { cli, startCli } from './helpers/cli.js';
 
 describe('the mitmscope command', () => {
   test('--help prints the usage and every contract option', async () => {

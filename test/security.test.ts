@@ -5,9 +5,9 @@ import { stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { run, startProxy, tempDir } from './helpers/servers.js';
 import { DEFAULTS } from '../src/config.js';
+import { cli } from './helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'src', 'cli.ts');
 
 describe('security defaults', () => {
   test('by default the proxy and the dashboard listen on 127.0.0.1 only', async (t) => {
@@ -22,7 +22,7 @@ describe('security defaults', () => {
     const dir = await tempDir();
     t.after(() => dir.remove());
     // --help-free check: validation runs before listening, so a bad port stops it right after.
-    const r = await run(process.execPath, ['--import', 'tsx', CLI, '--host', '0.0.0.0', '--token', 'secret', '--port', '0', '--ui-port', '0', '--ca-dir', dir.path], { timeoutMs: 8000 });
+    const r = await cli(['--host', '0.0.0.0', '--token', 'secret', '--port', '0', '--ui-port', '0', '--ca-dir', dir.path], { timeoutMs: 8000 });
     assert.match(r.stderr, /warning: listening on 0\.0\.0\.0: anyone who can reach it can use the proxy/);
   });
 

@@ -3,6 +3,7 @@
  * Shapes follow DESIGN.md's API contract; the dashboard serialises them with `flowToJson`.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { FailureStage } from '../errors.js';
 
 /** `[name, value]` in wire order with the original case. */
@@ -226,6 +227,20 @@ export function createFlow(init: NewFlowInit): Flow {
     websocket: null,
     imported: false,
     notes: [],
+  };
+}
+
+/** The flow's copy of an upstream answer's head; the body is captured as it streams. */
+export function capturedResponse(res: IncomingMessage): CapturedResponse {
+  return {
+    status: res.statusCode ?? 0,
+    statusText: res.statusMessage ?? '',
+    httpVersion: res.httpVersion,
+    headers: pairHeaders(res.rawHeaders),
+    bodySize: 0,
+    bodyTruncated: false,
+    body: Buffer.alloc(0),
+    trailers: [],
   };
 }
 

@@ -9,11 +9,11 @@ import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
 import {
+  capturedResponse,
   createFlow,
   emptyRequest,
   pairHeaders,
   type CapturedMessage,
-  type CapturedResponse,
   type Connection,
   type Flow,
 } from '../capture/flow.js';
@@ -207,16 +207,7 @@ export class Forwarder {
     const sent = ex.tSent || ex.tResponse;
     t.send = round(sent - (ex.tSocket || ex.tRequest));
     t.wait = round(ex.tResponse - sent);
-    const response: CapturedResponse = {
-      status: proxyRes.statusCode ?? 0,
-      statusText: proxyRes.statusMessage ?? '',
-      httpVersion: proxyRes.httpVersion,
-      headers: pairHeaders(proxyRes.rawHeaders),
-      bodySize: 0,
-      bodyTruncated: false,
-      body: Buffer.alloc(0),
-      trailers: [],
-    };
+    const response = capturedResponse(proxyRes);
     ex.flow.response = response;
     this.options.store.update(ex.flow);
     const max = this.options.maxBody;

@@ -22,7 +22,8 @@ import { captureChunk, errorBody, hostPort, originForm, type ForwardTarget } fro
 import { getClient, getUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
-import { capturedResponse, negotiatedDeflate, statusLine } from './ws-upgrade.js';
+import { negotiatedDeflate, statusLine } from './ws-upgrade.js';
+import { capturedResponse } from '../capture/flow.js';
 
 export { isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './ws-upgrade.js';
 

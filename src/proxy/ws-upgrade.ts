@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { pairHeaders, type CapturedResponse } from '../capture/flow.js';
+import { pairHeaders } from '../capture/flow.js';
 import { getClient, setClient } from './socket-state.js';
 import type { DeflateParams } from './ws-recorder.js';
 
@@ -83,16 +83,3 @@ export function statusLine(res: IncomingMessage): string {
   return `${head}\r\n`;
 }
 
-/** The flow's copy of an upstream answer's head; the body is captured as it streams. */
-export function capturedResponse(res: IncomingMessage): CapturedResponse {
-  return {
-    status: res.statusCode ?? 0,
-    statusText: res.statusMessage ?? '',
-    httpVersion: res.httpVersion,
-    headers: pairHeaders(res.rawHeaders),
-    bodySize: 0,
-    bodyTruncated: false,
-    body: Buffer.alloc(0),
-    trailers: [],
-  };
-}

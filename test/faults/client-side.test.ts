@@ -9,22 +9,8 @@ import { Duplex } from 'node:stream';
 import { TestCa } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpServer, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { connectTunnel, exchange, tlsThroughProxy } from '../helpers/tunnel.js';
-import type { Flow } from '../../src/capture/flow.js';
+import { flowWhere } from '../helpers/flows.js';
 
-/** Resolves with the first stored flow matching `pick`, waiting for store events (never sleeping). */
-function flowWhere(proxy: TestProxy, pick: (f: Flow) => boolean): Promise<Flow> {
-  return new Promise((resolve) => {
-    const found = proxy.store.list().find(pick);
-    if (found) return resolve(found);
-    const stop = proxy.store.subscribe(() => {
-      const f = proxy.store.list().find(pick);
-      if (f) {
-        stop();
-        resolve(f);
-      }
-    });
-  });
-}
 
 /** A Duplex over a socket that writes one byte per write, so TLS records arrive dribbled. */
 class Dribble extends Duplex {

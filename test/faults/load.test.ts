@@ -2,39 +2,19 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { TestCa } from '../helpers/pki.js';
 import { startHttpServer, startHttpsServer, startProxy, stopChild, tempDir, type Listening } from '../helpers/servers.js';
 import { connectTunnel } from '../helpers/tunnel.js';
+import { startCli, type StartedCli } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 /** Bounds stated in docs/SECURITY.md and the issue note: what "back to baseline" means. */
 const FD_SLACK = 16;
 const RSS_SLACK_MIB = 80;
 
-interface ProxyChild {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-}
-
-function startChild(args: string[]): Promise<ProxyChild> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--no-ui', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^proxy\s+http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (m && /^ready$/m.test(out)) resolve({ child, port: Number(m[1]), exited });
-    });
-    child.once('exit', (code) => reject(new Error(`proxy exited ${code}: ${out}${err}`)));
-  });
+function startChild(args: string[]): Promise<StartedCli> {
+  return startCli(['--port', '0', '--no-ui', ...args]);
 }
 
 async function fdCount(pid: number): Promise<number> {

@@ -8,21 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import { TestCa, selfSigned } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpsServer, startProxy, stopChild, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
-import type { Flow } from '../../src/capture/flow.js';
+import { flowWhere } from '../helpers/flows.js';
 
-function flowWhere(proxy: TestProxy, pick: (f: Flow) => boolean): Promise<Flow> {
-  return new Promise((resolve) => {
-    const found = proxy.store.list().find(pick);
-    if (found) return resolve(found);
-    const stop = proxy.store.subscribe(() => {
-      const f = proxy.store.list().find(pick);
-      if (f) {
-        stop();
-        resolve(f);
-      }
-    });
-  });
-}
 
 /** A raw TCP server that answers every connection with `onConnection`. */
 async function rawServer(onConnection: (socket: Socket) => void): Promise<{ port: number; close(): Promise<void> }> {

@@ -2,13 +2,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { startHttpServer, stopChild, tempDir, type Listening } from '../helpers/servers.js';
-import { seeded } from './fixtures/flows.js';
+import { seeded } from '../helpers/random.js';
+import { startCli } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 /** The issue's promise: every exchange that completed this long before the kill is in the file. */
 const SETTLE_MS = 200;
 const SEEDS = [11, 22, 33];
@@ -40,17 +38,8 @@ describe('continuous HAR recording through the real proxy survives kill -9', () 
     test(`seed ${seed}: after SIGKILL at a random moment the file parses and holds every exchange completed ${SETTLE_MS} ms earlier`, async (t) => {
       const random = seeded(seed);
       const har = join(files.path, `kill-${seed}.har`);
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--no-ui', '--ca-dir', join(files.path, 'ca'), '--har', har], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const { child, port } = await startCli(['--port', '0', '--no-ui', '--ca-dir', join(files.path, 'ca'), '--har', har]);
       t.after(() => stopChild(child));
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /^proxy\s+http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-          if (m && /^ready$/m.test(out)) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-      });
       const completed: { url: string; at: number }[] = [];
       let killed = false;
       // Kill once a seeded number of exchanges (between 50 and 250) has completed.

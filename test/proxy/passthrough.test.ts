@@ -4,21 +4,8 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { TestCa } from '../helpers/pki.js';
 import { curlStatus, run, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
-import type { Flow } from '../../src/capture/flow.js';
+import { flowWhere } from '../helpers/flows.js';
 
-function flowWhere(proxy: TestProxy, pick: (f: Flow) => boolean): Promise<Flow> {
-  return new Promise((resolve) => {
-    const found = proxy.store.list().find(pick);
-    if (found) return resolve(found);
-    const stop = proxy.store.subscribe(() => {
-      const f = proxy.store.list().find(pick);
-      if (f) {
-        stop();
-        resolve(f);
-      }
-    });
-  });
-}
 
 describe('passthrough and pinning', () => {
   const ca = new TestCa();

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TestCa } from '../helpers/pki.js';
+import { cli } from '../helpers/cli.js';
 import { run, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'src', 'cli.ts');
 
 describe('eval "$(mitmscope env)" in a clean shell', () => {
   const ca = new TestCa();
@@ -22,7 +22,7 @@ describe('eval "$(mitmscope env)" in a clean shell', () => {
     await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
     server = await startHttpsServer(ca.issue(['localhost']), (req, res) => res.end(`hello ${req.headers['user-agent'] ?? ''}`));
     proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
-    const r = await run(process.execPath, ['--import', 'tsx', CLI, 'env', '--port', String(proxy.proxyPort), '--ca-dir', proxy.caDir], { env: { ...cleanEnv(), NODE_PATH: '' } });
+    const r = await cli(['env', '--port', String(proxy.proxyPort), '--ca-dir', proxy.caDir], { env: { ...cleanEnv(), NODE_PATH: '' } });
     assert.equal(r.code, 0, r.stderr);
     exports = r.stdout;
   });
