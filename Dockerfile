@@ -13,8 +13,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 # Everything else not excluded by .dockerignore (never the CA folder or local HAR/key files).
 COPY . .
-# ui/dist only exists once the dashboard front end is built; create it so the final COPY never fails.
-RUN npm run build && mkdir -p ui/dist
+# The server (dist/) and the dashboard front end (ui/dist/) are both built here.
+RUN npm run build && npm run build:ui
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production

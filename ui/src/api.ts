@@ -1,0 +1,107 @@
+/**
+ * The dashboard REST API (DESIGN.md contract). Paths are relative to the page so the dashboard
+ * also works behind a reverse proxy that mounts it under a prefix; the token travels in the
+ * cookie the server set when the page was opened with `?token=`.
+ */
+import type { FlowDetail, FlowSummary, StatusJson } from './types.js';
+
+export const HAR_URL = 'api/har';
+export const CA_URL = 'ca.pem';
+export const LIVE_PATH = 'api/live';
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string | null;
+  constructor(status: number, message: string, code: string | null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText}`;
+  let code: string | null = null;
+  try {
+    const body = (await res.json()) as { error?: unknown; code?: unknown };
+    if (typeof body.error === 'string') message = body.error;
+    if (typeof body.code === 'string') code = body.code;
+  } catch {
+    // Not JSON (a proxy's error page): the status line says enough.
+  }
+  return new ApiError(res.status, message, code);
+}
+
+async function getJson<T>(path: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(path, { credentials: 'same-origin', ...init });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as T;
+}
+
+export type BodySide = 'request' | 'response';
+
+/** Our own URL for a captured body: built from the server's flow id, never from captured text. */
+export function bodyUrl(id: string, side: BodySide, opts: { decode?: boolean; inline?: boolean } = {}): string {
+  const q = new URLSearchParams();
+  if (opts.decode) q.set('decode', '1');
+  if (opts.inline) q.set('inline', '1');
+  const query = q.toString();
+  return `api/flows/${encodeURIComponent(id)}/${side}/body${query === '' ? '' : `?${query}`}`;
+}
+
+export interface BodyBytes {
+  bytes: Uint8Array;
+  /** The captured Content-Type (the response itself is always application/octet-stream). */
+  contentType: string | null;
+  truncated: boolean;
+  /** `identity` | `full` | `partial` | `unsupported` | `failed`, or null when not asked to decode. */
+  decode: string | null;
+  encoding: string | null;
+}
+
+export async function fetchBody(id: string, side: BodySide, signal?: AbortSignal): Promise<BodyBytes> {
+  const res = await fetch(bodyUrl(id, side, { decode: true }), { credentials: 'same-origin', ...(signal ? { signal } : {}) });
+  if (!res.ok) throw await failure(res);
+  return {
+    bytes: new Uint8Array(await res.arrayBuffer()),
+    contentType: res.headers.get('X-Mitmscope-Content-Type'),
+    truncated: res.headers.get('X-Mitmscope-Truncated') === '1',
+    decode: res.headers.get('X-Mitmscope-Decode'),
+    encoding: res.headers.get('X-Mitmscope-Content-Encoding'),
+  };
+}
+
+/** Summaries in arrival order; `since` is an index into it, `limit` caps the answer. */
+export function fetchFlows(page: { since?: number; limit?: number } = {}): Promise<FlowSummary[]> {
+  const q = new URLSearchParams();
+  if (page.since !== undefined) q.set('since', String(page.since));
+  if (page.limit !== undefined) q.set('limit', String(page.limit));
+  const query = q.toString();
+  return getJson<FlowSummary[]>(`api/flows${query === '' ? '' : `?${query}`}`);
+}
+
+export function fetchFlow(id: string, signal?: AbortSignal): Promise<FlowDetail> {
+  return getJson<FlowDetail>(`api/flows/${encodeURIComponent(id)}`, signal ? { signal } : {});
+}
+
+export function fetchStatus(): Promise<StatusJson> {
+  return getJson<StatusJson>('api/status');
+}
+
+export async function clearFlows(): Promise<void> {
+  await getJson<unknown>('api/flows', { method: 'DELETE' });
+}
+
+export function importHar(file: Blob): Promise<{ imported: number }> {
+  return getJson<{ imported: number }>(HAR_URL, { method: 'POST', body: file, headers: { 'Content-Type': 'application/json' } });
+}
+
+/** ws(s)://same-host/…/api/live, relative to the page like every other path. */
+export function liveUrl(): string {
+  const url = new URL(LIVE_PATH, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.hash = '';
+  url.search = '';
+  return url.href;
+}

@@ -1,0 +1,146 @@
+/**
+ * The toolbar: live-feed state, recording indicator, pause/auto-scroll/clear, HAR export and
+ * import, the CA download, and the filter with its match count.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { CA_URL, clearFlows, HAR_URL } from './api.js';
+import { flows } from './flows.js';
+import { formatCount, formatSize } from './format.js';
+import { importHarFile } from './har-import.js';
+import { live } from './live.js';
+import { autoScroll, connection, filterText, notify, reconnectAt, recording, storeUsage } from './state.js';
+
+/** Above this many flows a rescan costs a few ms, so wait for the typing to pause. */
+const DEBOUNCE_FROM_FLOWS = 20_000;
+const DEBOUNCE_MS = 120;
+
+function LiveState() {
+  const state = connection.value;
+  const at = reconnectAt.value;
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (state !== 'reconnecting') return undefined;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [state]);
+  if (state === 'open') {
+    return (
+      <span class="conn open" role="status" title="Live feed connected">
+        <span class="dot" /> Live
+      </span>
+    );
+  }
+  const seconds = at === null ? 0 : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+  return (
+    <span class={`conn ${state}`} role="status">
+      <span class="dot" />
+      {state === 'connecting' ? 'Connecting…' : state === 'closed' ? 'Offline' : at !== null && seconds > 0 ? `Reconnecting in ${seconds} s` : 'Reconnecting…'}
+      {state === 'reconnecting' ? (
+        <button class="link" onClick={() => live.reconnectNow()}>
+          retry now
+        </button>
+      ) : null}
+    </span>
+  );
+}
+
+function Recording() {
+  const rec = recording.value;
+  if (rec === null) return null;
+  return (
+    <span class="rec" title={`Every flow is also written to ${rec.path}`}>
+      <span class="dot" /> REC <span class="mono">{rec.path}</span>
+    </span>
+  );
+}
+
+export function Toolbar() {
+  const paused = flows.paused.value;
+  const held = flows.held.value;
+  const follow = autoScroll.value;
+  const usage = storeUsage.value;
+  const picker = useRef<HTMLInputElement>(null);
+  const clear = () => {
+    flows.clearLocal();
+    clearFlows().catch((err: unknown) => notify('error', `Could not clear: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  return (
+    <header class="toolbar">
+      <span class="brand">mitmscope</span>
+      <LiveState />
+      <Recording />
+      <span class="spacer" />
+      {usage ? (
+        <span class="muted small" title="Memory used by captured flows">
+          {formatSize(usage.bytes)} of {formatSize(usage.max)}
+        </span>
+      ) : null}
+      <button class={paused ? 'active' : ''} aria-pressed={paused} onClick={() => (paused ? flows.resume() : flows.pause())} title="Pause the live list (new flows are kept and shown on resume)">
+        {paused ? `Resume${held > 0 ? ` (${formatCount(held)} new)` : ''}` : 'Pause'}
+      </button>
+      <button class={follow ? 'active' : ''} aria-pressed={follow} onClick={() => (autoScroll.value = !follow)} title="Keep the newest flow in view">
+        Auto-scroll
+      </button>
+      <button onClick={clear} title="Delete every flow from the store">
+        Clear
+      </button>
+      <span class="sep" />
+      <button onClick={() => picker.current?.click()} title="Import a HAR file (or drop one on the page)">
+        Import HAR
+      </button>
+      <input
+        ref={picker}
+        type="file"
+        accept=".har,application/json,application/har+json"
+        class="hidden"
+        aria-label="HAR file to import"
+        data-testid="har-input"
+        onChange={(e) => {
+          const input = e.currentTarget;
+          const file = input.files?.[0];
+          if (file) void importHarFile(file);
+          input.value = '';
+        }}
+      />
+      <a class="btn" href={HAR_URL} download title="Download every flow as HAR 1.2">
+        Export HAR
+      </a>
+      <a class="btn" href={CA_URL} download title="The root CA to trust in your client">
+        CA certificate
+      </a>
+    </header>
+  );
+}
+
+export function FilterBar({ inputRef }: { inputRef: { current: HTMLInputElement | null } }) {
+  const total = flows.total.value;
+  const matched = flows.matched.value;
+  const errors = flows.filterErrors.value;
+  const text = filterText.value;
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const onInput = (value: string) => {
+    filterText.value = value;
+    if (timer.current !== null) clearTimeout(timer.current);
+    if (flows.total.value < DEBOUNCE_FROM_FLOWS) flows.setFilter(value);
+    else timer.current = setTimeout(() => flows.setFilter(value), DEBOUNCE_MS);
+  };
+  return (
+    <div class="filter-bar">
+      <input
+        ref={inputRef}
+        type="search"
+        class="filter"
+        placeholder="Filter   host:example.com  status:>=400  method:POST  type:json  tls:1.2  -host:cdn   ( / )"
+        aria-label="Filter flows"
+        spellcheck={false}
+        autocomplete="off"
+        value={text}
+        onInput={(e) => onInput(e.currentTarget.value)}
+      />
+      <span class="count" data-testid="match-count">
+        {text.trim() === '' ? `${formatCount(total)} flows` : `${formatCount(matched)} of ${formatCount(total)}`}
+      </span>
+      {errors.length > 0 ? <span class="filter-error">{errors.join(' · ')}</span> : null}
+    </div>
+  );
+}

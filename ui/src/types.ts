@@ -1,0 +1,179 @@
+/**
+ * The dashboard API's JSON as the page receives it (DESIGN.md "Dashboard HTTP API").
+ * Mirrors `FlowSummary` and `FlowJson` in src/capture/flow.ts without importing them: that
+ * module needs Node's types (Buffer, node:crypto), which the page must not compile against.
+ * test/ui/types.test.ts fails to type-check when the two drift apart.
+ */
+
+export type Header = [name: string, value: string];
+export type Party = 'client' | 'proxy' | 'server';
+export type FlowKind = 'http' | 'tunnel' | 'tls-failure' | 'websocket';
+export type FlowState = 'pending' | 'complete' | 'error';
+export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tcp';
+
+export interface FlowSummary {
+  id: string;
+  kind: FlowKind;
+  state: FlowState;
+  method: string;
+  url: string;
+  scheme: Scheme;
+  host: string;
+  status: number | null;
+  contentType: string | null;
+  requestSize: number;
+  responseSize: number;
+  startedAt: number;
+  duration: number | null;
+  tlsVersion: string | null;
+  error: string | null;
+  imported: boolean;
+}
+
+export interface HandshakeEvent {
+  /** ms since the leg's TCP connection opened. */
+  t: number;
+  from: Party;
+  type: string;
+  details: Record<string, unknown>;
+}
+
+export interface CipherInfo {
+  id: number;
+  name: string;
+  keyExchange: string;
+  authentication: string;
+  encryption: string;
+  mac: string;
+}
+
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  sans: string[];
+  sha256: string;
+}
+
+export interface Handshake {
+  version: string | null;
+  cipher: CipherInfo | null;
+  sni: string | null;
+  alpn: string | null;
+  alpnOffered: string[];
+  ja3: string | null;
+  ja3Hash: string | null;
+  ja4: string | null;
+  offeredCiphers: number[];
+  group: string | null;
+  certificates: CertificateSummary[];
+  events: HandshakeEvent[];
+  error: string | null;
+  fallback: string | null;
+}
+
+export interface Connection {
+  id: string;
+  side: 'client' | 'server';
+  address: string;
+  port: number;
+  host: string;
+  openedAt: number;
+  closedAt: number | null;
+  tls: Handshake | null;
+}
+
+export interface MessageJson {
+  httpVersion: string;
+  headers: Header[];
+  bodySize: number;
+  bodyTruncated: boolean;
+  trailers: Header[];
+}
+
+export interface RequestJson extends MessageJson {
+  method: string;
+  url: string;
+}
+
+export interface ResponseJson extends MessageJson {
+  status: number;
+  statusText: string;
+}
+
+export interface Timings {
+  blocked: number;
+  dns: number;
+  connect: number;
+  ssl: number;
+  send: number;
+  wait: number;
+  receive: number;
+}
+
+export interface FlowError {
+  stage: string;
+  code: string;
+  message: string;
+}
+
+export interface WebSocketMessage {
+  type: 'send' | 'receive';
+  /** Epoch seconds with fractions. */
+  time: number;
+  opcode: number;
+  size: number;
+  /** Text, or base64 for binary frames. */
+  data: string;
+  truncated: boolean;
+}
+
+export interface WebSocketInfo {
+  protocol: string | null;
+  extensions: string | null;
+  messages: WebSocketMessage[];
+  closeCode: number | null;
+  closeReason: string | null;
+  closedBy: 'client' | 'server' | null;
+}
+
+export interface FlowDetail {
+  id: string;
+  kind: FlowKind;
+  state: FlowState;
+  startedAt: number;
+  duration: number | null;
+  scheme: Scheme;
+  host: string;
+  port: number;
+  request: RequestJson;
+  response: ResponseJson | null;
+  error: FlowError | null;
+  timings: Timings;
+  clientConnection: Connection | null;
+  serverConnection: Connection | null;
+  serverIPAddress: string | null;
+  websocket: WebSocketInfo | null;
+  imported: boolean;
+  notes: string[];
+  tls: { client: Handshake | null; server: Handshake | null };
+}
+
+export interface StatusJson {
+  version: string;
+  flows: number;
+  storeBytes: number;
+  storeMaxBytes: number;
+  recording: { path: string } | null;
+}
+
+/** What the live feed carries (src/capture/store.ts StoreEvent). */
+export type LiveEvent =
+  | { type: 'flow'; flow: FlowSummary }
+  | { type: 'flow-update'; flow: FlowSummary }
+  | { type: 'flow-evicted'; id: string }
+  | { type: 'tls'; connectionId: string; event: HandshakeEvent }
+  /** A relayed WebSocket message (`index` into the flow's messages; `data` may be a preview). */
+  | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
+  | { type: 'cleared' };
