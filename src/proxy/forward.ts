@@ -13,13 +13,13 @@ import {
   createFlow,
   emptyRequest,
   pairHeaders,
-  type CapturedMessage,
   type Connection,
   type Flow,
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
 import { getUpstream, nowMs } from './socket-state.js';
+import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -60,19 +60,6 @@ function round(ms: number): number {
   return Math.max(0, Math.round(ms * 1000) / 1000);
 }
 
-/** Appends a chunk to a message's captured copy without ever keeping more than `max` bytes. */
-export function captureChunk(message: CapturedMessage, chunk: Buffer, max: number): void {
-  message.bodySize += chunk.length;
-  const room = max - message.body.length;
-  if (room <= 0) {
-    if (chunk.length > 0) message.bodyTruncated = true;
-    return;
-  }
-  const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-  if (chunk.length > room) message.bodyTruncated = true;
-  message.body = message.body.length === 0 ? Buffer.from(part) : Buffer.concat([message.body, part]);
-}
-
 export function errorBody(message: string): string {
   return `mitmscope: ${message}\n`;
 }
@@ -110,9 +97,10 @@ export class Forwarder {
     this.active += 1;
     this.options.store.add(flow);
 
-    const max = this.options.maxBody;
-    req.on('data', (chunk: Buffer) => captureChunk(request, chunk, max));
+    const capture = new BodyCapture(request, this.options.maxBody, declaredLength(req.headers['content-length']));
+    req.on('data', (chunk: Buffer) => capture.push(chunk));
     req.on('end', () => {
+      capture.finish();
       if (req.rawTrailers.length > 0) request.trailers = pairHeaders(req.rawTrailers);
     });
     res.on('close', () => {
@@ -210,8 +198,8 @@ export class Forwarder {
     const response = capturedResponse(proxyRes);
     ex.flow.response = response;
     this.options.store.update(ex.flow);
-    const max = this.options.maxBody;
-    proxyRes.on('data', (chunk: Buffer) => captureChunk(response, chunk, max));
+    const capture = new BodyCapture(response, this.options.maxBody, declaredLength(proxyRes.headers['content-length']));
+    proxyRes.on('data', (chunk: Buffer) => capture.push(chunk));
     let timedOut: UpstreamError | null = null;
     proxyRes.setTimeout(this.options.bodyTimeout, () => {
       const label = hostPort(ex.target);
@@ -219,6 +207,7 @@ export class Forwarder {
       proxyRes.destroy(timedOut);
     });
     proxyRes.on('end', () => {
+      capture.finish();
       if (proxyRes.rawTrailers.length > 0) response.trailers = pairHeaders(proxyRes.rawTrailers);
     });
     const onAbort = (err?: Error): void => {

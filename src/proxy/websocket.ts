@@ -18,12 +18,13 @@ import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
 import { createFlow, emptyRequest, headerValue, pairHeaders, type CapturedResponse, type Flow, type WebSocketMessage } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream } from './upstream.js';
-import { captureChunk, errorBody, hostPort, originForm, type ForwardTarget } from './forward.js';
+import { errorBody, hostPort, originForm, type ForwardTarget } from './forward.js';
 import { getClient, getUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
 import { negotiatedDeflate, statusLine } from './ws-upgrade.js';
 import { capturedResponse } from '../capture/flow.js';
+import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 
 export { isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './ws-upgrade.js';
 
@@ -227,8 +228,9 @@ class Session {
     // Node has undone the chunked framing; it is redone so the headers stay true.
     const chunked = /(^|,)\s*chunked\s*$/i.test(res.headers['transfer-encoding'] ?? '');
     client.write(statusLine(res));
+    const capture = new BodyCapture(response, this.options.maxBody, declaredLength(res.headers['content-length']));
     res.on('data', (chunk: Buffer) => {
-      captureChunk(response, chunk, this.options.maxBody);
+      capture.push(chunk);
       const more = client.write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk);
       if (!more) {
         res.pause();
@@ -236,6 +238,7 @@ class Session {
       }
     });
     res.once('end', () => {
+      capture.finish();
       if (res.rawTrailers.length > 0) response.trailers = pairHeaders(res.rawTrailers);
       if (chunked) client.write(`0\r\n${response.trailers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`);
       client.end();
