@@ -163,6 +163,11 @@ export class CertificateMinter {
     return (await this.leaf(host)).context;
   }
 
+  /** The DER leaf for a host, from the cache once minted (what the client leg presented). */
+  async leafDer(host: string): Promise<Buffer> {
+    return (await this.leaf(host)).der;
+  }
+
   /** The PEM leaf for a host (for tests and the dashboard). */
   async certificateFor(host: string): Promise<{ certPem: string; cert: X509Certificate }> {
     const leaf = await this.leaf(host);

@@ -71,8 +71,10 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
   tap.record('client', 'TCPConnect', { address: client.address, port: client.port }, req.acceptedAt);
 
   let context: tls.SecureContext;
+  let leafDer: Buffer;
   try {
     context = await options.minter.contextFor(req.certHost);
+    leafDer = await options.minter.leafDer(req.certHost);
   } catch (err) {
     recordFailure(req, options.store, `could not mint a certificate for ${req.certHost}: ${(err as Error).message}`);
     socket.destroy();
@@ -114,7 +116,7 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       tlsSocket.removeAllListeners('close');
       // Later errors (resets mid-exchange) are reported through the HTTP layer.
       tlsSocket.on('error', () => {});
-      tap.complete(tlsSocket);
+      tap.complete(tlsSocket, [leafDer]);
       resolve(tlsSocket);
     });
   });

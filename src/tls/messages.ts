@@ -3,6 +3,7 @@
  * RFC 5054, RFC 6066 §8, RFC 5077 §3.3) → event details. What a message holds depends on the
  * negotiated suite's key exchange and version, which the caller passes in.
  */
+import { LRUCache } from 'lru-cache';
 import { createHash, X509Certificate } from 'node:crypto';
 import type { CertificateSummary, CipherInfo } from '../capture/flow.js';
 import { ByteReader, hex, parseError } from './hello.js';
@@ -48,9 +49,25 @@ function isoDate(text: string): string {
   return Number.isNaN(ms) ? text : new Date(ms).toISOString();
 }
 
+/**
+ * Servers send the same chain on every connection and X509Certificate parsing costs ~0.1 ms
+ * (OpenSSL decodes the key each time): summaries are remembered by the DER's SHA-256.
+ */
+const SUMMARY_CACHE_ENTRIES = 2048;
+const summaries = new LRUCache<string, CertificateSummaryResult>({ max: SUMMARY_CACHE_ENTRIES });
+
 /** Same shape as the tap's summaries of live sockets, so both sources compare. */
 export function summarizeCertificate(der: Uint8Array): CertificateSummaryResult {
   const sha256 = colonHex(createHash('sha256').update(der).digest());
+  const known = summaries.get(sha256);
+  // A copy: events are handed to subscribers and must not share mutable arrays.
+  if (known) return { ...known, sans: [...known.sans] };
+  const summary = parseSummary(der, sha256);
+  summaries.set(sha256, summary);
+  return { ...summary, sans: [...summary.sans] };
+}
+
+function parseSummary(der: Uint8Array, sha256: string): CertificateSummaryResult {
   try {
     const cert = new X509Certificate(der);
     return {

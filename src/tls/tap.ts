@@ -9,6 +9,7 @@ import type { ByteObserver } from '../proxy/tapped-stream.js';
 import type { Handshake, HandshakeEvent, Party, CertificateSummary } from '../capture/flow.js';
 import { TlsConnectionParser, type Direction, type TlsMessage } from './records.js';
 import { cipherByOpenSslName } from './suites.js';
+import { summarizeCertificate } from './messages.js';
 import { nowMs } from '../proxy/socket-state.js';
 
 export type Leg = 'client' | 'server';
@@ -107,7 +108,7 @@ export class HandshakeTap implements ByteObserver {
    * Fills what only the TLS API knows once the handshake is over: in TLS 1.3 the certificates,
    * group and more are encrypted on the wire, so the parser cannot see them.
    */
-  complete(socket: TLSSocket): void {
+  complete(socket: TLSSocket, presented: readonly Uint8Array[] = []): void {
     const hs = this.handshake;
     const protocol = socket.getProtocol();
     if (protocol) hs.version = protocol;
@@ -122,6 +123,8 @@ export class HandshakeTap implements ByteObserver {
       const key = socket.getEphemeralKeyInfo();
       if (key && typeof key === 'object' && 'name' in key && typeof key.name === 'string' && hs.group === null) hs.group = key.name;
     }
+    // In TLS 1.3 our own certificate is encrypted on the wire; we know what we sent.
+    if (hs.certificates.length === 0 && presented.length > 0) hs.certificates = presented.map((der) => summarizeCertificate(der));
     if (hs.certificates.length === 0) hs.certificates = chainOf(socket, this.leg);
   }
 
