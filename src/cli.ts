@@ -35,6 +35,8 @@ Options:
   --insecure             do not verify upstream certificates
   --ignore-hosts REGEX   tunnel matching hosts untouched (repeatable)
   --auto-passthrough     tunnel hosts whose clients reject our certificate
+  --lazy                 connect upstream at the first request, not during the
+                         client's handshake (the default saves a round of latency)
   --har FILE             record every exchange to a HAR file as it completes
   --har-append           add to an existing HAR file instead of refusing
   --redact               replace cookies and Authorization in HAR exports and recordings
@@ -67,6 +69,7 @@ const OPTIONS = {
   'ignore-hosts': { type: 'string', multiple: true },
   'auto-passthrough': { type: 'boolean' },
   'no-tls-tap': { type: 'boolean' },
+  lazy: { type: 'boolean' },
   har: { type: 'string' },
   'har-append': { type: 'boolean' },
   redact: { type: 'boolean' },
@@ -113,6 +116,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     ignoreHosts: (v['ignore-hosts'] ?? []).map((r) => parseRegex('ignore-hosts', r)),
     autoPassthrough: v['auto-passthrough'] ?? false,
     observeTls: !v['no-tls-tap'],
+    eagerUpstream: !v.lazy,
     har: v.har !== undefined ? resolve(v.har) : null,
     harAppend: v['har-append'] ?? false,
     redact: v.redact || v['redact-header'] ? { headers: v['redact-header'] ?? [] } : null,

@@ -28,6 +28,8 @@ export interface Config {
   token: string | null;
   uiHosts: string[];
   autoPassthrough: boolean;
+  /** Connect upstream while the client handshake runs (default), instead of at the first request. */
+  eagerUpstream: boolean;
   /** Observe TLS handshakes from the bytes (default). Off only to measure what the tap costs. */
   observeTls: boolean;
   /** ms to wait for the upstream TCP+TLS connection. */
@@ -61,6 +63,7 @@ export const DEFAULTS: Config = {
   uiHosts: [],
   autoPassthrough: false,
   observeTls: true,
+  eagerUpstream: true,
   connectTimeout: 10_000,
   headersTimeout: 60_000,
   bodyTimeout: 60_000,

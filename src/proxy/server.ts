@@ -264,6 +264,9 @@ export class ProxyServer {
           return;
         }
         client.connection.tls = emptyHandshake();
+        if (this.options.config.eagerUpstream) {
+          this.upstream.preconnect({ scheme: 'https', host: target.host, port: target.port, servername: verdict.sni ?? (isIP(bareHost) ? null : target.host) });
+        }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
           {

@@ -52,6 +52,13 @@ export interface UpstreamOptions {
 
 type TlsMode = 'max12' | 'only13' | 'auto';
 
+/** A pre-connected upstream socket no request claimed is closed after this long. */
+const PRECONNECT_TTL_MS = 5000;
+
+function poolKey(target: UpstreamTarget): string {
+  return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
+}
+
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
@@ -77,6 +84,7 @@ export class Upstream {
   private readonly options: UpstreamOptions;
   private readonly contexts = new Map<TlsMode, SecureContext>();
   private readonly pools: LRUCache<string, http.Agent>;
+  private readonly early = new Map<string, { socket: Promise<Socket | TLSSocket>; timer: NodeJS.Timeout }>();
 
   constructor(options: UpstreamOptions) {
     this.options = options;
@@ -98,7 +106,7 @@ export class Upstream {
 
   /** The keep-alive agent for one origin (and SNI): requests to it share connections. */
   agentFor(target: UpstreamTarget): http.Agent {
-    const key = `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
+    const key = poolKey(target);
     let agent = this.pools.get(key);
     if (!agent) {
       agent = new UpstreamAgent(this, target);
@@ -107,8 +115,45 @@ export class Upstream {
     return agent;
   }
 
+  /**
+   * Starts the upstream connection while the client's handshake is still running (mitmproxy's
+   * "eager" strategy): the first request then finds it ready instead of paying DNS, TCP and TLS
+   * after the client's handshake. Skipped when the pool already has an idle connection.
+   */
+  preconnect(target: UpstreamTarget): void {
+    const key = poolKey(target);
+    if (this.early.has(key)) return;
+    const agent = this.pools.get(key);
+    if (agent && Object.values(agent.freeSockets).some((list) => (list?.length ?? 0) > 0)) return;
+    const socket = this.connect(target);
+    // Unused (the client gave up, or rejected our certificate): close it after a while.
+    const timer = setTimeout(() => {
+      if (this.early.get(key)?.socket !== socket) return;
+      this.early.delete(key);
+      socket.then((s) => s.destroy(), () => {});
+    }, PRECONNECT_TTL_MS);
+    timer.unref();
+    socket.catch(() => {});
+    this.early.set(key, { socket, timer });
+  }
+
+  /** The pre-connected socket for this pool, if one is waiting; it is handed out once. */
+  takeEarly(target: UpstreamTarget): Promise<Socket | TLSSocket> | null {
+    const key = poolKey(target);
+    const early = this.early.get(key);
+    if (!early) return null;
+    this.early.delete(key);
+    clearTimeout(early.timer);
+    return early.socket;
+  }
+
   close(): void {
     this.pools.clear();
+    for (const { socket, timer } of this.early.values()) {
+      clearTimeout(timer);
+      socket.then((s) => s.destroy(), () => {});
+    }
+    this.early.clear();
   }
 
   /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
@@ -305,7 +350,7 @@ class UpstreamAgent extends http.Agent {
   }
 
   override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    this.upstream.connect(this.target).then(
+    (this.upstream.takeEarly(this.target) ?? this.upstream.connect(this.target)).then(
       (socket) => callback?.(null, socket),
       (err: Error) => callback?.(err, undefined as unknown as Duplex),
     );
