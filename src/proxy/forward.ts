@@ -19,6 +19,7 @@ import {
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
 import { getUpstream, nowMs } from './socket-state.js';
+import { bareHost } from './hosts.js';
 import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
@@ -122,7 +123,7 @@ export class Forwarder {
       req,
       res,
       {
-        target: { protocol: `${target.scheme}:`, host: target.host.replace(/^\[|\]$/g, ''), port: target.port },
+        target: { protocol: `${target.scheme}:`, host: bareHost(target.host), port: target.port },
         agent: this.options.upstream.agentFor(target),
         ...(replay ? { buffer: replay } : {}),
       },

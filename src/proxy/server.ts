@@ -19,6 +19,7 @@ import { WebSocketRelay, isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUp
 import { interceptTls } from './intercept.js';
 import { openTunnel } from './tunnel.js';
 import { sniff } from './sniff.js';
+import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
@@ -147,26 +148,16 @@ export class ProxyServer {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.setNoDelay(true);
-    const connection: Connection = {
-      id: newId(),
-      side: 'client',
-      address: socket.remoteAddress ?? '',
-      port: socket.remotePort ?? 0,
-      host: '',
-      openedAt: Date.now(),
-      closedAt: null,
-      tls: null,
-    };
+    const { connection } = this.clientOf(socket, acceptedAt);
     socket.once('close', () => {
       connection.closedAt = Date.now();
     });
-    setClient(socket, connection, acceptedAt);
   }
 
-  private clientOf(socket: Socket): { connection: Connection; acceptedAt: number } {
+  /** The client Connection of a socket, made at accept time (or on first sight). */
+  private clientOf(socket: Socket, acceptedAt = nowMs()): { connection: Connection; acceptedAt: number } {
     const known = getClient(socket);
     if (known) return known;
-    const acceptedAt = nowMs();
     const connection: Connection = { id: newId(), side: 'client', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, host: '', openedAt: Date.now(), closedAt: null, tls: null };
     setClient(socket, connection, acceptedAt);
     return { connection, acceptedAt };
@@ -175,7 +166,7 @@ export class ProxyServer {
   private isSelf(host: string, port: number): boolean {
     const addr = this.server.address() as AddressInfo | null;
     if (!addr || port !== addr.port) return false;
-    const h = host.replace(/^\[|\]$/g, '');
+    const h = bareHost(host);
     return h === addr.address || h === 'localhost' || h === '127.0.0.1' || h === '::1' || (addr.address === '0.0.0.0' && isIP(h) !== 0);
   }
 
@@ -194,7 +185,7 @@ export class ProxyServer {
       if (url.startsWith('/')) {
         const host = (req.headers.host ?? '').replace(/:\d+$/, '');
         if (host === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
-        return this.explain(res, 200);
+        return this.explain(res);
       }
       return this.reject(res, 400, `cannot proxy "${url.slice(0, 200)}": expected an absolute http:// URL or CONNECT host:port`, req);
     }
@@ -203,7 +194,7 @@ export class ProxyServer {
     }
     const port = parsed.port ? Number(parsed.port) : 80;
     if (parsed.hostname === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
-    if (this.isSelf(parsed.hostname, port)) return this.explain(res, 200);
+    if (this.isSelf(parsed.hostname, port)) return this.explain(res);
     const { connection } = this.clientOf(req.socket);
     connection.host ||= parsed.hostname;
     this.forwarder.handle(req, res, { scheme: 'http', host: parsed.hostname, port, servername: null, client: connection });
@@ -215,8 +206,7 @@ export class ProxyServer {
     if (!ctx) return this.reject(res, 500, 'internal error: request on an unknown tunnel', req);
     if (ctx.connectHost === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
     const host = ctx.connectHost;
-    const servername = ctx.sni ?? (isIP(host.replace(/^\[|\]$/g, '')) ? null : host);
-    this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername, client: ctx.client });
+    this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client });
   }
 
   /** WebSocket upgrades through the plain proxy or inside a tunnel; other upgrades are served as plain requests. */
@@ -225,8 +215,7 @@ export class ProxyServer {
     if (from === this.inner) {
       const ctx = getTunnel(socket);
       if (!ctx) return websockets.refuse(req, socket, 500, 'internal error: upgrade on an unknown tunnel');
-      const servername = ctx.sni ?? (isIP(ctx.connectHost.replace(/^\[|\]$/g, '')) ? null : ctx.connectHost);
-      websockets.handle(req, socket, head, { scheme: ctx.scheme, host: ctx.connectHost, port: ctx.connectPort, servername, client: ctx.client });
+      websockets.handle(req, socket, head, { scheme: ctx.scheme, host: ctx.connectHost, port: ctx.connectPort, servername: upstreamServername(ctx.connectHost, ctx.sni), client: ctx.client });
       return;
     }
     const target = proxyUpgradeTarget(req.url ?? '');
@@ -249,23 +238,23 @@ export class ProxyServer {
       return;
     }
     client.connection.host = target.host;
-    const bareHost = target.host.replace(/^\[|\]$/g, '');
-    if (isIgnored(this.options.config, bareHost, target.port) || this.passthrough.has(bareHost)) {
-      const reason = this.passthrough.has(bareHost) ? 'passed through: a client rejected the mitmscope certificate for this host' : 'ignored by --ignore-hosts';
+    const bare = bareHost(target.host);
+    if (isIgnored(this.options.config, bare, target.port) || this.passthrough.has(bare)) {
+      const reason = this.passthrough.has(bare) ? 'passed through: a client rejected the mitmscope certificate for this host' : 'ignored by --ignore-hosts';
       openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: true }, this.options.store);
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     this.peek(socket, head, (buffered, verdict) => {
       if (verdict.kind === 'tls') {
-        const certHost = verdict.sni ?? bareHost;
+        const certHost = verdict.sni ?? bare;
         if (this.passthrough.has(certHost)) {
           openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.options.store);
           return;
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          this.upstream.preconnect({ scheme: 'https', host: target.host, port: target.port, servername: verdict.sni ?? (isIP(bareHost) ? null : target.host) });
+          this.upstream.preconnect({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
@@ -387,7 +376,7 @@ export class ProxyServer {
     res.end(body);
   }
 
-  private explain(res: ServerResponse, status: number): void {
+  private explain(res: ServerResponse): void {
     const addr = this.server.address() as AddressInfo;
     const proxy = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     const body = [
@@ -400,7 +389,7 @@ export class ProxyServer {
       `Through the proxy, http://${CA_HOST}/ serves the CA certificate to trust.`,
       '',
     ].join('\n');
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
 }

@@ -6,6 +6,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { createFlow, emptyRequest, type Connection } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { nowMs } from './socket-state.js';
+import { bareHost } from './hosts.js';
 
 export interface TunnelRequest {
   socket: Socket;
@@ -31,7 +32,7 @@ export function openTunnel(req: TunnelRequest, store: FlowStore): void {
   });
   flow.notes.push(req.reason);
   store.add(flow);
-  const upstream = netConnect({ host: req.host.replace(/^\[|\]$/g, ''), port: req.port });
+  const upstream = netConnect({ host: bareHost(req.host), port: req.port });
   let connected = false;
   const finish = (err: string | null): void => {
     if (flow.state !== 'pending') return;

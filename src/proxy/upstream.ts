@@ -15,6 +15,7 @@ import { emptyHandshake, newId, type Connection, type HandshakeEvent } from '../
 import { HandshakeTap } from '../tls/tap.js';
 import { TappedStream } from './tapped-stream.js';
 import { nowMs, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
+import { bareHost } from './hosts.js';
 import type { UpstreamTls } from '../config.js';
 
 /** Origins whose keep-alive pools we keep; older pools are closed. */
@@ -59,9 +60,6 @@ function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
-function stripBrackets(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-}
 
 /** Words for a TLS failure, from Node's error: certificate problems keep OpenSSL's phrasing. */
 export function tlsReason(err: NodeJS.ErrnoException): string {
@@ -159,7 +157,7 @@ export class Upstream {
   /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
   async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
     const startedAt = nowMs();
-    const host = stripBrackets(target.host);
+    const host = bareHost(target.host);
     const label = `${target.host}:${target.port}`;
     const connection: Connection = {
       id: newId(),
