@@ -31,6 +31,8 @@ export interface Report {
   mitmscope: TargetRun;
   /** mitmscope with --no-tls-tap (scenarios 1–3), null when the build has no such flag. */
   tapsOff: TargetRun | null;
+  /** mitmscope recording with --har (scenarios 1 and 3). */
+  harOn: TargetRun | null;
   mitmdump: TargetRun | null;
   live: LiveRun | null;
   flows: FlowsRun | null;
@@ -218,6 +220,25 @@ function rows(r: Report): Row[] {
   tapRow('taps · new connection per request req/s, on / off', (t) => reqPerSec(t.s2), 0);
   tapRow('taps · … CPU per request µs, on / off', (t) => perRequest(t, 's2', false), 0);
   tapRow('taps · keep-alive 1 MiB MiB/s, on / off', (t) => mibPerSec(t.s3), 0);
+  const har = r.harOn;
+  /** Recording off (the default) against --har on: what continuous recording costs. */
+  const harRow = (scenario: string, get: (t: TargetRun) => number | null, digits: number): void => {
+    const offValue = get(m);
+    const onValue = har ? get(har) : null;
+    out.push({
+      scenario,
+      direct: '—',
+      mitmscope: har ? `${num(offValue, digits)} off / ${num(onValue, digits)} on` : 'not run',
+      msRatio: har ? times(ratio(onValue, offValue)) : '',
+      goal: '',
+      met: '',
+      mitmdump: '',
+      mdRatio: '',
+    });
+  };
+  harRow('har · keep-alive 1 KiB req/s, without / with `--har FILE`', (t) => reqPerSec(t.s1), 0);
+  harRow('har · … CPU per request µs, without / with', (t) => perRequest(t, 's1', false), 0);
+  harRow('har · keep-alive 1 MiB MiB/s, without / with', (t) => mibPerSec(t.s3), 0);
   out.push({
     scenario: 'mint · leaf for a new host, in-process (`bench/mint.ts` benchMint): median / p99 ms',
     direct: '—',
@@ -240,7 +261,7 @@ function table(header: string[], body: string[][]): string {
 /** Every measured segment of the run, by target. */
 function allSegments(r: Report): { label: string; segment: Segment; load: LoadResult | null }[] {
   const out: { label: string; segment: Segment; load: LoadResult | null }[] = [];
-  for (const t of [r.direct, r.mitmscope, r.tapsOff, r.mitmdump].filter((x): x is TargetRun => x !== null)) {
+  for (const t of [r.direct, r.mitmscope, r.tapsOff, r.harOn, r.mitmdump].filter((x): x is TargetRun => x !== null)) {
     for (const s of t.segments) {
       const load = s.label.startsWith('s1') ? t.s1 : s.label.startsWith('s2') ? t.s2 : s.label.startsWith('s3') ? t.s3 : null;
       out.push({ label: t.label, segment: s, load });
@@ -287,7 +308,7 @@ function disturbed(r: Report): string[] {
 
 function checks(r: Report): string[] {
   const out: string[] = [];
-  for (const t of [r.direct, r.mitmscope, r.tapsOff, r.mitmdump].filter((x): x is TargetRun => x !== null)) {
+  for (const t of [r.direct, r.mitmscope, r.tapsOff, r.harOn, r.mitmdump].filter((x): x is TargetRun => x !== null)) {
     const p = t.probe;
     const sni = p ? (p.error ? `probe failed: ${p.error}` : `origin saw SNI ${JSON.stringify(p.body)}, client leg ${p.tlsVersion}`) : 'no probe';
     const s4 = t.s4;

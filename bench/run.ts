@@ -171,6 +171,18 @@ async function main(): Promise<void> {
       ).catch((err: unknown) => failedRun(`mitmscope ${NO_TAP_FLAG}`, err));
     } else log(`this build has no ${NO_TAP_FLAG}: taps on vs off skipped`);
 
+    await quiet('mitmscope --har');
+    log('mitmscope --har: the cost of continuous HAR recording');
+    const harOn: TargetRun | null = await withProxy(
+      () => startMitmscope({ caDir: join(root, 'ca-har'), upstreamCa: origin.caFile, dashboardToken: null, flags: ['--har', join(root, 'recording.har')] }),
+      async (proxy) => {
+        const target = proxied('mitmscope --har', proxy, origin);
+        const run = await runTarget(target, origin, timing, '', log, ['s1', 's3']);
+        target.sampler.stop();
+        return run;
+      },
+    ).catch((err: unknown) => failedRun('mitmscope --har', err));
+
     let mitmdump: TargetRun | null = null;
     if (withMitmdump) {
       await quiet('mitmdump');
@@ -230,6 +242,7 @@ async function main(): Promise<void> {
       direct,
       mitmscope,
       tapsOff,
+      harOn,
       mitmdump,
       live,
       flows,
