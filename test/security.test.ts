@@ -5,7 +5,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { run, startProxy, tempDir } from './helpers/servers.js';
 import { DEFAULTS } from '../src/config.js';
-import { cli } from './helpers/cli.js';
+import { parseCommandLine } from '../src/cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -18,12 +18,12 @@ describe('security defaults', () => {
     assert.match(proxy.dashboardUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  test('--host 0.0.0.0 with a token starts with a warning that names the exposure', async (t) => {
-    const dir = await tempDir();
-    t.after(() => dir.remove());
-    // --help-free check: validation runs before listening, so a bad port stops it right after.
-    const r = await cli(['--host', '0.0.0.0', '--token', 'secret', '--port', '0', '--ui-port', '0', '--ca-dir', dir.path], { timeoutMs: 8000 });
-    assert.match(r.stderr, /warning: listening on 0\.0\.0\.0: anyone who can reach it can use the proxy/);
+  test('--host 0.0.0.0 with a token is accepted with a warning that names the exposure', () => {
+    // Parsed only: a test never listens beyond loopback.
+    const command = parseCommandLine(['--host', '0.0.0.0', '--token', 'secret'], {});
+    assert.equal(command.kind, 'run');
+    const warnings = command.kind === 'run' ? command.warnings : [];
+    assert.ok(warnings.some((w) => /listening on 0\.0\.0\.0: anyone who can reach it can use the proxy/.test(w)), warnings.join('; '));
   });
 
   test('git ignores everything in ca/ but its README and .gitignore, so a CA key is never committed', async () => {

@@ -16,7 +16,9 @@ export type Sniffed =
 
 export function sniff(bytes: Buffer): Sniffed {
   if (bytes.length === 0) return { kind: 'need-more' };
-  if (bytes[0] === 0x16) {
+  // 0x16: a TLS handshake record. High bit + message type 1: an SSLv2-format CLIENT-HELLO,
+  // which the parser names so the flow can say why it was refused.
+  if (bytes[0] === 0x16 || (bytes.length >= 3 && (bytes[0]! & 0x80) !== 0 && bytes[2] === 0x01)) {
     const r = peekClientHello(bytes);
     if (r.status === 'need-more') return { kind: 'need-more' };
     if (r.status === 'not-tls') return { kind: 'bad-tls', reason: r.reason };

@@ -127,8 +127,9 @@ describe('hostile and unusual clients', () => {
     // SSLv2 CLIENT-HELLO: 2-byte header with the high bit set, msg type 1.
     await exchange(socket, Buffer.from('802e0100020015000000100100800200800300800400800500800600400700c0', 'hex'));
     const flow = await flowWhere(proxy, (f) => f.host === 'sslv2.test');
-    assert.equal(flow.state, 'error');
-    assert.ok(flow.error, 'the failure is recorded');
+    assert.equal(flow.kind, 'tls-failure');
+    assert.equal(flow.error?.code, 'MITM_ERR_TLS_PARSE');
+    assert.match(flow.error?.message ?? '', /SSLv2-compatible ClientHello is not supported/);
     await sentinel();
   });
 
