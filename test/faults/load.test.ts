@@ -121,23 +121,19 @@ describe('load, leaks and shutdown', () => {
   });
 
   test('the certificate cache stays within its bound with 5,000 distinct host names', async (t) => {
+    // Minted through the running proxy's minter: TLS handshakes for 5,000 names would add
+    // ~40 s without exercising the cache any further (the handshake path is tested elsewhere).
     const proxy = await startProxy();
     t.after(() => proxy.cleanup());
-    const caPem = await readFile(join(proxy.caDir, 'ca.pem'), 'utf8');
-    await pool(5000, 16, async (i) => {
-      const host = `host-${i}.test`;
-      const raw = await connectTunnel(proxy.proxyPort, `${host}:443`);
-      await new Promise<void>((resolve, reject) => {
-        const s = tls.connect({ socket: raw, servername: host, ca: caPem });
-        s.once('secureConnect', () => {
-          s.destroy();
-          resolve();
-        });
-        s.once('error', reject);
-      });
-    });
+    await pool(5000, 16, (i) => proxy.minter.contextFor(`host-${i}.test`));
     assert.equal(proxy.minter.stats.minted, 5000);
     assert.ok(proxy.minter.cacheSize <= 1000, `cache holds ${proxy.minter.cacheSize}`);
+    // The newest names are still served from the cache, the oldest were evicted.
+    const before = proxy.minter.stats.minted;
+    await proxy.minter.contextFor('host-4999.test');
+    assert.equal(proxy.minter.stats.minted, before);
+    await proxy.minter.contextFor('host-0.test');
+    assert.equal(proxy.minter.stats.minted, before + 1);
   });
 
   test('SIGTERM under load finishes in-flight exchanges, closes the HAR file validly and exits 0', async (t) => {

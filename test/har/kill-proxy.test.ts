@@ -42,18 +42,22 @@ describe('continuous HAR recording through the real proxy survives kill -9', () 
       t.after(() => stopChild(child));
       const completed: { url: string; at: number }[] = [];
       let killed = false;
-      // Kill once a seeded number of exchanges (between 50 and 250) has completed.
-      const killAfter = 50 + Math.floor(random() * 200);
-      let reached: () => void = () => {};
-      const killMoment = new Promise<void>((resolve) => (reached = resolve));
+      // The kill moment is seeded: 300–1,000 ms after the first exchange completed, so that
+      // some exchanges are always due and the moment falls anywhere in a write cycle.
+      const delay = 300 + Math.floor(random() * 700);
+      let firstDone: () => void = () => {};
+      const started = new Promise<void>((resolve) => (firstDone = resolve));
       const workers = Array.from({ length: 4 }, async (_, w) => {
         for (let i = 0; !killed; i++) {
           const url = `http://127.0.0.1:${server.port}/w${w}/r${i}`;
-          if (await request(port, url)) completed.push({ url, at: Date.now() });
-          if (completed.length >= killAfter) reached();
+          if (await request(port, url)) {
+            completed.push({ url, at: Date.now() });
+            firstDone();
+          }
         }
       });
-      await killMoment;
+      await started;
+      await new Promise((resolve) => setTimeout(resolve, delay));
       const killedAt = Date.now();
       child.kill('SIGKILL');
       killed = true;
