@@ -46,8 +46,10 @@ export interface Handshake {
   alpn: string | null;
   /** ALPN protocols the client offered. */
   alpnOffered: string[];
+  /** JA3 fingerprint (MD5 hex), as tshark's `tls.handshake.ja3`. */
   ja3: string | null;
-  ja3Hash: string | null;
+  /** The JA3 string it hashes (tshark's `tls.handshake.ja3_full`). */
+  ja3String: string | null;
   ja4: string | null;
   /** Cipher suite ids the client offered, in order (GREASE included). */
   offeredCiphers: number[];
@@ -178,7 +180,7 @@ export function emptyHandshake(): Handshake {
     alpn: null,
     alpnOffered: [],
     ja3: null,
-    ja3Hash: null,
+    ja3String: null,
     ja4: null,
     offeredCiphers: [],
     group: null,

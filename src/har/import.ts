@@ -285,7 +285,7 @@ function handshake(v: unknown): Handshake | null {
     alpn: strOrNull(v['alpn']),
     alpnOffered: strings(v['alpnOffered']),
     ja3: strOrNull(v['ja3']),
-    ja3Hash: strOrNull(v['ja3Hash']),
+    ja3String: strOrNull(v['ja3String']),
     ja4: strOrNull(v['ja4']),
     offeredCiphers: Array.isArray(v['offeredCiphers']) ? v['offeredCiphers'].filter((n): n is number => typeof n === 'number') : [],
     group: strOrNull(v['group']),

@@ -413,7 +413,7 @@ export class TlsConnectionParser {
   private clientHello(direction: Direction, hello: ClientHello): void {
     this.earlyDataOffered = hello.earlyData;
     const fp = ja3(hello);
-    this.emit(direction, 'ClientHello', { ...hello, ja3: fp.string, ja3Hash: fp.hash, ja4: ja4(hello, 'tcp') });
+    this.emit(direction, 'ClientHello', { ...hello, ja3: fp.hash, ja3String: fp.string, ja4: ja4(hello, 'tcp') });
   }
 
   private serverHello(direction: Direction, body: Uint8Array): void {

@@ -71,7 +71,7 @@ export class HandshakeTap implements ByteObserver {
         if (Array.isArray(d['alpn'])) hs.alpnOffered = (d['alpn'] as unknown[]).filter((x): x is string => typeof x === 'string');
         if (Array.isArray(d['cipherSuites'])) hs.offeredCiphers = (d['cipherSuites'] as unknown[]).filter((x): x is number => typeof x === 'number');
         if (typeof d['ja3'] === 'string') hs.ja3 = d['ja3'];
-        if (typeof d['ja3Hash'] === 'string') hs.ja3Hash = d['ja3Hash'];
+        if (typeof d['ja3String'] === 'string') hs.ja3String = d['ja3String'];
         if (typeof d['ja4'] === 'string') hs.ja4 = d['ja4'];
         break;
       }

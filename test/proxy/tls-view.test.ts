@@ -100,8 +100,8 @@ describe('the TLS view of both legs, from the real bytes', () => {
     assert.ok(hs.offeredCiphers.length > 5, 'curl offers several suites');
     assert.ok(hs.alpnOffered.includes('http/1.1'));
     assert.equal(hs.alpn, 'http/1.1');
-    assert.match(hs.ja3 ?? '', /^771,[\d-]+,[\d-]+,[\d-]*,[\d-]*$/);
-    assert.match(hs.ja3Hash ?? '', /^[0-9a-f]{32}$/);
+    assert.match(hs.ja3String ?? '', /^771,[\d-]+,[\d-]+,[\d-]*,[\d-]*$/);
+    assert.match(hs.ja3 ?? '', /^[0-9a-f]{32}$/);
     assert.match(hs.ja4 ?? '', /^t13d\d{4}(h1|h2)_[0-9a-f]{12}_[0-9a-f]{12}$/);
     assert.equal(hs.events[0]?.type, 'TCPConnect');
     assert.equal(hs.events[1]?.type, 'ClientHello');

@@ -122,8 +122,8 @@ describe('JA3', () => {
   test('every ClientHello event carries JA3 and JA4 ready for the tap', () => {
     for (const name of FIXTURE_NAMES) {
       for (const m of replay(loadFixture(name)).filter((x) => x.type === 'ClientHello')) {
-        assert.match(m.details['ja3'] as string, /^\d+,[\d-]*,[\d-]*,[\d-]*,[\d-]*$/, name);
-        assert.match(m.details['ja3Hash'] as string, /^[0-9a-f]{32}$/, name);
+        assert.match(m.details['ja3String'] as string, /^\d+,[\d-]*,[\d-]*,[\d-]*,[\d-]*$/, name);
+        assert.match(m.details['ja3'] as string, /^[0-9a-f]{32}$/, name);
         assert.match(m.details['ja4'] as string, /^t1[23][di]\d{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/, name);
       }
     }
@@ -196,7 +196,7 @@ describe('JA3 against tshark', () => {
       const ours = FIXTURE_NAMES.flatMap((name) =>
         replay(loadFixture(name))
           .filter((m) => m.type === 'ClientHello')
-          .map((m) => `${String(m.details['ja3'])}\t${String(m.details['ja3Hash'])}`),
+          .map((m) => `${String(m.details['ja3String'])}\t${String(m.details['ja3'])}`),
       );
       assert.equal(ours.length, FIXTURE_NAMES.length + 1, 'one hello per fixture, two with a HelloRetryRequest');
       assert.deepEqual(ours, theirs);

@@ -71,7 +71,7 @@ describe('a recorded TLS 1.2 handshake with RSA key exchange (curl ↔ s_server 
     assert.deepEqual(hello['compressionMethods'], [0]);
     assert.equal(hello['extendedMasterSecret'], true);
     assert.equal((hello['random'] as string).length, 64);
-    assert.match(hello['ja3Hash'] as string, /^[0-9a-f]{32}$/);
+    assert.match(hello['ja3'] as string, /^[0-9a-f]{32}$/);
     assert.match(hello['ja4'] as string, /^t12d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
     const extensions = hello['extensions'] as Array<{ type: number; name: string }>;
     assert.deepEqual(extensions[0], { type: 0, name: 'server_name', length: 14 });

@@ -27,7 +27,7 @@ const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
   responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true,
 };
 const HANDSHAKE_KEYS: Record<keyof Handshake, true> = {
-  version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3Hash: true, ja4: true, offeredCiphers: true, group: true,
+  version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3String: true, ja4: true, offeredCiphers: true, group: true,
   certificates: true, events: true, error: true, fallback: true,
 };
 

@@ -63,7 +63,7 @@ function asCertificates(v: unknown): CertificateSummary[] {
 
 /** Keys each message view already shows; the rest are listed generically below them. */
 const SHOWN: Record<string, readonly string[]> = {
-  ClientHello: ['sni', 'cipherSuites', 'cipherSuiteNames', 'alpn', 'supportedVersions', 'supportedVersionIds', 'supportedGroups', 'supportedGroupIds', 'keyShareGroups', 'signatureAlgorithms', 'signatureAlgorithmIds', 'ja3', 'ja3Hash', 'ja4', 'legacyVersion', 'legacyVersionName', 'ecPointFormatIds', 'extensions'],
+  ClientHello: ['sni', 'cipherSuites', 'cipherSuiteNames', 'alpn', 'supportedVersions', 'supportedVersionIds', 'supportedGroups', 'supportedGroupIds', 'keyShareGroups', 'signatureAlgorithms', 'signatureAlgorithmIds', 'ja3', 'ja3String', 'ja4', 'legacyVersion', 'legacyVersionName', 'ecPointFormatIds', 'extensions'],
   ServerHello: ['version', 'versionId', 'cipher', 'alpn', 'group', 'legacyVersion', 'extensions', 'downgradeSentinel'],
   HelloRetryRequest: ['version', 'versionId', 'cipher', 'alpn', 'group', 'legacyVersion', 'extensions'],
   Certificate: ['certificates', 'count'],
@@ -111,8 +111,8 @@ function ClientHelloFacts({ d }: { d: Record<string, unknown> }) {
       {Array.isArray(d['extensions']) ? <Row label="Extensions">{describeValue(d['extensions'])}</Row> : null}
       {typeof d['ja3'] === 'string' ? (
         <Row label="JA3">
-          <span class="mono wrap">{d['ja3']}</span>
-          {typeof d['ja3Hash'] === 'string' ? <div class="mono">{d['ja3Hash']}</div> : null}
+          <span class="mono">{d['ja3']}</span>
+          {typeof d['ja3String'] === 'string' ? <div class="mono wrap muted">{d['ja3String']}</div> : null}
         </Row>
       ) : null}
       {typeof d['ja4'] === 'string' ? (
@@ -238,8 +238,8 @@ export function LegOverview({ leg, handshake, connection }: { leg: Leg; handshak
         {handshake.group ? <Row label="Key exchange group">{handshake.group}</Row> : null}
         {handshake.ja3 ? (
           <Row label="JA3">
-            <span class="mono">{handshake.ja3Hash ?? ''}</span>
-            <div class="mono wrap muted">{handshake.ja3}</div>
+            <span class="mono">{handshake.ja3}</span>
+            <div class="mono wrap muted">{handshake.ja3String ?? ''}</div>
           </Row>
         ) : null}
         {handshake.ja4 ? (

@@ -63,7 +63,7 @@ export interface Handshake {
   alpn: string | null;
   alpnOffered: string[];
   ja3: string | null;
-  ja3Hash: string | null;
+  ja3String: string | null;
   ja4: string | null;
   offeredCiphers: number[];
   group: string | null;
