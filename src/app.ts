@@ -112,6 +112,7 @@ export async function start(config: Config): Promise<Running> {
         uiDir: join(packageRoot(), 'ui', 'dist'),
         recording: config.har ? { path: config.har } : null,
         redact: config.redact,
+        passthrough: proxy.passthrough,
         pac: {
           contentType: PAC_CONTENT_TYPE,
           // Clients reach a proxy bound to every address through loopback, as `env` says.

@@ -20,6 +20,8 @@ export interface ApiContext {
   /** Redaction for exports (--redact); null exports everything as captured. */
   redact: RedactOptions | null;
   recording: { path: string } | null;
+  /** Hosts tunnelled untouched because a client rejected our certificate (--auto-passthrough). */
+  passthrough: Set<string> | null;
 }
 
 export interface StatusJson {
@@ -28,6 +30,7 @@ export interface StatusJson {
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  passthrough: string[];
 }
 
 export function sendError(res: Response, status: number, message: string, code?: string): void {
@@ -118,8 +121,26 @@ export function createApiRouter(ctx: ApiContext): Router {
       storeBytes: store.bytes,
       storeMaxBytes: store.maxBytes,
       recording: ctx.recording,
+      passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
     };
     res.json(status);
+  });
+
+  api.get('/passthrough', (_req, res) => {
+    res.json({ hosts: ctx.passthrough ? [...ctx.passthrough].sort() : [] });
+  });
+
+  // Clearing lets mitmscope intercept those hosts again (after the CA was installed, say).
+  api.delete('/passthrough', (_req, res) => {
+    const cleared = ctx.passthrough?.size ?? 0;
+    ctx.passthrough?.clear();
+    res.json({ cleared });
+  });
+
+  api.delete('/passthrough/:host', (req, res) => {
+    const removed = ctx.passthrough?.delete(req.params.host) ?? false;
+    if (!removed) return sendError(res, 404, `${req.params.host} is not passed through`, 'MITM_ERR_NOT_FOUND');
+    res.json({ removed: req.params.host });
   });
 
   api.get('/har', (_req, res) => {

@@ -55,6 +55,7 @@ export interface AppContext {
   version: string;
   recording: { path: string } | null;
   redact: RedactOptions | null;
+  passthrough: Set<string> | null;
   /** The PAC script (no token: browsers fetch it before anything else); null = no /proxy.pac. */
   pac: { script: () => string; contentType: string } | null;
 }
@@ -137,7 +138,7 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, redact: ctx.redact }));
+  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, redact: ctx.redact, passthrough: ctx.passthrough }));
 
   app.use(express.static(ctx.uiDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
 

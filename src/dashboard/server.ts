@@ -35,6 +35,8 @@ export interface DashboardOptions {
   recording?: { path: string } | null;
   /** Redaction for HAR exports (--redact). */
   redact?: RedactOptions | null;
+  /** The proxy's passthrough hosts: listed and clearable through the API. */
+  passthrough?: Set<string> | null;
   /** Serves /proxy.pac without a token when set. */
   pac?: { script: () => string; contentType: string } | null;
   /** Live-feed tuning (tests shorten the heartbeat and limits). */
@@ -93,6 +95,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     recording: options.recording ?? null,
     redact: options.redact ?? null,
     pac: options.pac ?? null,
+    passthrough: options.passthrough ?? null,
   });
   server.on('request', app);
   server.on('clientError', (err, socket) => {

@@ -44,6 +44,26 @@ describe('passthrough and pinning', () => {
     assert.match(tunnel.notes.join(' '), /passed through/);
   });
 
+  test('the dashboard lists passed-through hosts and clearing them intercepts the host again', async (t) => {
+    const proxy = await startProxy({ upstreamCa: [testCa], autoPassthrough: true, ui: true, uiPort: 0, token: 'pt' });
+    t.after(() => proxy.cleanup());
+    const auth = { authorization: 'Bearer pt' };
+    await pinnedCurl(proxy);
+    await flowWhere(proxy, (f) => f.kind === 'tls-failure');
+    const listed = (await (await fetch(`${proxy.dashboardUrl}/api/passthrough`, { headers: auth })).json()) as { hosts: string[] };
+    assert.deepEqual(listed.hosts, ['localhost']);
+    const status = (await (await fetch(`${proxy.dashboardUrl}/api/status`, { headers: auth })).json()) as { passthrough: string[] };
+    assert.deepEqual(status.passthrough, ['localhost']);
+    const cleared = await fetch(`${proxy.dashboardUrl}/api/passthrough/localhost`, { method: 'DELETE', headers: auth });
+    assert.equal(cleared.status, 200);
+    assert.equal(proxy.proxy.passthrough.size, 0);
+    const missing = await fetch(`${proxy.dashboardUrl}/api/passthrough/localhost`, { method: 'DELETE', headers: auth });
+    assert.equal(missing.status, 404);
+    // Intercepted again: the pinned client fails once more instead of being tunnelled.
+    const again = await pinnedCurl(proxy);
+    assert.notEqual(again.code, 0);
+  });
+
   test('without --auto-passthrough the host stays intercepted', async (t) => {
     const proxy = await startProxy({ upstreamCa: [testCa] });
     t.after(() => proxy.cleanup());

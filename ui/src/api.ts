@@ -93,6 +93,10 @@ export async function clearFlows(): Promise<void> {
   await getJson<unknown>('api/flows', { method: 'DELETE' });
 }
 
+export async function clearPassthrough(host?: string): Promise<void> {
+  await getJson<unknown>(host === undefined ? 'api/passthrough' : `api/passthrough/${encodeURIComponent(host)}`, { method: 'DELETE' });
+}
+
 export function importHar(file: Blob): Promise<{ imported: number }> {
   return getJson<{ imported: number }>(HAR_URL, { method: 'POST', body: file, headers: { 'Content-Type': 'application/json' } });
 }

@@ -19,6 +19,8 @@ export const connection = signal<ConnectionState>('connecting');
 /** When the next reconnect attempt happens (epoch ms), while reconnecting. */
 export const reconnectAt = signal<number | null>(null);
 export const recording = signal<{ path: string } | null>(null);
+/** Hosts the proxy tunnels untouched (a client rejected our certificate). */
+export const passthrough = signal<string[]>([]);
 export const storeUsage = signal<{ bytes: number; max: number } | null>(null);
 /** Height of the detail pane in px; null = the default share of the window. */
 export const detailHeight = signal<number | null>(null);

@@ -3,12 +3,12 @@
  * import, the CA download, and the filter with its match count.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { CA_URL, clearFlows, HAR_URL } from './api.js';
+import { CA_URL, clearFlows, clearPassthrough, HAR_URL } from './api.js';
 import { flows } from './flows.js';
 import { formatCount, formatSize } from './format.js';
 import { importHarFile } from './har-import.js';
 import { live } from './live.js';
-import { autoScroll, connection, filterText, notify, reconnectAt, recording, storeUsage } from './state.js';
+import { autoScroll, connection, filterText, notify, passthrough, reconnectAt, recording, storeUsage } from './state.js';
 
 /** Above this many flows a rescan costs a few ms, so wait for the typing to pause. */
 const DEBOUNCE_FROM_FLOWS = 20_000;
@@ -54,6 +54,24 @@ function Recording() {
   );
 }
 
+/** Hosts passed through after a client rejected our certificate; clearing intercepts them again. */
+function Passthrough() {
+  const hosts = passthrough.value;
+  if (hosts.length === 0) return null;
+  const clear = () => {
+    passthrough.value = [];
+    clearPassthrough().catch((err: unknown) => notify('error', `Could not clear passthrough: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  return (
+    <span class="passthrough small" title={`Tunnelled untouched (a client rejected the mitmscope certificate): ${hosts.join(', ')}`}>
+      Passthrough: <span class="mono">{hosts.join(', ')}</span>{' '}
+      <button type="button" class="link" onClick={clear}>
+        clear
+      </button>
+    </span>
+  );
+}
+
 export function Toolbar() {
   const paused = flows.paused.value;
   const held = flows.held.value;
@@ -69,6 +87,7 @@ export function Toolbar() {
       <span class="brand">mitmscope</span>
       <LiveState />
       <Recording />
+      <Passthrough />
       <span class="spacer" />
       {usage ? (
         <span class="muted small" title="Memory used by captured flows">

@@ -166,6 +166,8 @@ export interface StatusJson {
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  /** Hosts tunnelled untouched since a client rejected our certificate. */
+  passthrough: string[];
 }
 
 /** What the live feed carries (src/capture/store.ts StoreEvent). */
