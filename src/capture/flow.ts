@@ -195,6 +195,21 @@ export function emptyTimings(): Timings {
   return { blocked: -1, dns: -1, connect: -1, ssl: -1, send: 0, wait: 0, receive: 0 };
 }
 
+/**
+ * HAR `send` and `wait` from hrtime marks: send runs from the socket being ready (or the request,
+ * when no socket was seen) to the last request byte, wait from there to the response head.
+ */
+export function setSendWait(t: Timings, marks: { request: number; socket: number; sent: number; response: number }): void {
+  const sent = marks.sent || marks.response;
+  t.send = roundMs(sent - (marks.socket || marks.request));
+  t.wait = roundMs(marks.response - sent);
+}
+
+/** Non-negative ms with µs precision, as timings are reported. */
+export function roundMs(ms: number): number {
+  return Math.max(0, Math.round(ms * 1000) / 1000);
+}
+
 export function emptyRequest(method: string, url: string, httpVersion = '1.1'): CapturedRequest {
   return { method, url, httpVersion, headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
 }

@@ -10,6 +10,8 @@ import httpProxy from 'http-proxy';
 import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
 import {
   capturedResponse,
+  roundMs as round,
+  setSendWait,
   createFlow,
   emptyRequest,
   pairHeaders,
@@ -18,7 +20,7 @@ import {
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
-import { getUpstream, nowMs } from './socket-state.js';
+import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 
@@ -57,9 +59,6 @@ interface Exchange {
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
 
-function round(ms: number): number {
-  return Math.max(0, Math.round(ms * 1000) / 1000);
-}
 
 export function errorBody(message: string): string {
   return `mitmscope: ${message}\n`;
@@ -168,22 +167,8 @@ export class Forwarder {
     if (ex.socketSeen) return;
     ex.socketSeen = true;
     ex.tSocket = nowMs();
-    const info = getUpstream(socket);
-    const t = ex.flow.timings;
-    if (!info) return;
-    info.uses += 1;
-    ex.reused = info.uses > 1;
-    ex.flow.serverConnection = info.connection;
-    ex.flow.serverIPAddress = info.remoteAddress;
-    if (info.uses === 1) {
-      // A fresh connection: the set-up phases belong to this exchange (HAR 1.2 §timings).
-      t.blocked = round(info.startedAt - ex.tRequest);
-      t.dns = info.dns < 0 ? -1 : round(info.dns);
-      t.connect = round(info.connect);
-      t.ssl = info.ssl < 0 ? -1 : round(info.ssl);
-    } else {
-      t.blocked = round(ex.tSocket - ex.tRequest);
-    }
+    const info = attachUpstream(ex.flow, socket, ex.tRequest, ex.tSocket);
+    ex.reused = (info?.uses ?? 0) > 1;
   }
 
   private onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
@@ -192,10 +177,7 @@ export class Forwarder {
     ex.tResponse = nowMs();
     // Expect: 100-continue requests skip http-proxy's proxyReq event; take the socket from here.
     if (!ex.socketSeen && proxyRes.socket) this.noteSocket(ex, proxyRes.socket);
-    const t = ex.flow.timings;
-    const sent = ex.tSent || ex.tResponse;
-    t.send = round(sent - (ex.tSocket || ex.tRequest));
-    t.wait = round(ex.tResponse - sent);
+    setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tSocket, sent: ex.tSent, response: ex.tResponse });
     const response = capturedResponse(proxyRes);
     ex.flow.response = response;
     this.options.store.update(ex.flow);

@@ -7,7 +7,7 @@
  */
 import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { createFlow, emptyRequest, type Connection, type Flow, type HandshakeEvent } from '../capture/flow.js';
+import { createFlow, emptyRequest, roundMs, type Connection, type Flow, type HandshakeEvent } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
 import { HandshakeTap } from '../tls/tap.js';
@@ -136,7 +136,7 @@ function recordFailure(req: InterceptRequest, store: FlowStore, reason: string):
   });
   flow.state = 'error';
   flow.error = { stage: 'client-tls', code: 'MITM_ERR_CLIENT_TLS', message: `TLS handshake with the client for ${req.certHost} failed: ${reason}` };
-  flow.duration = Math.round((nowMs() - req.acceptedAt) * 1000) / 1000;
+  flow.duration = roundMs(nowMs() - req.acceptedAt);
   store.add(flow);
   return flow;
 }

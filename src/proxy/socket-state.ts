@@ -3,7 +3,7 @@
  * sockets (DESIGN style rule 7). Entries vanish with their sockets.
  */
 import type { Socket } from 'node:net';
-import type { Connection } from '../capture/flow.js';
+import { roundMs, type Connection, type Flow } from '../capture/flow.js';
 
 /** What a decrypted (or tunnelled plain-HTTP) client socket is talking to. */
 export interface TunnelContext {
@@ -29,6 +29,29 @@ export interface UpstreamSocketInfo {
   remoteAddress: string;
 }
 
+/**
+ * Attaches the upstream socket a flow's request went out on: its Connection, address, and the
+ * HAR set-up phases — blocked, dns, connect, ssl — which belong to the first exchange on a fresh
+ * connection (HAR 1.2 §timings); a reused one only waited (`blocked`). Returns the socket info.
+ */
+export function attachUpstream(flow: Flow, socket: Socket, tRequest: number, tSocket: number): UpstreamSocketInfo | undefined {
+  const info = upstreams.get(socket);
+  if (!info) return undefined;
+  info.uses += 1;
+  flow.serverConnection = info.connection;
+  flow.serverIPAddress = info.remoteAddress;
+  const t = flow.timings;
+  if (info.uses === 1) {
+    t.blocked = roundMs(info.startedAt - tRequest);
+    t.dns = info.dns < 0 ? -1 : roundMs(info.dns);
+    t.connect = roundMs(info.connect);
+    t.ssl = info.ssl < 0 ? -1 : roundMs(info.ssl);
+  } else {
+    t.blocked = roundMs(tSocket - tRequest);
+  }
+  return info;
+}
+
 const tunnels = new WeakMap<Socket, TunnelContext>();
 const upstreams = new WeakMap<Socket, UpstreamSocketInfo>();
 
@@ -42,10 +65,6 @@ export function getTunnel(socket: Socket): TunnelContext | undefined {
 
 export function setUpstream(socket: Socket, info: UpstreamSocketInfo): void {
   upstreams.set(socket, info);
-}
-
-export function getUpstream(socket: Socket): UpstreamSocketInfo | undefined {
-  return upstreams.get(socket);
 }
 
 /** Monotonic clock in ms with sub-millisecond precision. */

@@ -3,7 +3,7 @@
  * HTTP) get their bytes relayed untouched and a `tunnel` flow that counts them.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { createFlow, emptyRequest, type Connection } from '../capture/flow.js';
+import { createFlow, emptyRequest, roundMs, type Connection } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
@@ -36,7 +36,7 @@ export function openTunnel(req: TunnelRequest, store: FlowStore): void {
   let connected = false;
   const finish = (err: string | null): void => {
     if (flow.state !== 'pending') return;
-    flow.duration = Math.round((nowMs() - started) * 1000) / 1000;
+    flow.duration = roundMs(nowMs() - started);
     flow.state = err ? 'error' : 'complete';
     if (err) flow.error = { stage: connected ? 'tunnel' : 'connect', code: connected ? 'MITM_ERR_UPSTREAM_RESET' : 'MITM_ERR_UPSTREAM_CONNECT', message: err };
     store.update(flow);
@@ -45,7 +45,7 @@ export function openTunnel(req: TunnelRequest, store: FlowStore): void {
   upstream.once('connect', () => {
     connected = true;
     flow.serverIPAddress = upstream.remoteAddress ?? null;
-    flow.timings.connect = Math.round((nowMs() - started) * 1000) / 1000;
+    flow.timings.connect = roundMs(nowMs() - started);
     if (req.pendingConnectReply) req.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (req.buffered.length > 0) {
       flow.request.bodySize += req.buffered.length;

@@ -19,11 +19,11 @@ import { createFlow, emptyRequest, headerValue, pairHeaders, type CapturedRespon
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream } from './upstream.js';
 import { errorBody, hostPort, originForm, type ForwardTarget } from './forward.js';
-import { getClient, getUpstream, nowMs } from './socket-state.js';
+import { getClient, attachUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
 import { negotiatedDeflate, statusLine } from './ws-upgrade.js';
-import { capturedResponse } from '../capture/flow.js';
+import { capturedResponse, roundMs as round, setSendWait } from '../capture/flow.js';
 import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 
 export { isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './ws-upgrade.js';
@@ -53,9 +53,6 @@ export interface WebSocketRelayOptions {
 
 type Side = 'client' | 'server';
 
-function round(ms: number): number {
-  return Math.max(0, Math.round(ms * 1000) / 1000);
-}
 
 /** What a live event carries of a message: subscribers get a copy, shortened past the preview size. */
 function previewOf(message: WebSocketMessage): WebSocketMessage {
@@ -159,17 +156,8 @@ class Session {
 
   private noteSocket(socket: Socket): void {
     this.tSocket = nowMs();
-    const info = getUpstream(socket);
-    if (!info) return;
-    info.uses += 1;
-    const t = this.flow.timings;
-    this.flow.serverConnection = info.connection;
-    this.flow.serverIPAddress = info.remoteAddress;
     // Always a fresh connection: WebSocket connections never come from or return to a pool.
-    t.blocked = round(info.startedAt - this.tRequest);
-    t.dns = info.dns < 0 ? -1 : round(info.dns);
-    t.connect = round(info.connect);
-    t.ssl = info.ssl < 0 ? -1 : round(info.ssl);
+    attachUpstream(this.flow, socket, this.tRequest, this.tSocket);
   }
 
   private sendUpgrade(socket: Socket): void {
@@ -206,10 +194,7 @@ class Session {
     if (this.headersTimer) clearTimeout(this.headersTimer);
     this.headersTimer = null;
     this.tResponse = nowMs();
-    const t = this.flow.timings;
-    const sent = this.tSent || this.tResponse;
-    t.send = round(sent - (this.tSocket || this.tRequest));
-    t.wait = round(this.tResponse - sent);
+    setSendWait(this.flow.timings, { request: this.tRequest, socket: this.tSocket, sent: this.tSent, response: this.tResponse });
     const response = capturedResponse(res);
     this.flow.response = response;
     return response;

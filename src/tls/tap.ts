@@ -6,7 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { ByteObserver } from '../proxy/tapped-stream.js';
-import type { Handshake, HandshakeEvent, Party, CertificateSummary } from '../capture/flow.js';
+import { roundMs, type Handshake, type HandshakeEvent, type Party, type CertificateSummary } from '../capture/flow.js';
 import { TlsConnectionParser, type Direction, type TlsMessage } from './records.js';
 import { cipherByOpenSslName } from './suites.js';
 import { summarizeCertificate } from './messages.js';
@@ -22,9 +22,6 @@ function partyFor(leg: Leg, direction: Direction): Party {
   return direction === 'c2s' ? 'proxy' : 'server';
 }
 
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
 
 export class HandshakeTap implements ByteObserver {
   readonly handshake: Handshake;

@@ -70,6 +70,22 @@ function upgradeStatus(port: number, path: string, headers: Record<string, strin
   });
 }
 
+/** A store that counts its live subscriptions, to see the feed subscribe and let go. */
+function countedStore(): { store: FlowStore; subscribed: () => number } {
+  const store = new FlowStore();
+  let count = 0;
+  const subscribe = store.subscribe.bind(store);
+  store.subscribe = (listener) => {
+    count++;
+    const off = subscribe(listener);
+    return () => {
+      count--;
+      off();
+    };
+  };
+  return { store, subscribed: () => count };
+}
+
 test('the live feed refuses upgrades without the token (401), with a foreign Host or Origin (403) and on other paths (404)', async (t) => {
   const h = await startHarness(t);
   const live = `/api/live?token=${TOKEN}`;
@@ -191,47 +207,27 @@ test('a client that stops answering pings is terminated, one that answers stays'
 });
 
 test('close() ends live clients with 1001, unsubscribes from the store and refuses new connections', async (t) => {
-  const store = new FlowStore();
-  let subscribed = 0;
-  const subscribe = store.subscribe.bind(store);
-  store.subscribe = (listener) => {
-    subscribed++;
-    const off = subscribe(listener);
-    return () => {
-      subscribed--;
-      off();
-    };
-  };
+  const { store, subscribed } = countedStore();
   const h = await startHarness(t, { store });
   const one = await connect(t, h);
   const two = await connect(t, h);
-  assert.equal(subscribed, 1, 'one subscription shared by all clients');
+  assert.equal(subscribed(), 1, 'one subscription shared by all clients');
   const codes = Promise.all([one, two].map(({ ws }) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))));
   await h.dash.close();
   assert.deepEqual(await codes, [1001, 1001]);
-  assert.equal(subscribed, 0);
+  assert.equal(subscribed(), 0);
   await assert.rejects(fetch(`${h.base}/api/status`));
 });
 
 test('the store subscription is dropped when the last client leaves', async (t) => {
-  const store = new FlowStore();
-  let subscribed = 0;
-  const subscribe = store.subscribe.bind(store);
-  store.subscribe = (listener) => {
-    subscribed++;
-    const off = subscribe(listener);
-    return () => {
-      subscribed--;
-      off();
-    };
-  };
+  const { store, subscribed } = countedStore();
   const h = await startHarness(t, { store });
   const { ws } = await connect(t, h);
-  assert.equal(subscribed, 1);
+  assert.equal(subscribed(), 1);
   ws.close();
   await new Promise((resolve) => ws.once('close', resolve));
   await sleep(50);
-  assert.equal(subscribed, 0);
+  assert.equal(subscribed(), 0);
 });
 
 /** Adds and completes `count` flows, yielding between chunks as real traffic would. */

@@ -29,6 +29,41 @@ function serial(): string {
 
 const DAY = 86_400_000;
 
+type Attributes = forge.pki.CertificateField[];
+
+interface CertSpec {
+  subject: Attributes;
+  issuer: Attributes;
+  notBefore: number;
+  notAfter: number;
+  extensions: object[];
+  signer: forge.pki.rsa.PrivateKey | null;
+}
+
+/** One certificate with a fresh key; `signer: null` signs it with its own key (self-signed). */
+function build(spec: CertSpec): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey; keyPem: string; certPem: string } {
+  const k = newKey();
+  const cert = pki.createCertificate();
+  cert.publicKey = k.publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(spec.notBefore);
+  cert.validity.notAfter = new Date(spec.notAfter);
+  cert.setSubject(spec.subject);
+  cert.setIssuer(spec.issuer);
+  cert.setExtensions(spec.extensions);
+  cert.sign(spec.signer ?? k.forgeKey, md.sha256.create());
+  return { cert, key: k.forgeKey, keyPem: k.pem, certPem: pki.certificateToPem(cert) };
+}
+
+function serverExtensions(hosts: string[]): object[] {
+  return [
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h })) },
+  ];
+}
+
 export class TestCa {
   readonly certPem: string;
   readonly keyPem: string;
@@ -36,65 +71,42 @@ export class TestCa {
   private readonly key: forge.pki.rsa.PrivateKey;
 
   constructor(name = 'mitmscope test CA') {
-    const k = newKey();
-    const cert = pki.createCertificate();
-    cert.publicKey = k.publicKey;
-    cert.serialNumber = serial();
-    cert.validity.notBefore = new Date(Date.now() - DAY);
-    cert.validity.notAfter = new Date(Date.now() + 365 * DAY);
     const attrs = [{ name: 'commonName', value: `${name} ${randomBytes(3).toString('hex')}` }];
-    cert.setSubject(attrs);
-    cert.setIssuer(attrs);
-    cert.setExtensions([
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-      { name: 'subjectKeyIdentifier' },
-    ]);
-    cert.sign(k.forgeKey, md.sha256.create());
-    this.cert = cert;
-    this.key = k.forgeKey;
-    this.certPem = pki.certificateToPem(cert);
-    this.keyPem = k.pem;
+    const ca = build({
+      subject: attrs,
+      issuer: attrs,
+      notBefore: Date.now() - DAY,
+      notAfter: Date.now() + 365 * DAY,
+      extensions: [
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+        { name: 'subjectKeyIdentifier' },
+      ],
+      signer: null,
+    });
+    this.cert = ca.cert;
+    this.key = ca.key;
+    this.certPem = ca.certPem;
+    this.keyPem = ca.keyPem;
   }
 
   /** A server certificate for `hosts`; `expired` makes it lapse yesterday. */
   issue(hosts: string[], options: { expired?: boolean } = {}): KeyPair {
-    const k = newKey();
-    const cert = pki.createCertificate();
-    cert.publicKey = k.publicKey;
-    cert.serialNumber = serial();
-    cert.validity.notBefore = new Date(Date.now() - (options.expired ? 30 : 1) * DAY);
-    cert.validity.notAfter = new Date(Date.now() + (options.expired ? -1 : 30) * DAY);
-    cert.setSubject([{ name: 'commonName', value: hosts[0] ?? 'localhost' }]);
-    cert.setIssuer(this.cert.subject.attributes);
-    cert.setExtensions([
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h })) },
-    ]);
-    cert.sign(this.key, md.sha256.create());
-    return { keyPem: k.pem, certPem: pki.certificateToPem(cert) };
+    const { keyPem, certPem } = build({
+      subject: [{ name: 'commonName', value: hosts[0] ?? 'localhost' }],
+      issuer: this.cert.subject.attributes,
+      notBefore: Date.now() - (options.expired ? 30 : 1) * DAY,
+      notAfter: Date.now() + (options.expired ? -1 : 30) * DAY,
+      extensions: serverExtensions(hosts),
+      signer: this.key,
+    });
+    return { keyPem, certPem };
   }
 }
 
 /** A self-signed server certificate (no CA at all): a leaf that is its own issuer. */
 export function selfSigned(host: string): KeyPair {
-  const k = newKey();
-  const cert = pki.createCertificate();
-  cert.publicKey = k.publicKey;
-  cert.serialNumber = serial();
-  cert.validity.notBefore = new Date(Date.now() - DAY);
-  cert.validity.notAfter = new Date(Date.now() + 30 * DAY);
   const attrs = [{ name: 'commonName', value: host }];
-  cert.setSubject(attrs);
-  cert.setIssuer(attrs);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: host }] },
-  ]);
-  cert.sign(k.forgeKey, md.sha256.create());
-  return { keyPem: k.pem, certPem: pki.certificateToPem(cert) };
+  const { keyPem, certPem } = build({ subject: attrs, issuer: attrs, notBefore: Date.now() - DAY, notAfter: Date.now() + 30 * DAY, extensions: serverExtensions([host]), signer: null });
+  return { keyPem, certPem };
 }
