@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   MITM_ERR_HAR_EXISTS: 'the HAR file already exists and would be overwritten',
   MITM_ERR_HAR_IO: 'the HAR file cannot be written',
   MITM_ERR_NOT_FOUND: 'the requested flow or resource does not exist',
+  MITM_ERR_SESSION_IO: 'the session folder or its files cannot be created, read or written',
+  MITM_ERR_SESSION_CORRUPT: 'the session database exists but cannot be opened as a mitmscope session',
+  MITM_ERR_INTERRUPTED: 'the proxy stopped before the exchange finished (found when a session is reopened)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -79,6 +82,16 @@ export class HarError extends MitmError {
   constructor(code: 'MITM_ERR_HAR_INVALID' | 'MITM_ERR_HAR_EXISTS' | 'MITM_ERR_HAR_IO', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'HarError';
+  }
+}
+
+/** The session store cannot use its folder or files; `path` names the one at fault. */
+export class StoreError extends MitmError {
+  readonly path: string;
+  constructor(code: 'MITM_ERR_SESSION_IO' | 'MITM_ERR_SESSION_CORRUPT', path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'StoreError';
+    this.path = path;
   }
 }
 
