@@ -188,13 +188,27 @@ export class FlowStore {
     return this.count;
   }
 
-  /** Bytes the session takes on disk (database pages in use and body segments). */
+  /** Bytes the session takes on disk (database pages in use, its write-ahead log, body segments). */
   get bytes(): number {
-    return this.db.bytes() + this.segments.bytes;
+    return this.db.bytes() + this.walBytes() + this.segments.bytes;
+  }
+
+  private walBytes(): number {
+    if (!this.dir) return 0;
+    try {
+      return statSync(join(this.dir, `${DB_FILE}-wal`)).size;
+    } catch {
+      return 0;
+    }
   }
 
   get status(): CaptureStatus {
     return { ...this.capture };
+  }
+
+  /** Flows changed since the last write, plus body bytes not yet on disk: zero once all is saved. */
+  get unsaved(): { flows: number; bytes: number } {
+    return { flows: this.dirty.size, bytes: this.segments.queued };
   }
 
   /** Adds a new flow (usually pending) and announces it. Bodies already on the flow (imports) are stored too. */
@@ -492,7 +506,7 @@ export class FlowStore {
       this.recent.set(e.flow.id, e);
     }
     if (this.capture.state === 'paused') this.resume();
-    if (this.segments.bytes + this.db.bytes() > this.maxBytes) await this.evict();
+    if (this.bytes > this.maxBytes) await this.evict();
   }
 
   private writeEntry(e: Entry): void {
@@ -613,7 +627,7 @@ export class FlowStore {
 
   private async evict(): Promise<void> {
     const target = this.maxBytes * EVICT_TO;
-    while (this.segments.bytes + this.db.bytes() > target) {
+    while (this.bytes > target) {
       const rows = this.db.oldestFinished(EVICT_BATCH).filter((r) => !this.live.has(r.id));
       if (rows.length === 0) break;
       this.db.deleteFlows(rows.map((r) => r.seq));
@@ -627,7 +641,7 @@ export class FlowStore {
       await this.segments.release(released);
       const min = this.db.minSeq();
       this.db.deleteConnectionsBefore(min ?? this.nextSeq);
-      if (rows.length < EVICT_BATCH && this.segments.bytes + this.db.bytes() > target) break;
+      if (rows.length < EVICT_BATCH && this.bytes > target) break;
     }
   }
 

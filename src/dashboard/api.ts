@@ -38,6 +38,8 @@ export interface StatusJson {
   /** The session folder (null for a memory-only store). */
   session: string | null;
   capture: CaptureStatus;
+  /** Flows and body bytes not yet written to the session. */
+  unsaved: { flows: number; bytes: number };
   recording: { path: string } | null;
   passthrough: string[];
 }
@@ -153,6 +155,7 @@ export function createApiRouter(ctx: ApiContext): Router {
       storeMaxBytes: store.maxBytes,
       session: store.dir,
       capture: store.status,
+      unsaved: store.unsaved,
       recording: ctx.recording,
       passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
     };
