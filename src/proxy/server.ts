@@ -254,7 +254,7 @@ export class ProxyServer {
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          this.upstream.preconnect({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
+          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
