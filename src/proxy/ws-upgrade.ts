@@ -1,5 +1,5 @@
 /**
- * The HTTP side of a WebSocket upgrade: which requests are WebSocket upgrades, where a plain-proxy
+ * The HTTP part of a WebSocket upgrade: which requests are WebSocket upgrades, where a plain-proxy
  * upgrade goes, serving other upgrades as plain requests, writing an upstream answer back to the
  * client as it came, and reading the negotiated extensions.
  */
