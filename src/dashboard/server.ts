@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import type { FlowStore } from '../capture/store.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ErrorCode } from '../errors.js';
+import { endWithErrorResponse } from '../proxy/error-response.js';
 import { harCreator } from '../har/mapping.js';
 import { createApp, type CaFiles } from './app.js';
 import { AccessPolicy, requestUrl, urlHostFor } from './auth.js';
@@ -49,16 +50,10 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' };
-
 /** Refuses an upgrade with a plain HTTP response, as `ws` does for its own refusals. */
-function refuseUpgrade(socket: Duplex, status: 401 | 403 | 404, message: string): void {
-  const body = `${message}\n`;
+function refuseUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}`,
-  );
+  endWithErrorResponse(socket, { code, message });
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
@@ -106,12 +101,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => debug('upgrade socket error: %s', err.message));
     const url = requestUrl(req);
-    if (!policy.allowsRequest(req)) return refuseUpgrade(socket, 403, 'forbidden: unknown Host');
+    if (!policy.allowsRequest(req)) return refuseUpgrade(socket, 'MITM_ERR_AUTH_HOST', 'forbidden: unknown Host');
     // Browsers send Origin on every websocket handshake; a foreign one is cross-site websocket hijacking.
     const origin = req.headers.origin;
-    if (origin !== undefined && !policy.allowsOrigin(origin, req.headers.host)) return refuseUpgrade(socket, 403, 'forbidden: cross-origin websocket');
-    if (url.pathname !== LIVE_PATH) return refuseUpgrade(socket, 404, 'no websocket here');
-    if (policy.credential(req, url) === null) return refuseUpgrade(socket, 401, 'unauthorized');
+    if (origin !== undefined && !policy.allowsOrigin(origin, req.headers.host)) return refuseUpgrade(socket, 'MITM_ERR_AUTH_ORIGIN', 'forbidden: cross-origin websocket');
+    if (url.pathname !== LIVE_PATH) return refuseUpgrade(socket, 'MITM_ERR_NOT_FOUND', 'no websocket here');
+    if (policy.credential(req, url) === null) return refuseUpgrade(socket, 'MITM_ERR_AUTH_TOKEN', 'unauthorized');
     live.handleUpgrade(req, socket, head);
   });
 

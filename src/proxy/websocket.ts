@@ -14,11 +14,12 @@
  */
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
+import { MitmError, UpstreamError, statusFor, type FailureStage } from '../errors.js';
 import { createFlow, emptyRequest, headerValue, pairHeaders, type CapturedResponse, type Flow, type Leg, type WebSocketMessage } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream } from './upstream.js';
-import { errorBody, hostPort, originForm, type ForwardTarget } from './forward.js';
+import { hostPort, originForm, type ForwardTarget } from './forward.js';
+import { endWithErrorResponse } from './error-response.js';
 import { getClient, attachUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
@@ -74,19 +75,17 @@ export class WebSocketRelay {
   }
 
   /** Answers an upgrade the proxy cannot serve, and records it. */
-  refuse(req: IncomingMessage, socket: Socket, status: number, message: string): void {
+  refuse(req: IncomingMessage, socket: Socket, err: MitmError): void {
+    const status = statusFor(err.code);
     const flow = createFlow({ kind: 'websocket', scheme: 'ws', host: '', port: 0, request: emptyRequest(req.method ?? 'GET', req.url ?? ''), clientConnection: getClient(socket)?.connection ?? null });
     flow.request.headers = pairHeaders(req.rawHeaders);
     flow.state = 'error';
-    flow.error = { stage: 'client-request', code: 'MITM_ERR_BAD_REQUEST', message };
+    flow.error = { stage: 'client-request', code: err.code, message: err.message };
     flow.response = { status, statusText: http.STATUS_CODES[status] ?? '', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
     flow.duration = 0;
     this.options.store.add(flow);
-    const body = errorBody(message);
     socket.on('error', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    endWithErrorResponse(socket, err);
   }
 }
 
@@ -383,13 +382,7 @@ class Session {
     const stage: FailureStage = failure instanceof UpstreamError ? failure.stage : 'upstream-request';
     this.fail(stage, failure);
     this.upstreamSocket?.destroy();
-    if (this.client.writable) {
-      const status = failure.code === 'MITM_ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
-      const body = errorBody(failure.message);
-      this.client.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Mitmscope-Error: ${failure.code}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
+    if (this.client.writable) endWithErrorResponse(this.client, failure);
     this.finishHandshakeFlow();
   }
 
