@@ -28,7 +28,9 @@ test('GET /api/flows lists summaries in arrival order and honours since and limi
   assert.deepEqual(since.map((s) => s.url), ['https://a.test/2', 'https://a.test/3']);
   const limited = (await request(h.port, { path: '/api/flows?since=1&limit=1' })).json() as FlowSummary[];
   assert.deepEqual(limited.map((s) => s.url), ['https://a.test/2']);
-  assert.equal((await request(h.port, { path: '/api/flows?since=-1' })).status, 400);
+  const bad = await request(h.port, { path: '/api/flows?since=-1' });
+  assert.equal(bad.status, 400);
+  assert.equal((bad.json() as { code: string }).code, 'MITM_ERR_API_BAD_INPUT');
 });
 
 test('GET /api/flows/:id answers the whole flow without bodies, headers as pairs in wire order', async (t) => {
@@ -68,7 +70,9 @@ test('the response body of a flow still waiting for its response is a 404', asyn
   const h = await startHarness(t);
   const flow = makeFlow();
   h.store.add(flow);
-  assert.equal((await request(h.port, { path: `/api/flows/${flow.id}/response/body` })).status, 404);
+  const res = await request(h.port, { path: `/api/flows/${flow.id}/response/body` });
+  assert.equal(res.status, 404);
+  assert.equal((res.json() as { code: string }).code, 'MITM_ERR_NOT_FOUND');
 });
 
 test('bodies are served as inert attachments that name their original type', async (t) => {
@@ -284,4 +288,5 @@ test('unknown API routes answer a JSON 404', async (t) => {
   const res = await request(h.port, { path: '/api/nothing' });
   assert.equal(res.status, 404);
   assert.match(String(res.headers['content-type']), /^application\/json/);
+  assert.equal((res.json() as { code: string }).code, 'MITM_ERR_NOT_FOUND');
 });
