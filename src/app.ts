@@ -87,7 +87,13 @@ export async function start(config: Config): Promise<Running> {
   // The recorder subscribes before any traffic so that no completed exchange is missed.
   for (const file of config.load) for (const flow of await loadHar(file)) store.add(flow);
   const recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
-  const keylog: KeylogWriter | null = config.keylog ? openKeylog(config.keylog) : null;
+  let keylog: KeylogWriter | null = null;
+  try {
+    keylog = config.keylog ? await openKeylog(config.keylog) : null;
+  } catch (err) {
+    await recorder?.close().catch(() => {});
+    throw err;
+  }
   const proxy = new ProxyServer({
     config,
     store,
