@@ -117,6 +117,7 @@ export async function start(config: Config): Promise<Running> {
         caFiles: { pem: rootCa.paths.pem, cer: rootCa.paths.cer, p12: rootCa.paths.p12 },
         uiDir: join(packageRoot(), 'ui', 'dist'),
         recording: config.har ? { path: config.har } : null,
+        harStatus: recorder ? () => recorder.status() : null,
         redact: config.redact,
         passthrough: proxy.passthrough,
         pac: {

@@ -9,6 +9,7 @@ import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
 import { ERROR_HEADER } from '../proxy/error-response.js';
 import { flowsToHar, harToFlows } from '../har/mapping.js';
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
@@ -21,6 +22,8 @@ export interface ApiContext {
   /** Redaction for exports (--redact); null exports everything as captured. */
   redact: RedactOptions | null;
   recording: { path: string } | null;
+  /** The recorder's health (entries, flows it could not map, why); null when not recording. */
+  harStatus: (() => HarRecordingStatus) | null;
   /** Hosts tunnelled untouched because a client rejected our certificate (--auto-passthrough). */
   passthrough: Set<string> | null;
 }
@@ -31,6 +34,7 @@ export interface StatusJson {
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  har: HarRecordingStatus | null;
   passthrough: string[];
 }
 
@@ -124,6 +128,7 @@ export function createApiRouter(ctx: ApiContext): Router {
       storeBytes: store.bytes,
       storeMaxBytes: store.maxBytes,
       recording: ctx.recording,
+      har: ctx.harStatus?.() ?? null,
       passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
     };
     res.json(status);

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { FlowStore } from '../capture/store.js';
 import { statusFor, type ErrorCode } from '../errors.js';
@@ -56,6 +57,7 @@ export interface AppContext {
   uiDir: string;
   version: string;
   recording: { path: string } | null;
+  harStatus: (() => HarRecordingStatus) | null;
   redact: RedactOptions | null;
   passthrough: Set<string> | null;
   /** The PAC script (no token: browsers fetch it before anything else); null = no /proxy.pac. */
@@ -147,7 +149,7 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, redact: ctx.redact, passthrough: ctx.passthrough }));
+  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, harStatus: ctx.harStatus, redact: ctx.redact, passthrough: ctx.passthrough }));
 
   app.use(express.static(ctx.uiDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
 

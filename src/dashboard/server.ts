@@ -3,6 +3,7 @@
  * upgrade of the live feed, both behind the same Host, Origin and token checks.
  */
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -34,6 +35,8 @@ export interface DashboardOptions {
   uiDir: string;
   /** Shown by GET /api/status. */
   recording?: { path: string } | null;
+  /** The recorder's health for GET /api/status. */
+  harStatus?: (() => HarRecordingStatus) | null;
   /** Redaction for HAR exports (--redact). */
   redact?: RedactOptions | null;
   /** The proxy's passthrough hosts: listed and clearable through the API. */
@@ -88,6 +91,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     uiDir: options.uiDir,
     version: harCreator().version,
     recording: options.recording ?? null,
+    harStatus: options.harStatus ?? null,
     redact: options.redact ?? null,
     pac: options.pac ?? null,
     passthrough: options.passthrough ?? null,

@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { flowsToHar } from '../../src/har/mapping.js';
+import { HarRecorder, type HarRecordingStatus } from '../../src/har/recorder.js';
 import type { FlowJson, FlowSummary } from '../../src/capture/flow.js';
 import { CA_DER, CA_P12, CA_PEM, makeFlow, request, startHarness } from './harness.js';
 
@@ -206,6 +209,28 @@ test('GET /api/status reports the version, flow count, stored bytes and recordin
 
   const idle = await startHarness(t);
   assert.equal(((await request(idle.port, { path: '/api/status' })).json() as Record<string, unknown>)['recording'], null);
+});
+
+test('GET /api/status counts flows the HAR recorder could not map, and says why', async (t) => {
+  let recorder: HarRecorder | null = null;
+  const h = await startHarness(t, { harStatus: () => recorder!.status() });
+  const path = join(h.dir, 'session.har');
+  recorder = await HarRecorder.open(path, { append: false, store: h.store });
+  // A start time no Date can print: HAR needs an ISO timestamp, so this flow cannot be an entry.
+  const broken = makeFlow({ url: 'https://a.test/broken', status: 200 });
+  broken.startedAt = Number.NaN;
+  h.store.add(broken);
+  h.store.add(makeFlow({ url: 'https://a.test/fine', status: 200 }));
+  await recorder.close();
+
+  const status = (await request(h.port, { path: '/api/status' })).json() as { har: HarRecordingStatus };
+  assert.deepEqual({ ...status.har, lastError: null }, { path, entries: 1, unmapped: 1, lastError: null, stopped: false });
+  assert.ok(status.har.lastError?.includes(broken.id), status.har.lastError ?? 'no lastError');
+  const har = JSON.parse(await readFile(path, 'utf8')) as { log: { entries: { request: { url: string } }[] } };
+  assert.deepEqual(har.log.entries.map((e) => e.request.url), ['https://a.test/fine']);
+
+  const idle = await startHarness(t);
+  assert.equal(((await request(idle.port, { path: '/api/status' })).json() as Record<string, unknown>)['har'], null);
 });
 
 test('GET /api/har exports the store as HAR 1.2', async (t) => {
