@@ -5,9 +5,11 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { flowToJson, summarize, type Flow } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
-import { isMitmError } from '../errors.js';
+import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
+import { ERROR_HEADER } from '../proxy/error-response.js';
 import { flowsToHar, harToFlows } from '../har/mapping.js';
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
@@ -20,6 +22,8 @@ export interface ApiContext {
   /** Redaction for exports (--redact); null exports everything as captured. */
   redact: RedactOptions | null;
   recording: { path: string } | null;
+  /** The recorder's health (entries, flows it could not map, why); null when not recording. */
+  harStatus: (() => HarRecordingStatus) | null;
   /** Hosts tunnelled untouched because a client rejected our certificate (--auto-passthrough). */
   passthrough: Set<string> | null;
 }
@@ -30,18 +34,21 @@ export interface StatusJson {
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  har: HarRecordingStatus | null;
   passthrough: string[];
 }
 
-export function sendError(res: Response, status: number, message: string, code?: string): void {
-  res.status(status).json(code === undefined ? { error: message } : { error: message, code });
+/** Every API error answer: `{error, code}` with the status statusFor(code) gives, and the code in a header as on the proxy. */
+export function sendError(res: Response, code: ErrorCode, message: string): void {
+  res.setHeader(ERROR_HEADER, code);
+  res.status(statusFor(code)).json({ error: message, code });
 }
 
 function flowOr404(store: FlowStore, req: Request, res: Response): Flow | null {
   const id = req.params['id'];
   const flow = typeof id === 'string' ? store.get(id) : undefined;
   if (flow) return flow;
-  sendError(res, 404, `no flow with id ${JSON.stringify(id)}`, 'MITM_ERR_NOT_FOUND');
+  sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(id)}`);
   return null;
 }
 
@@ -66,7 +73,7 @@ function refuseDeclaredOversize(limit: number): RequestHandler {
     const declared = Number(req.headers['content-length']);
     if (!Number.isFinite(declared) || declared <= limit) return next();
     res.setHeader('Connection', 'close');
-    sendError(res, 413, `request body too large (limit ${limit} bytes)`);
+    sendError(res, 'MITM_ERR_TOO_LARGE', `request body too large (limit ${limit} bytes)`);
   };
 }
 
@@ -83,7 +90,7 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows', (req, res) => {
     const since = intParam(req, 'since');
     const limit = intParam(req, 'limit');
-    if (since === null || limit === null) return sendError(res, 400, 'since and limit must be non-negative integers');
+    if (since === null || limit === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'since and limit must be non-negative integers');
     const all = store.list();
     const start = since ?? 0;
     const end = limit === undefined ? all.length : Math.min(all.length, start + limit);
@@ -110,7 +117,7 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows/:id/response/body', async (req, res) => {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
-    if (!flow.response) return sendError(res, 404, 'the flow has no response', 'MITM_ERR_NOT_FOUND');
+    if (!flow.response) return sendError(res, 'MITM_ERR_NOT_FOUND', 'the flow has no response');
     await sendBody(res, flow.response, flow.request.url, 'response', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
   });
 
@@ -121,6 +128,7 @@ export function createApiRouter(ctx: ApiContext): Router {
       storeBytes: store.bytes,
       storeMaxBytes: store.maxBytes,
       recording: ctx.recording,
+      har: ctx.harStatus?.() ?? null,
       passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
     };
     res.json(status);
@@ -139,7 +147,7 @@ export function createApiRouter(ctx: ApiContext): Router {
 
   api.delete('/passthrough/:host', (req, res) => {
     const removed = ctx.passthrough?.delete(req.params.host) ?? false;
-    if (!removed) return sendError(res, 404, `${req.params.host} is not passed through`, 'MITM_ERR_NOT_FOUND');
+    if (!removed) return sendError(res, 'MITM_ERR_NOT_FOUND', `${req.params.host} is not passed through`);
     res.json({ removed: req.params.host });
   });
 
@@ -152,18 +160,18 @@ export function createApiRouter(ctx: ApiContext): Router {
   // Raw bytes, not express.json: the importer reports syntax errors with line and column.
   api.post('/har', refuseDeclaredOversize(HAR_IMPORT_LIMIT_BYTES), express.raw({ type: () => true, limit: HAR_IMPORT_LIMIT_BYTES }), (req, res) => {
     const body: unknown = req.body;
-    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(res, 400, 'the request body must be a HAR file', 'MITM_ERR_HAR_INVALID');
+    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(res, 'MITM_ERR_HAR_INVALID', 'the request body must be a HAR file');
     let flows: Flow[];
     try {
       flows = harToFlows(body);
     } catch (err) {
-      if (isMitmError(err)) return sendError(res, 400, err.message, err.code);
+      if (isMitmError(err)) return sendError(res, err.code, err.message);
       throw err;
     }
     for (const flow of flows) store.add(flow);
     res.json({ imported: flows.length });
   });
 
-  api.use((req, res) => sendError(res, 404, `no API route ${req.method} ${req.baseUrl}${req.path}`, 'MITM_ERR_NOT_FOUND'));
+  api.use((req, res) => sendError(res, 'MITM_ERR_NOT_FOUND', `no API route ${req.method} ${req.baseUrl}${req.path}`));
   return api;
 }

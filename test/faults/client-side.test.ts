@@ -268,7 +268,7 @@ describe('hostile and unusual clients', () => {
     const socket = await tlsThroughProxy(proxy.proxyPort, `localhost:${server.port}`, { servername: 'localhost', ca: caPem });
     const reply = await exchange(socket, 'POST /smuggle HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n');
     assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
-    assert.match(reply, /mitmscope: malformed request/);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_BAD_REQUEST\r\n/i);
     assert.ok(!proxy.store.list().some((f) => f.request.url.endsWith('/admin')), 'the smuggled request never reached the server');
     await sentinel();
   });
@@ -276,6 +276,8 @@ describe('hostile and unusual clients', () => {
   test('headers over the size limit get 431', async () => {
     const r = await curl(proxy, `https://localhost:${server.port}/huge`, ['-H', `X-Huge: ${'h'.repeat(20_000)}`]);
     assert.equal(curlStatus(r).status, 431);
+    const refused = proxy.store.list().filter((f) => f.error?.code === 'MITM_ERR_HEADERS_TOO_LARGE');
+    assert.deepEqual(refused.map((f) => f.response?.status), [431]);
     await sentinel();
   });
 
@@ -299,6 +301,7 @@ describe('hostile and unusual clients', () => {
       assert.equal(closed, false, 'the slow client is still connected while others are served');
       await done;
       assert.match(reply, /^HTTP\/1\.1 408/);
+      assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_CLIENT_TIMEOUT\r\n/i);
     } finally {
       clearInterval(timer);
       slow.destroy();

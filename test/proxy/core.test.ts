@@ -71,6 +71,7 @@ describe('the core proxy', () => {
     assert.match(r.stderr, /depth=0 CN ?= ?anything\.test/);
     assert.match(r.stderr, /verify return:1/);
     assert.match(r.stdout, /^HTTP\/1\.1 502 /);
+    assert.match(r.stdout, /\r\nX-Mitmscope-Error: MITM_ERR_UPSTREAM_DNS\r\n/i);
     assert.match(r.stdout, /mitmscope: DNS lookup of anything\.test failed/);
     await sentinel();
   });
@@ -81,6 +82,8 @@ describe('the core proxy', () => {
     const { body, status } = curlStatus(r);
     assert.equal(status, 502);
     assert.equal(body, `mitmscope: TCP connection to localhost:${closedPort} failed: connection refused\n`);
+    const flow = proxy.store.list().find((f) => f.port === closedPort);
+    assert.deepEqual([flow?.error?.code, flow?.error?.stage], ['MITM_ERR_UPSTREAM_CONNECT', 'connect']);
     await sentinel();
   });
 
@@ -93,6 +96,8 @@ describe('the core proxy', () => {
     const { body, status } = curlStatus(r);
     assert.equal(status, 504);
     assert.match(body, /^mitmscope: 127\.0\.0\.1:\d+ sent no response headers within 1500 ms/);
+    const flow = proxy.store.list().find((f) => f.port === port);
+    assert.deepEqual([flow?.error?.code, flow?.error?.stage], ['MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response']);
     await sentinel();
   });
 
@@ -129,7 +134,7 @@ describe('the core proxy', () => {
   test('a malformed request gets 400 with the reason, and the proxy keeps serving', async () => {
     const reply = await rawExchange(proxy.proxyPort, 'GARBAGE\r\n\r\n');
     assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
-    assert.match(reply, /mitmscope: malformed request/);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_BAD_REQUEST\r\n/i);
     await sentinel();
   });
 

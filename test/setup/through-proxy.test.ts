@@ -24,7 +24,7 @@ describe('set-up pages served by a running mitmscope', () => {
 
   test('the CA page through the proxy shows the fingerprint and install steps', async () => {
     const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, 'http://mitmscope.test/']);
-    assert.match(r.stdout, new RegExp(proxy.authority.fingerprint256));
+    assert.match(r.stdout, new RegExp(proxy.rootCa.fingerprint256));
     for (const platform of ['macOS', 'Windows', 'Linux', 'Firefox', 'Android', 'iOS']) assert.ok(r.stdout.includes(platform), `steps for ${platform}`);
   });
 

@@ -228,7 +228,7 @@ describe('dashboard UI in Chromium', { timeout: 180_000 }, () => {
     await page.locator('.detail .banner.error', { hasText: 'Failed during upstream-tls' }).waitFor();
   });
 
-  it('lists WebSocket messages, filters them by direction and pretty-prints JSON', async () => {
+  it('lists WebSocket messages, filters them into sent and received and pretty-prints JSON', async () => {
     await rowFor(page, '/prices').click();
     await page.click('[data-tab=websocket]');
     await page.locator('table.ws-messages').waitFor();
