@@ -102,8 +102,11 @@ describe('Dockerfile', () => {
   test('builds in one node:20-bookworm-slim stage and runs in another as the non-root node user', () => {
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     assert.equal([...dockerfile.matchAll(/^FROM \$\{NODE_IMAGE\}/gm)].length, 2);
-    assert.match(dockerfile, /^RUN npm ci --no-audit/m);
-    assert.match(dockerfile, /^RUN npm ci --omit=dev/m);
+    // `npm ci` runs `prepare`, which needs the sources: they are copied before it.
+    const copySources = dockerfile.indexOf('\nCOPY . .\n');
+    assert.ok(copySources > 0 && copySources < dockerfile.indexOf('\nRUN npm ci --no-audit'), 'sources copied before npm ci');
+    assert.match(dockerfile, /^RUN npm prune --omit=dev/m);
+    assert.match(dockerfile, /^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
     assert.match(dockerfile, /^USER node$/m);
     assert.match(dockerfile, /^EXPOSE 8080 8081$/m);
     assert.deepEqual(execForm(dockerfile, /^CMD /), ['node', 'dist/src/cli.js', '--host', '0.0.0.0', '--ca-dir', '/data/ca']);
