@@ -1,18 +1,19 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireTools } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = `${ROOT}docker-compose.yml`;
 const DOCKERFILE = `${ROOT}Dockerfile`;
-const HAS_COMPOSE = spawnSync('sh', ['-c', 'command -v docker-compose']).status === 0;
-const NO_COMPOSE = 'docker-compose is not installed (.ci/run installs it); no Docker engine is needed for `config`';
+/** `config` needs only docker-compose itself, no Docker engine. */
+const NEEDS_COMPOSE = requireTools('docker-compose');
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -57,7 +58,7 @@ describe('docker-compose.yml', () => {
   /** `config` with an empty env file, so a developer's own .env beside the compose file cannot change the outcome. */
   const config = (env: NodeJS.ProcessEnv): ReturnType<typeof run> => run('docker-compose', ['--env-file', emptyEnvFile, '-f', COMPOSE_FILE, 'config'], env);
 
-  test('docker-compose config accepts it and publishes both ports on 127.0.0.1 only', { skip: HAS_COMPOSE ? false : NO_COMPOSE }, async () => {
+  test('docker-compose config accepts it and publishes both ports on 127.0.0.1 only', { skip: NEEDS_COMPOSE }, async () => {
     const r = await config({ ...process.env, MITMSCOPE_TOKEN: 'compose-test-token' });
     assert.equal(r.code, 0, r.stderr);
     const ports = [...r.stdout.matchAll(/^\s*-\s*['"]?([0-9.]+):(\d+):(\d+)(?:\/tcp)?['"]?\s*$/gm)].map((m) => `${m[1]}:${m[2]}:${m[3]}`);
@@ -67,7 +68,7 @@ describe('docker-compose.yml', () => {
     assert.match(r.stdout, /- mitmscope-ca:\/data\/ca/);
   });
 
-  test('without MITMSCOPE_TOKEN it refuses to start rather than use a shared default', { skip: HAS_COMPOSE ? false : NO_COMPOSE }, async () => {
+  test('without MITMSCOPE_TOKEN it refuses to start rather than use a shared default', { skip: NEEDS_COMPOSE }, async () => {
     const r = await config(envWithout('MITMSCOPE_TOKEN'));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /set MITMSCOPE_TOKEN/);
