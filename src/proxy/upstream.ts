@@ -60,15 +60,17 @@ function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
+/** An alert the server sent, as Node names it in err.code. */
+const ALERT_CODE = /^ERR_SSL_(?:TLSV1|SSLV3|SSL\/TLS)_ALERT_(\w+)$/;
 
 /** Words for a TLS failure, from Node's error: certificate problems keep OpenSSL's phrasing. */
 export function tlsReason(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';
   if (code === 'ECONNRESET') return 'the server reset the connection during the handshake';
-  if (code.startsWith('ERR_SSL_TLSV1_ALERT_') || code.startsWith('ERR_SSL_SSLV3_ALERT_')) {
-    const alert = code.replace(/^ERR_SSL_(TLSV1|SSLV3)_ALERT_/, '').toLowerCase();
-    return `the server sent alert ${alert}`;
-  }
+  // Node builds the code from OpenSSL's reason: "sslv3 alert …" up to OpenSSL 3.1 (Node 20 and
+  // 22), "ssl/tls alert …" from 3.2 on (Node 24 and later); "tlsv1 alert …" in both.
+  const alert = ALERT_CODE.exec(code);
+  if (alert) return `the server sent alert ${alert[1]!.toLowerCase()}`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'the server does not speak TLS on this port (wrong version number)';
   if (code === 'ERR_SSL_NO_PROTOCOLS_AVAILABLE' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL') return 'no TLS version in common with the server';
   return err.message.replace(/^[^:]*routines:/, '').replace(/^error:[0-9A-F]+:SSL routines:[^:]*:/i, '');

@@ -12,6 +12,7 @@ import forge from 'node-forge';
 import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CertificateMinter, normalizeHost, type LeafKey } from '../../src/ca/mint.js';
 import { isMitmError } from '../../src/errors.js';
+import { requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const DAY = 86_400_000;
@@ -88,7 +89,7 @@ describe('leaf certificates', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('openssl verifies a leaf against ca.pem', async () => {
+  test('openssl verifies a leaf against ca.pem', { skip: requireTools('openssl') }, async () => {
     const { certPem } = await minter.certificateFor('verify.test');
     const leafFile = join(dir, 'leaf.pem');
     await writeFile(leafFile, certPem);

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CaError, isMitmError } from '../../src/errors.js';
+import { requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 
@@ -71,7 +72,7 @@ describe('the root CA', () => {
     assert.deepEqual(fresh.warnings, []);
   });
 
-  test('openssl reads ca.pem as a critical CA:TRUE certificate for signing certificates and CRLs, SHA-256 signed', async () => {
+  test('openssl reads ca.pem as a critical CA:TRUE certificate for signing certificates and CRLs, SHA-256 signed', { skip: requireTools('openssl') }, async () => {
     const text = await openssl('x509', '-in', fresh.paths.pem, '-noout', '-text');
     assert.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
     assert.match(text, /X509v3 Key Usage: critical\s+Certificate Sign, CRL Sign\n/);
@@ -90,7 +91,7 @@ describe('the root CA', () => {
     assert.match(fresh.cert.serialNumber, /^[4-7][0-9A-F]{31}$/);
   });
 
-  test('openssl reads ca.p12 with an empty password and finds the certificate and no key', async () => {
+  test('openssl reads ca.p12 with an empty password and finds the certificate and no key', { skip: requireTools('openssl') }, async () => {
     const out = await openssl('pkcs12', '-in', fresh.paths.p12, '-nokeys', '-passin', 'pass:');
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out)?.[0];
     assert.ok(pem, out);
@@ -100,7 +101,7 @@ describe('the root CA', () => {
     assert.deepEqual(await readFile(fresh.paths.p12), fresh.p12);
   });
 
-  test('ca.cer is the DER of the certificate in ca.pem', async () => {
+  test('ca.cer is the DER of the certificate in ca.pem', { skip: requireTools('openssl') }, async () => {
     const der = await readFile(fresh.paths.cer);
     const pemBody = (await readFile(fresh.paths.pem, 'utf8')).replace(/-----[^-]+-----|\s/g, '');
     assert.deepEqual(der, Buffer.from(pemBody, 'base64'));
@@ -138,7 +139,7 @@ describe('the root CA', () => {
     assert.notDeepEqual(other.subjectKeyIdentifier, fresh.subjectKeyIdentifier);
   });
 
-  test('a missing ca.cer or ca.p12 is made again from ca.pem; ca.pem and ca.key stay untouched', async () => {
+  test('a missing ca.cer or ca.p12 is made again from ca.pem; ca.pem and ca.key stay untouched', { skip: requireTools('openssl') }, async () => {
     const dir = newDir();
     const first = await loadOrCreateRootCa(dir);
     const pemBefore = await stat(first.paths.pem);
@@ -229,7 +230,7 @@ describe('the root CA', () => {
       await rejectsCorrupt(dir, 'ca.key', /does not match the certificate/);
     });
 
-    test('a ca.pem that is not a CA certificate', async () => {
+    test('a ca.pem that is not a CA certificate', { skip: requireTools('openssl') }, async () => {
       const dir = newDir();
       await loadOrCreateRootCa(dir);
       // openssl writes a self-signed end-entity certificate and its key in place.

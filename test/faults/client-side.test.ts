@@ -10,6 +10,7 @@ import { TestCa } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpServer, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { connectTunnel, exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 
 
 /** A Duplex over a socket that writes one byte per write, so TLS records arrive dribbled. */
@@ -38,7 +39,7 @@ class Dribble extends Duplex {
   }
 }
 
-describe('hostile and unusual clients', () => {
+describe('hostile and unusual clients', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
@@ -155,7 +156,7 @@ describe('hostile and unusual clients', () => {
     await sentinel();
   });
 
-  test('a client without SNI gets a leaf for the CONNECT host', async () => {
+  test('a client without SNI gets a leaf for the CONNECT host', { skip: requireTools('openssl') }, async () => {
     const r = await run('openssl', ['s_client', '-proxy', `127.0.0.1:${proxy.proxyPort}`, '-connect', `localhost:${server.port}`, '-noservername', '-CAfile', join(proxy.caDir, 'ca.pem'), '-verify_return_error', '-verify_hostname', 'localhost', '-quiet', '-ign_eof'], {
       input: 'GET /nosni HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { caPageHandler, type CaFiles } from '../../src/setup/ca-page.js';
 import { TestCa } from '../helpers/pki.js';
+import { requireTools } from '../helpers/tools.js';
 
 interface Reply {
   status: number;
@@ -175,7 +176,7 @@ describe('the CA install page', () => {
     assert.equal(post.headers['allow'], 'GET, HEAD');
   });
 
-  test('a .p12 written by OpenSSL with an empty password is served too', async () => {
+  test('a .p12 written by OpenSSL with an empty password is served too', { skip: requireTools('openssl') }, async () => {
     const made = join(dir, 'openssl.p12');
     execFileSync('openssl', ['pkcs12', '-export', '-nokeys', '-in', files.pem, '-out', made, '-passout', 'pass:']);
     const other = await startPage({ ...files, p12: made }, fingerprint);

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { run, startProxy, type TestProxy } from '../helpers/servers.js';
+import { requireTools } from '../helpers/tools.js';
 
-describe('set-up pages served by a running mitmscope', () => {
+describe('set-up pages served by a running mitmscope', { skip: requireTools('curl') }, () => {
   let proxy: TestProxy;
 
   before(async () => {
