@@ -9,19 +9,20 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-# Everything else not excluded by .dockerignore (never the CA folder or local HAR/key files).
+# Everything not excluded by .dockerignore (never the CA folder or local HAR/key files): the
+# sources come first because `npm ci` runs `prepare`, which builds the server (dist/) and the
+# dashboard front end (ui/dist/).
 COPY . .
-# The server (dist/) and the dashboard front end (ui/dist/) are both built here.
-RUN npm run build && npm run build:ui
+RUN npm ci --no-audit --no-fund
+# What runs: production dependencies only (native addons stay built for this image's Node).
+RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/dist ./dist
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/ui/dist ./ui/dist
 # Owned by node so the CA can be created on first start; a new named volume copies this ownership.
 RUN mkdir -p /data/ca && chown node:node /data/ca

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import forge from 'node-forge';
-import { loadOrCreateAuthority, type Authority } from '../src/ca/authority.js';
+import { loadOrCreateRootCa, type RootCa } from '../src/ca/root-ca.js';
 import { CertificateMinter } from '../src/ca/mint.js';
 
 /** Enough for the JIT to settle on forge's ASN.1 paths before timing. */
@@ -29,9 +29,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** The cost the native path avoids: the same kind of leaf signed with forge.pki's RSA. */
-function forgeSignOnce(authority: Authority): number {
-  const caKey = forge.pki.privateKeyFromPem(authority.keyPem);
-  const leafCert = forge.pki.certificateFromPem(authority.certPem);
+function forgeSignOnce(rootCa: RootCa): number {
+  const caKey = forge.pki.privateKeyFromPem(rootCa.keyPem);
+  const leafCert = forge.pki.certificateFromPem(rootCa.certPem);
   const start = performance.now();
   leafCert.sign(caKey, forge.md.sha256.create());
   return performance.now() - start;
@@ -40,8 +40,8 @@ function forgeSignOnce(authority: Authority): number {
 export async function benchMint(): Promise<MintBench> {
   const dir = await mkdtemp(join(tmpdir(), 'mitmscope-bench-mint-'));
   try {
-    const authority = await loadOrCreateAuthority(dir);
-    const minter = await CertificateMinter.create(authority, { cacheSize: WARMUP_MINTS + MEASURED_MINTS });
+    const rootCa = await loadOrCreateRootCa(dir);
+    const minter = await CertificateMinter.create(rootCa, { cacheSize: WARMUP_MINTS + MEASURED_MINTS });
     for (let i = 0; i < WARMUP_MINTS; i++) await minter.contextFor(`warm-${i}.bench.test`);
     const samples: number[] = [];
     for (let i = 0; i < MEASURED_MINTS; i++) {
@@ -50,7 +50,7 @@ export async function benchMint(): Promise<MintBench> {
       samples.push(performance.now() - start);
     }
     samples.sort((a, b) => a - b);
-    return { median: percentile(samples, 50), p99: percentile(samples, 99), samples: samples.length, forgeSignMs: forgeSignOnce(authority) };
+    return { median: percentile(samples, 50), p99: percentile(samples, 99), samples: samples.length, forgeSignMs: forgeSignOnce(rootCa) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

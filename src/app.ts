@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from './errors.js';
 import type { Config } from './config.js';
-import { loadOrCreateAuthority, type Authority } from './ca/authority.js';
+import { loadOrCreateRootCa, type RootCa } from './ca/root-ca.js';
 import { CertificateMinter } from './ca/mint.js';
 import { FlowStore } from './capture/store.js';
 import { ProxyServer } from './proxy/server.js';
@@ -26,7 +26,7 @@ const TOKEN_BYTES = 16;
 
 export interface Running {
   config: Config;
-  authority: Authority;
+  rootCa: RootCa;
   minter: CertificateMinter;
   store: FlowStore;
   proxy: ProxyServer;
@@ -80,22 +80,24 @@ function urlHost(address: string): string {
 
 export async function start(config: Config): Promise<Running> {
   const extraCa = await readCaFiles(config.upstreamCa);
-  const authority = await loadOrCreateAuthority(config.caDir);
-  const minter = await CertificateMinter.create(authority);
+  const rootCa = await loadOrCreateRootCa(config.caDir);
+  const minter = await CertificateMinter.create(rootCa);
   const loaded: Flow[] = [];
   for (const file of config.load) loaded.push(...(await loadHar(file)));
   const store = new FlowStore({ session: config.session, maxBytes: config.storeSize });
   const token = config.token ?? randomBytes(TOKEN_BYTES).toString('base64url');
   for (const flow of loaded) store.add(flow);
-  let recorder: HarRecorder | null;
+  let recorder: HarRecorder | null = null;
+  let keylog: KeylogWriter | null = null;
   try {
     // The recorder subscribes before any traffic so that no completed exchange is missed.
     recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
+    keylog = config.keylog ? await openKeylog(config.keylog) : null;
   } catch (err) {
+    await recorder?.close().catch(() => {});
     await store.close();
     throw err;
   }
-  const keylog: KeylogWriter | null = config.keylog ? openKeylog(config.keylog) : null;
   const proxy = new ProxyServer({
     config,
     store,
@@ -103,7 +105,7 @@ export async function start(config: Config): Promise<Running> {
     keylog: keylog ? (line) => keylog.write(line) : null,
     extraCa,
     // In memory: a read-only CA folder may hold only ca.pem and ca.key.
-    caPage: caPageHandler({ pem: authority.paths.pem, cer: authority.certDer, p12: authority.p12 }, authority.fingerprint256),
+    caPage: caPageHandler({ pem: rootCa.paths.pem, cer: rootCa.certDer, p12: rootCa.p12 }, rootCa.fingerprint256),
   });
   let dashboard: Dashboard | null = null;
   let addr: AddressInfo;
@@ -116,9 +118,10 @@ export async function start(config: Config): Promise<Running> {
         port: config.uiPort,
         token,
         uiHosts: config.uiHosts,
-        caFiles: { pem: authority.paths.pem, cer: authority.paths.cer, p12: authority.paths.p12 },
+        caFiles: { pem: rootCa.paths.pem, cer: rootCa.paths.cer, p12: rootCa.paths.p12 },
         uiDir: join(packageRoot(), 'ui', 'dist'),
         recording: config.har ? { path: config.har } : null,
+        harStatus: recorder ? () => recorder.status() : null,
         redact: config.redact,
         passthrough: proxy.passthrough,
         pac: {
@@ -137,7 +140,7 @@ export async function start(config: Config): Promise<Running> {
   }
   return {
     config,
-    authority,
+    rootCa,
     minter,
     store,
     proxy,

@@ -11,7 +11,7 @@ import { packageVersion } from './package-info.js';
 import { ConfigError, isMitmError } from './errors.js';
 import { DEFAULTS, parseBytes, parseMs, parsePort, parseRegex, parseUpstreamTls, validateConfig, type Config } from './config.js';
 import { start, type Running } from './app.js';
-import { loadOrCreateAuthority } from './ca/authority.js';
+import { loadOrCreateRootCa } from './ca/root-ca.js';
 import { writeCaBundle } from './setup/bundle.js';
 import { envExports, parseShell } from './setup/env.js';
 import { listSessions, formatSessions } from './capture/session/list.js';
@@ -161,12 +161,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
 /** `mitmscope env`: exports that route a terminal through a proxy started with the same options. */
 async function environment(config: Config, shellName: string): Promise<string> {
   const shell = parseShell(shellName);
-  const authority = await loadOrCreateAuthority(config.caDir);
-  const bundle = await writeCaBundle(config.caDir, authority.certPem);
+  const rootCa = await loadOrCreateRootCa(config.caDir);
+  const bundle = await writeCaBundle(config.caDir, rootCa.certPem);
   // A proxy listening on every address is reached from this machine through loopback.
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const proxyUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
-  return envExports({ proxyUrl, caPem: authority.paths.pem, bundle, shell });
+  return envExports({ proxyUrl, caPem: rootCa.paths.pem, bundle, shell });
 }
 
 async function main(): Promise<void> {
@@ -232,11 +232,11 @@ async function main(): Promise<void> {
   out.write(`mitmscope ${packageVersion()}\n`);
   out.write(`proxy      ${running.proxyUrl}\n`);
   if (running.dashboardUrl) out.write(`dashboard  ${running.dashboardUrl}/?token=${running.token}\n`);
-  out.write(`CA         ${running.authority.paths.pem}\n`);
-  out.write(`CA SHA-256 ${running.authority.fingerprint256}\n`);
+  out.write(`CA         ${running.rootCa.paths.pem}\n`);
+  out.write(`CA SHA-256 ${running.rootCa.fingerprint256}\n`);
   if (running.store.dir) out.write(`session    ${running.store.dir} (${running.store.size} flows)\n`);
-  if (running.authority.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
-  for (const w of running.authority.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  if (running.rootCa.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
+  for (const w of running.rootCa.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
   out.write('ready\n');
 }
 

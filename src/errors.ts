@@ -22,12 +22,68 @@ export const ERROR_CODES = {
   MITM_ERR_HAR_EXISTS: 'the HAR file already exists and would be overwritten',
   MITM_ERR_HAR_IO: 'the HAR file cannot be written',
   MITM_ERR_NOT_FOUND: 'the requested flow or resource does not exist',
+  MITM_ERR_HEADERS_TOO_LARGE: 'the client sent request headers larger than the limit',
+  MITM_ERR_CLIENT_TIMEOUT: 'the client did not send its request headers in time',
+  MITM_ERR_API_BAD_INPUT: 'a dashboard API request has a malformed parameter or body',
+  MITM_ERR_AUTH_TOKEN: 'a dashboard request lacks the token (or carries a wrong one)',
+  MITM_ERR_AUTH_HOST: 'a dashboard request names a Host the dashboard does not answer to',
+  MITM_ERR_AUTH_ORIGIN: 'a state-changing dashboard request or live-feed upgrade came from a foreign Origin',
+  MITM_ERR_TOO_LARGE: 'a request body sent to the dashboard is larger than the limit',
+  MITM_ERR_KEYLOG_IO: 'the --keylog file cannot be opened for writing',
+  MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',
   MITM_ERR_SESSION_IO: 'the session folder or its files cannot be created, read or written',
   MITM_ERR_SESSION_CORRUPT: 'the session database exists but cannot be opened as a mitmscope session',
   MITM_ERR_INTERRUPTED: 'the proxy stopped before the exchange finished (found when a session is reopened)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Nginx's non-standard status for a request the client abandoned; only ever logged, the client is gone. */
+const CLIENT_CLOSED_REQUEST = 499;
+
+/**
+ * The HTTP status each code is answered with, wherever it is answered (HTTP forwarding, WebSocket
+ * upgrades, tunnels, the dashboard): timeouts are 504, every other upstream failure is 502,
+ * whatever the client got wrong is 4xx. Codes only seen at start-up still get a status (500) so
+ * the table is total and a new code cannot be forgotten.
+ */
+const STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
+  MITM_ERR_CONFIG: 500,
+  MITM_ERR_CA_CORRUPT: 500,
+  MITM_ERR_CA_IO: 500,
+  MITM_ERR_MINT: 500,
+  MITM_ERR_BAD_REQUEST: 400,
+  MITM_ERR_CLIENT_TLS: 400,
+  MITM_ERR_CLIENT_ABORTED: CLIENT_CLOSED_REQUEST,
+  MITM_ERR_UPSTREAM_DNS: 502,
+  MITM_ERR_UPSTREAM_CONNECT: 502,
+  MITM_ERR_UPSTREAM_TLS: 502,
+  MITM_ERR_UPSTREAM_TIMEOUT: 504,
+  MITM_ERR_UPSTREAM_RESET: 502,
+  MITM_ERR_UPSTREAM_PROTOCOL: 502,
+  MITM_ERR_TLS_PARSE: 400,
+  MITM_ERR_HAR_INVALID: 400,
+  MITM_ERR_HAR_EXISTS: 409,
+  MITM_ERR_HAR_IO: 500,
+  MITM_ERR_NOT_FOUND: 404,
+  MITM_ERR_HEADERS_TOO_LARGE: 431,
+  MITM_ERR_CLIENT_TIMEOUT: 408,
+  MITM_ERR_API_BAD_INPUT: 400,
+  MITM_ERR_AUTH_TOKEN: 401,
+  MITM_ERR_AUTH_HOST: 403,
+  MITM_ERR_AUTH_ORIGIN: 403,
+  MITM_ERR_TOO_LARGE: 413,
+  MITM_ERR_KEYLOG_IO: 500,
+  MITM_ERR_INTERNAL: 500,
+  MITM_ERR_SESSION_IO: 500,
+  MITM_ERR_SESSION_CORRUPT: 500,
+  // A flow recorded as interrupted never reached a client answer: the proxy was gone.
+  MITM_ERR_INTERRUPTED: 502,
+};
+
+export function statusFor(code: ErrorCode): number {
+  return STATUS_FOR[code];
+}
 
 /** Where in an exchange something failed; shown to users in 502/504 bodies and flows. */
 export type FailureStage =

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import forge from 'node-forge';
 import { ConfigError, MitmError } from '../errors.js';
-import { UTF8_STRING, certificateDerToPem, randomSerialHex, signCertificate, type Authority } from './authority.js';
+import { UTF8_STRING, certificateDerToPem, randomSerialHex, signCertificate, type RootCa } from './root-ca.js';
 
 export interface MintOptions {
   /** Most leaves kept as SecureContexts; default 1000. */
@@ -108,7 +108,7 @@ function subjectAsn1(certDer: Buffer): forge.asn1.Asn1 {
 const TBS_ISSUER_INDEX = 3;
 
 export class CertificateMinter {
-  private readonly authority: Authority;
+  private readonly rootCa: RootCa;
   private readonly leafKey: LeafKey;
   private readonly forgePublicKey: forge.pki.PublicKey;
   /** The CA's subject exactly as encoded in ca.pem: chain building compares names byte for byte. */
@@ -120,15 +120,15 @@ export class CertificateMinter {
   private readonly inflight = new Map<string, Promise<Leaf>>();
   private readonly counters: MintStats = { minted: 0, hits: 0, coalesced: 0 };
 
-  constructor(authority: Authority, leafKey: LeafKey, options?: MintOptions) {
+  constructor(rootCa: RootCa, leafKey: LeafKey, options?: MintOptions) {
     const max = options?.cacheSize ?? DEFAULT_CACHE_SIZE;
     if (!Number.isInteger(max) || max < 1) throw new ConfigError(`certificate cache size must be a positive integer, not ${max}`);
-    this.authority = authority;
+    this.rootCa = rootCa;
     this.leafKey = leafKey;
     this.cache = new LRUCache<string, Leaf>({ max, ttl: CACHE_TTL_MS });
     this.forgePublicKey = pki.publicKeyFromPem(leafKey.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-    this.issuer = subjectAsn1(authority.certDer);
-    this.caNotAfter = Date.parse(authority.cert.validTo);
+    this.issuer = subjectAsn1(rootCa.certDer);
+    this.caNotAfter = Date.parse(rootCa.cert.validTo);
 
     const template = pki.createCertificate();
     template.publicKey = this.forgePublicKey;
@@ -137,22 +137,22 @@ export class CertificateMinter {
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectKeyIdentifier' },
-      { name: 'authorityKeyIdentifier', keyIdentifier: authority.subjectKeyIdentifier.toString('binary') },
+      { name: 'authorityKeyIdentifier', keyIdentifier: rootCa.subjectKeyIdentifier.toString('binary') },
     ]);
     const ski = template.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier: string };
     // Clients that build chains by key identifier loop or fail when a leaf claims the CA's SKI.
-    if (ski.subjectKeyIdentifier === authority.subjectKeyIdentifier.toString('hex')) {
+    if (ski.subjectKeyIdentifier === rootCa.subjectKeyIdentifier.toString('hex')) {
       throw new MitmError('MITM_ERR_MINT', 'the leaf key is the CA key; leaves need a key of their own');
     }
     this.fixedExtensions = template.extensions;
   }
 
   /** A minter with a fresh shared leaf key (RSA 2048, generated natively off the event loop). */
-  static async create(authority: Authority, options?: MintOptions): Promise<CertificateMinter> {
+  static async create(rootCa: RootCa, options?: MintOptions): Promise<CertificateMinter> {
     const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: LEAF_KEY_BITS });
     // PKCS#1: OpenSSL 3 decodes it ~0.2 ms faster than PKCS#8, paid on every SecureContext.
     const privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    return new CertificateMinter(authority, { privateKeyPem, publicKey, privateKey }, options);
+    return new CertificateMinter(rootCa, { privateKeyPem, publicKey, privateKey }, options);
   }
 
   /**
@@ -231,11 +231,11 @@ export class CertificateMinter {
     const altName = kind === 'ip' ? { type: SAN_IP, ip: name } : { type: SAN_DNS, value: name };
     cert.setExtensions([...this.fixedExtensions, { name: 'subjectAltName', altNames: [altName] }]);
 
-    const der = await signCertificate(cert, this.authority.key, (tbs) => {
+    const der = await signCertificate(cert, this.rootCa.key, (tbs) => {
       (tbs.value as forge.asn1.Asn1[])[TBS_ISSUER_INDEX] = this.issuer;
     });
     const certPem = certificateDerToPem(der);
-    const context = tls.createSecureContext({ key: this.leafKey.privateKeyPem, cert: certPem + this.authority.certPem });
+    const context = tls.createSecureContext({ key: this.leafKey.privateKeyPem, cert: certPem + this.rootCa.certPem });
     return { der, certPem, context };
   }
 }

@@ -9,12 +9,13 @@ import type { FailureStage } from '../errors.js';
 /** `[name, value]` in wire order with the original case. */
 export type Header = [name: string, value: string];
 
-export type Party = 'client' | 'proxy' | 'server';
+/** Who sent a message: the client, mitmscope itself, or the upstream server. */
+export type Sender = 'client' | 'proxy' | 'server';
 
 export interface HandshakeEvent {
   /** ms since the TCP connection opened (sub-millisecond precision). */
   t: number;
-  from: Party;
+  from: Sender;
   /** TLS message name as in RFC 5246/8446, or `TCPConnect`, `Alert`, `EncryptedHandshake`, `ApplicationData`, `Error`. */
   type: string;
   details: Record<string, unknown>;
@@ -63,11 +64,12 @@ export interface Handshake {
   fallback: string | null;
 }
 
-export type ConnectionSide = 'client' | 'server';
+/** One of the two TCP/TLS connections of a proxied exchange: client ↔ proxy, or proxy ↔ server. */
+export type Leg = 'client' | 'server';
 
 export interface Connection {
   id: string;
-  side: ConnectionSide;
+  side: Leg;
   /** Peer address and port (the client for `client`, the upstream for `server`). */
   address: string;
   port: number;
@@ -139,7 +141,7 @@ export interface WebSocketInfo {
   messages: WebSocketMessage[];
   closeCode: number | null;
   closeReason: string | null;
-  closedBy: 'client' | 'server' | null;
+  closedBy: Leg | null;
 }
 
 export interface Flow {

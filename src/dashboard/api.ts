@@ -5,11 +5,13 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { flowToJson, type Flow, type FlowSummary } from '../capture/flow.js';
 import type { CaptureStatus, FlowStore } from '../capture/store.js';
-import { isMitmError } from '../errors.js';
+import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
+import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
 import { compileFilter } from '../../ui/src/filter.js';
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
@@ -26,6 +28,8 @@ export interface ApiContext {
   /** Redaction for exports (--redact); null exports everything as captured. */
   redact: RedactOptions | null;
   recording: { path: string } | null;
+  /** The recorder's health (entries, flows it could not map, why); null when not recording. */
+  harStatus: (() => HarRecordingStatus) | null;
   /** Hosts tunnelled untouched because a client rejected our certificate (--auto-passthrough). */
   passthrough: Set<string> | null;
 }
@@ -41,18 +45,21 @@ export interface StatusJson {
   /** Flows and body bytes not yet written to the session. */
   unsaved: { flows: number; bytes: number };
   recording: { path: string } | null;
+  har: HarRecordingStatus | null;
   passthrough: string[];
 }
 
-export function sendError(res: Response, status: number, message: string, code?: string): void {
-  res.status(status).json(code === undefined ? { error: message } : { error: message, code });
+/** Every API error answer: `{error, code}` with the status statusFor(code) gives, and the code in a header as on the proxy. */
+export function sendError(res: Response, code: ErrorCode, message: string): void {
+  res.setHeader(ERROR_HEADER, code);
+  res.status(statusFor(code)).json({ error: message, code });
 }
 
 function flowOr404(store: FlowStore, req: Request, res: Response): Flow | null {
   const id = req.params['id'];
   const flow = typeof id === 'string' ? store.get(id) : undefined;
   if (flow) return flow;
-  sendError(res, 404, `no flow with id ${JSON.stringify(id)}`, 'MITM_ERR_NOT_FOUND');
+  sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(id)}`);
   return null;
 }
 
@@ -77,7 +84,7 @@ function refuseDeclaredOversize(limit: number): RequestHandler {
     const declared = Number(req.headers['content-length']);
     if (!Number.isFinite(declared) || declared <= limit) return next();
     res.setHeader('Connection', 'close');
-    sendError(res, 413, `request body too large (limit ${limit} bytes)`);
+    sendError(res, 'MITM_ERR_TOO_LARGE', `request body too large (limit ${limit} bytes)`);
   };
 }
 
@@ -99,19 +106,19 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows', (req, res) => {
     const limit = intParam(req, 'limit');
     const since = intParam(req, 'since');
-    if (limit === null || since === null) return sendError(res, 400, 'since and limit must be non-negative integers');
+    if (limit === null || since === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'since and limit must be non-negative integers');
     const before = req.query['before'];
     const after = req.query['after'];
     const text = req.query['filter'];
     if ((before !== undefined && typeof before !== 'string') || (after !== undefined && typeof after !== 'string') || (text !== undefined && typeof text !== 'string'))
-      return sendError(res, 400, 'before, after and filter must each be given once');
-    if (before !== undefined && after !== undefined) return sendError(res, 400, 'give before or after, not both');
+      return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'before, after and filter must each be given once');
+    if (before !== undefined && after !== undefined) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'give before or after, not both');
     const compiled = text ? compileFilter(text) : null;
-    if (compiled && compiled.errors.length > 0) return sendError(res, 400, `filter: ${compiled.errors.join('; ')}`);
+    if (compiled && compiled.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${compiled.errors.join('; ')}`);
     const filter = compiled && !compiled.empty ? (f: FlowSummary) => compiled.test(f) : null;
     const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
     for (const anchor of [before, after]) {
-      if (anchor !== undefined && !store.get(anchor)) return sendError(res, 404, `no flow with id ${JSON.stringify(anchor)}`, 'MITM_ERR_NOT_FOUND');
+      if (anchor !== undefined && !store.get(anchor)) return sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(anchor)}`);
     }
     const page =
       since !== undefined
@@ -143,7 +150,7 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows/:id/response/body', async (req, res) => {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
-    if (!flow.response) return sendError(res, 404, 'the flow has no response', 'MITM_ERR_NOT_FOUND');
+    if (!flow.response) return sendError(res, 'MITM_ERR_NOT_FOUND', 'the flow has no response');
     await sendBody(res, store, flow, 'response', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
   });
 
@@ -157,6 +164,7 @@ export function createApiRouter(ctx: ApiContext): Router {
       capture: store.status,
       unsaved: store.unsaved,
       recording: ctx.recording,
+      har: ctx.harStatus?.() ?? null,
       passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
     };
     res.json(status);
@@ -175,7 +183,7 @@ export function createApiRouter(ctx: ApiContext): Router {
 
   api.delete('/passthrough/:host', (req, res) => {
     const removed = ctx.passthrough?.delete(req.params.host) ?? false;
-    if (!removed) return sendError(res, 404, `${req.params.host} is not passed through`, 'MITM_ERR_NOT_FOUND');
+    if (!removed) return sendError(res, 'MITM_ERR_NOT_FOUND', `${req.params.host} is not passed through`);
     res.json({ removed: req.params.host });
   });
 
@@ -189,18 +197,18 @@ export function createApiRouter(ctx: ApiContext): Router {
   // Raw bytes, not express.json: the importer reports syntax errors with line and column.
   api.post('/har', refuseDeclaredOversize(HAR_IMPORT_LIMIT_BYTES), express.raw({ type: () => true, limit: HAR_IMPORT_LIMIT_BYTES }), (req, res) => {
     const body: unknown = req.body;
-    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(res, 400, 'the request body must be a HAR file', 'MITM_ERR_HAR_INVALID');
+    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(res, 'MITM_ERR_HAR_INVALID', 'the request body must be a HAR file');
     let flows: Flow[];
     try {
       flows = harToFlows(body);
     } catch (err) {
-      if (isMitmError(err)) return sendError(res, 400, err.message, err.code);
+      if (isMitmError(err)) return sendError(res, err.code, err.message);
       throw err;
     }
     for (const flow of flows) store.add(flow);
     res.json({ imported: flows.length });
   });
 
-  api.use((req, res) => sendError(res, 404, `no API route ${req.method} ${req.baseUrl}${req.path}`, 'MITM_ERR_NOT_FOUND'));
+  api.use((req, res) => sendError(res, 'MITM_ERR_NOT_FOUND', `no API route ${req.method} ${req.baseUrl}${req.path}`));
   return api;
 }

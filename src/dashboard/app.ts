@@ -6,8 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { FlowStore } from '../capture/store.js';
+import { statusFor, type ErrorCode } from '../errors.js';
+import { sendErrorResponse } from '../proxy/error-response.js';
 import { createApiRouter, sendError } from './api.js';
 import { isStateChanging, locationWithoutToken, requestUrl, TOKEN_PARAM, type AccessPolicy } from './auth.js';
 
@@ -54,6 +57,7 @@ export interface AppContext {
   uiDir: string;
   version: string;
   recording: { path: string } | null;
+  harStatus: (() => HarRecordingStatus) | null;
   redact: RedactOptions | null;
   passthrough: Set<string> | null;
   /** The PAC script (no token: browsers fetch it before anything else); null = no /proxy.pac. */
@@ -64,9 +68,16 @@ function isApi(req: Request): boolean {
   return req.path === '/api' || req.path.startsWith('/api/');
 }
 
-function refuse(req: Request, res: Response, status: 401 | 403, message: string): void {
-  if (isApi(req)) return sendError(res, status, message);
-  res.status(status).type('text/plain').send(`${message}\n`);
+/** An error answer: JSON `{error, code}` under /api, the proxy's plain-text form for pages. */
+function refuse(req: Request, res: Response, code: ErrorCode, message: string): void {
+  if (isApi(req)) return sendError(res, code, message);
+  sendErrorResponse(res, { code, message });
+}
+
+/** What an error thrown inside express (body parsing, a bug) is answered as. */
+function codeForThrown(status: number): ErrorCode {
+  if (status === statusFor('MITM_ERR_TOO_LARGE')) return 'MITM_ERR_TOO_LARGE';
+  return status < 500 ? 'MITM_ERR_API_BAD_INPUT' : 'MITM_ERR_INTERNAL';
 }
 
 const NOT_BUILT_PAGE = `<!doctype html>
@@ -88,25 +99,25 @@ export function createApp(ctx: AppContext): Express {
   // DNS rebinding: a page on attacker.example re-pointed at 127.0.0.1 still sends its own name.
   app.use((req, res, next) => {
     if (policy.allowsRequest(req)) return next();
-    refuse(req, res, 403, 'forbidden: unknown Host (the dashboard answers only to its own names)');
+    refuse(req, res, 'MITM_ERR_AUTH_HOST', 'forbidden: unknown Host (the dashboard answers only to its own names)');
   });
 
   // CSRF: browsers always send Origin on cross-origin POST/PUT/PATCH/DELETE.
   app.use((req, res, next) => {
     const origin = req.headers.origin;
     if (origin === undefined || !isStateChanging(req.method) || policy.allowsOrigin(origin, req.headers.host)) return next();
-    refuse(req, res, 403, 'forbidden: cross-origin request');
+    refuse(req, res, 'MITM_ERR_AUTH_ORIGIN', 'forbidden: cross-origin request');
   });
 
   // The CA certificate is public and needed before anything is trusted, so no token here.
   for (const route of CA_ROUTES) {
-    app.get(route.path, async (_req, res) => {
+    app.get(route.path, async (req, res) => {
       let bytes: Buffer;
       try {
         bytes = await readFile(ctx.caFiles[route.file]);
       } catch (err) {
         debug('cannot read %s: %s', ctx.caFiles[route.file], (err as Error).message);
-        res.status(404).type('text/plain').send('CA file not found\n');
+        refuse(req, res, 'MITM_ERR_NOT_FOUND', 'CA file not found');
         return;
       }
       res.setHeader('Content-Type', route.type);
@@ -126,7 +137,7 @@ export function createApp(ctx: AppContext): Express {
   app.use((req, res, next) => {
     const url = requestUrl(req);
     const via = policy.credential(req, url);
-    if (via === null) return refuse(req, res, 401, 'unauthorized: open the dashboard URL with its token, or send Authorization: Bearer <token>');
+    if (via === null) return refuse(req, res, 'MITM_ERR_AUTH_TOKEN', 'unauthorized: open the dashboard URL with its token, or send Authorization: Bearer <token>');
     if (via !== 'query') return next();
     res.append('Set-Cookie', policy.cookieFor(url.searchParams.get(TOKEN_PARAM)!));
     // Pages move the token out of the address bar (history, screenshots); API callers get their
@@ -138,7 +149,7 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, redact: ctx.redact, passthrough: ctx.passthrough }));
+  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, harStatus: ctx.harStatus, redact: ctx.redact, passthrough: ctx.passthrough }));
 
   app.use(express.static(ctx.uiDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
 
@@ -146,9 +157,7 @@ export function createApp(ctx: AppContext): Express {
     res.status(200).type('html').send(NOT_BUILT_PAGE);
   });
 
-  app.use((_req, res) => {
-    res.status(404).type('text/plain').send('not found\n');
-  });
+  app.use((req, res) => refuse(req, res, 'MITM_ERR_NOT_FOUND', 'not found'));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
@@ -157,9 +166,9 @@ export function createApp(ctx: AppContext): Express {
       res.destroy();
       return;
     }
-    const message = status === 413 ? 'request body too large' : status < 500 ? (err as Error).message ?? 'bad request' : 'internal error';
-    if (isApi(req)) return sendError(res, status, message);
-    res.status(status).type('text/plain').send(`${message}\n`);
+    const code = codeForThrown(status);
+    const message = code === 'MITM_ERR_TOO_LARGE' ? 'request body too large' : code === 'MITM_ERR_API_BAD_INPUT' ? (err as Error).message ?? 'bad request' : 'internal error';
+    refuse(req, res, code, message);
   });
 
   return app;

@@ -3,12 +3,14 @@
  * upgrade of the live feed, both behind the same Host, Origin and token checks.
  */
 import type { RedactOptions } from '../har/redact.js';
+import type { HarRecordingStatus } from '../har/recorder.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import type { FlowStore } from '../capture/store.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ErrorCode } from '../errors.js';
+import { endWithErrorResponse } from '../proxy/error-response.js';
 import { harCreator } from '../har/mapping.js';
 import { createApp, type CaFiles } from './app.js';
 import { AccessPolicy, requestUrl, urlHostFor } from './auth.js';
@@ -33,6 +35,8 @@ export interface DashboardOptions {
   uiDir: string;
   /** Shown by GET /api/status. */
   recording?: { path: string } | null;
+  /** The recorder's health for GET /api/status. */
+  harStatus?: (() => HarRecordingStatus) | null;
   /** Redaction for HAR exports (--redact). */
   redact?: RedactOptions | null;
   /** The proxy's passthrough hosts: listed and clearable through the API. */
@@ -49,16 +53,10 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' };
-
 /** Refuses an upgrade with a plain HTTP response, as `ws` does for its own refusals. */
-function refuseUpgrade(socket: Duplex, status: 401 | 403 | 404, message: string): void {
-  const body = `${message}\n`;
+function refuseUpgrade(socket: Duplex, code: ErrorCode, message: string): void {
   socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}`,
-  );
+  endWithErrorResponse(socket, { code, message });
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
@@ -93,6 +91,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     uiDir: options.uiDir,
     version: harCreator().version,
     recording: options.recording ?? null,
+    harStatus: options.harStatus ?? null,
     redact: options.redact ?? null,
     pac: options.pac ?? null,
     passthrough: options.passthrough ?? null,
@@ -106,12 +105,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => debug('upgrade socket error: %s', err.message));
     const url = requestUrl(req);
-    if (!policy.allowsRequest(req)) return refuseUpgrade(socket, 403, 'forbidden: unknown Host');
+    if (!policy.allowsRequest(req)) return refuseUpgrade(socket, 'MITM_ERR_AUTH_HOST', 'forbidden: unknown Host');
     // Browsers send Origin on every websocket handshake; a foreign one is cross-site websocket hijacking.
     const origin = req.headers.origin;
-    if (origin !== undefined && !policy.allowsOrigin(origin, req.headers.host)) return refuseUpgrade(socket, 403, 'forbidden: cross-origin websocket');
-    if (url.pathname !== LIVE_PATH) return refuseUpgrade(socket, 404, 'no websocket here');
-    if (policy.credential(req, url) === null) return refuseUpgrade(socket, 401, 'unauthorized');
+    if (origin !== undefined && !policy.allowsOrigin(origin, req.headers.host)) return refuseUpgrade(socket, 'MITM_ERR_AUTH_ORIGIN', 'forbidden: cross-origin websocket');
+    if (url.pathname !== LIVE_PATH) return refuseUpgrade(socket, 'MITM_ERR_NOT_FOUND', 'no websocket here');
+    if (policy.credential(req, url) === null) return refuseUpgrade(socket, 'MITM_ERR_AUTH_TOKEN', 'unauthorized');
     live.handleUpgrade(req, socket, head);
   });
 

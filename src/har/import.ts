@@ -19,7 +19,7 @@ import {
   type Handshake,
   type HandshakeEvent,
   type Header,
-  type Party,
+  type Sender,
   type WebSocketInfo,
   type WebSocketMessage,
 } from '../capture/flow.js';
@@ -34,7 +34,7 @@ const EMPTY = Buffer.alloc(0);
 const SCHEMES = new Set<Flow['scheme']>(['http', 'https', 'ws', 'wss', 'tcp']);
 const DEFAULT_PORTS: Record<Flow['scheme'], number> = { http: 80, ws: 80, https: 443, wss: 443, tcp: 0 };
 const STAGES = new Set<FailureStage>(['client-request', 'client-tls', 'dns', 'connect', 'upstream-tls', 'upstream-request', 'upstream-response', 'client-response', 'tunnel']);
-const PARTIES = new Set<Party>(['client', 'proxy', 'server']);
+const SENDERS = new Set<Sender>(['client', 'proxy', 'server']);
 /** WebSocket binary frames carry base64 `data` (Chrome's convention). */
 const OPCODE_BINARY = 2;
 /** Chrome writes failures as a string `_error` without a stage; the request never got an answer. */
@@ -269,8 +269,8 @@ function certificate(v: unknown): CertificateSummary[] {
 }
 
 function handshakeEvent(v: unknown): HandshakeEvent[] {
-  if (!isObj(v) || typeof v['t'] !== 'number' || typeof v['type'] !== 'string' || !PARTIES.has(v['from'] as Party)) return [];
-  return [{ ...v, t: v['t'], from: v['from'] as Party, type: v['type'], details: isObj(v['details']) ? v['details'] : {} }];
+  if (!isObj(v) || typeof v['t'] !== 'number' || typeof v['type'] !== 'string' || !SENDERS.has(v['from'] as Sender)) return [];
+  return [{ ...v, t: v['t'], from: v['from'] as Sender, type: v['type'], details: isObj(v['details']) ? v['details'] : {} }];
 }
 
 /** Unknown fields are kept (newer writers); known ones are coerced to their types so the UI can trust them. */

@@ -140,6 +140,19 @@ async function prepareFile(path: string, append: boolean): Promise<Prepared> {
   }
 }
 
+/** What `/api/status` says about the recording: a flow missing from the file must not go unnoticed. */
+export interface HarRecordingStatus {
+  path: string;
+  /** Entries in the file. */
+  entries: number;
+  /** Completed flows that could not be turned into a HAR entry, so are missing from the file. */
+  unmapped: number;
+  /** Why the last flow could not be mapped, or why recording stopped; null while all is well. */
+  lastError: string | null;
+  /** A write failed: nothing more is recorded. */
+  stopped: boolean;
+}
+
 export class HarRecorder {
   readonly path: string;
   private readonly fh: FileHandle;
@@ -156,6 +169,8 @@ export class HarRecorder {
   private draining: Promise<void> | null = null;
   private failure: HarError | null = null;
   private closing: Promise<void> | null = null;
+  private unmapped = 0;
+  private lastError: string | null = null;
 
   /** Creates (or, with `append`, reopens) the file and subscribes to the store; flows are written as they complete. */
   static async open(path: string, options: HarRecorderOptions): Promise<HarRecorder> {
@@ -183,6 +198,10 @@ export class HarRecorder {
     return this.failure;
   }
 
+  status(): HarRecordingStatus {
+    return { path: this.path, entries: this.committed, unmapped: this.unmapped, lastError: this.lastError, stopped: this.failure !== null };
+  }
+
   private onEvent(event: StoreEvent): void {
     if (event.type !== 'flow' && event.type !== 'flow-update') return;
     // Imported flows came from a HAR already; recording them again would duplicate that file.
@@ -197,17 +216,23 @@ export class HarRecorder {
           try {
             return entryJson(full, this.redact);
           } catch (err) {
-            debug('flow %s could not be mapped to HAR: %o', flow.id, err);
+            this.noteUnmapped(flow, err);
             return null;
           }
         },
         (err: unknown) => {
-          debug('flow %s bodies could not be read: %o', flow.id, err);
+          this.noteUnmapped(flow, err);
           return null;
         },
       ),
     );
     this.kick();
+  }
+
+  private noteUnmapped(flow: Flow, err: unknown): void {
+    debug('flow %s could not be mapped to HAR: %o', flow.id, err);
+    this.unmapped += 1;
+    this.lastError = `${flow.request.method} ${flow.request.url} (flow ${flow.id}) could not be written as a HAR entry: ${(err as Error).message}`;
   }
 
   /** One write in flight at a time; whatever queues meanwhile goes out as the next batch. */
@@ -236,6 +261,7 @@ export class HarRecorder {
       await writeFully(this.fh, buf, this.tailOffset);
     } catch (err) {
       this.failure = ioError(this.path, err);
+      this.lastError = `recording stopped: ${this.failure.message}`;
       debug('recording stopped: %o', err);
       // Best effort back to the last complete document: tail where it was, partial bytes cut.
       try {

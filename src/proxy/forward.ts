@@ -23,6 +23,7 @@ import type { Upstream, UpstreamTarget } from './upstream.js';
 import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
+import { sendErrorResponse } from './error-response.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -58,11 +59,6 @@ interface Exchange {
 }
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
-
-
-export function errorBody(message: string): string {
-  return `mitmscope: ${message}\n`;
-}
 
 export class Forwarder {
   private readonly options: ForwarderOptions;
@@ -234,14 +230,7 @@ export class Forwarder {
       res.destroy();
       return;
     }
-    const status = failure.code === 'MITM_ERR_UPSTREAM_TIMEOUT' ? 504 : failure.code === 'MITM_ERR_CLIENT_ABORTED' ? 499 : 502;
-    const body = errorBody(failure.message);
-    res.writeHead(status, {
-      'content-type': 'text/plain; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      'x-mitmscope-error': failure.code,
-    });
-    res.end(body);
+    sendErrorResponse(res, failure);
   }
 
   private settle(ex: Exchange): boolean {

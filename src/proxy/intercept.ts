@@ -1,5 +1,5 @@
 /**
- * Client-side TLS termination: after CONNECT, the client's ClientHello (already read and
+ * Client-leg TLS termination: after CONNECT, the client's ClientHello (already read and
  * parsed) picks the host; a leaf for it is minted and our TLS server handshakes with the client
  * through a tap, so the client leg's messages are recorded from the real bytes. A client that
  * rejects our certificate is explained (pinning or an untrusted CA) and may be passed through

@@ -11,13 +11,14 @@ import { createFlow, emptyHandshake, emptyRequest, newId, type Connection, type 
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
 import { isIgnored, type Config } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, MitmError, statusFor } from '../errors.js';
 import { CA_PAGE_HOST as CA_HOST } from '../setup/ca-page.js';
-import { Forwarder, errorBody } from './forward.js';
+import { Forwarder } from './forward.js';
+import { endWithErrorResponse, sendErrorResponse } from './error-response.js';
 import { Upstream } from './upstream.js';
 import { WebSocketRelay, isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './websocket.js';
 import { interceptTls } from './intercept.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, type TunnelOptions } from './tunnel.js';
 import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
@@ -71,10 +72,12 @@ export class ProxyServer {
   /** Hosts whose clients rejected our certificate (with --auto-passthrough): tunnelled from then on. */
   readonly passthrough = new Set<string>();
   private readonly sockets = new Set<Duplex>();
+  private readonly tunnelOptions: TunnelOptions;
 
   constructor(options: ProxyServerOptions) {
     this.options = options;
     const { config, store } = options;
+    this.tunnelOptions = { store, connectTimeout: config.connectTimeout };
     const onTlsEvent = (connection: Connection, event: HandshakeEvent): void => store.tlsEvent(connection.id, event);
     this.upstream = new Upstream({
       tls: config.upstreamTls,
@@ -187,10 +190,10 @@ export class ProxyServer {
         if (host === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
         return this.explain(res);
       }
-      return this.reject(res, 400, `cannot proxy "${url.slice(0, 200)}": expected an absolute http:// URL or CONNECT host:port`, req);
+      return this.reject(res, new MitmError('MITM_ERR_BAD_REQUEST', `cannot proxy "${url.slice(0, 200)}": expected an absolute http:// URL or CONNECT host:port`), req);
     }
     if (parsed.protocol === 'https:') {
-      return this.reject(res, 400, `received an https:// URL in a plain proxy request; clients send CONNECT for https (set HTTPS_PROXY, not only HTTP_PROXY)`, req);
+      return this.reject(res, new MitmError('MITM_ERR_BAD_REQUEST', 'received an https:// URL in a plain proxy request; clients send CONNECT for https (set HTTPS_PROXY, not only HTTP_PROXY)'), req);
     }
     const port = parsed.port ? Number(parsed.port) : 80;
     if (parsed.hostname === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
@@ -203,7 +206,7 @@ export class ProxyServer {
   /** Requests decrypted from (or tunnelled through) a CONNECT. */
   private onTunnelRequest(req: IncomingMessage, res: ServerResponse): void {
     const ctx = getTunnel(req.socket);
-    if (!ctx) return this.reject(res, 500, 'internal error: request on an unknown tunnel', req);
+    if (!ctx) return this.reject(res, new MitmError('MITM_ERR_INTERNAL', 'internal error: request on an unknown tunnel'), req);
     if (ctx.connectHost === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
     const host = ctx.connectHost;
     this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client });
@@ -214,13 +217,13 @@ export class ProxyServer {
     if (!isWebSocketUpgrade(req)) return replayWithoutUpgrade(from, req, socket, head);
     if (from === this.inner) {
       const ctx = getTunnel(socket);
-      if (!ctx) return websockets.refuse(req, socket, 500, 'internal error: upgrade on an unknown tunnel');
+      if (!ctx) return websockets.refuse(req, socket, new MitmError('MITM_ERR_INTERNAL', 'internal error: upgrade on an unknown tunnel'));
       websockets.handle(req, socket, head, { scheme: ctx.scheme, host: ctx.connectHost, port: ctx.connectPort, servername: upstreamServername(ctx.connectHost, ctx.sni), client: ctx.client });
       return;
     }
     const target = proxyUpgradeTarget(req.url ?? '');
-    if ('status' in target) return websockets.refuse(req, socket, target.status, target.message);
-    if (this.isSelf(target.host, target.port)) return websockets.refuse(req, socket, 400, 'this is mitmscope itself, not a WebSocket server (the dashboard listens on its own port)');
+    if (target instanceof MitmError) return websockets.refuse(req, socket, target);
+    if (this.isSelf(target.host, target.port)) return websockets.refuse(req, socket, new MitmError('MITM_ERR_BAD_REQUEST', 'this is mitmscope itself, not a WebSocket server (the dashboard listens on its own port)'));
     const { connection } = this.clientOf(socket);
     connection.host ||= target.host;
     websockets.handle(req, socket, head, { scheme: 'http', host: target.host, port: target.port, servername: null, client: connection });
@@ -231,17 +234,16 @@ export class ProxyServer {
     const target = parseAuthority(req.url);
     const client = this.clientOf(socket);
     if (!target) {
-      const msg = `CONNECT needs host:port, got "${(req.url ?? '').slice(0, 200)}"`;
-      this.recordClientError('CONNECT', req.url ?? '', msg);
-      const body = errorBody(msg);
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const err = new MitmError('MITM_ERR_BAD_REQUEST', `CONNECT needs host:port, got "${(req.url ?? '').slice(0, 200)}"`);
+      this.recordClientError('CONNECT', req.url ?? '', err);
+      endWithErrorResponse(socket, err);
       return;
     }
     client.connection.host = target.host;
     const bare = bareHost(target.host);
     if (isIgnored(this.options.config, bare, target.port) || this.passthrough.has(bare)) {
       const reason = this.passthrough.has(bare) ? 'passed through: a client rejected the mitmscope certificate for this host' : 'ignored by --ignore-hosts';
-      openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: true }, this.options.store);
+      openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: true }, this.tunnelOptions);
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -249,12 +251,12 @@ export class ProxyServer {
       if (verdict.kind === 'tls') {
         const certHost = verdict.sni ?? bare;
         if (this.passthrough.has(certHost)) {
-          openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.options.store);
+          openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.tunnelOptions);
           return;
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          this.upstream.preconnect({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
+          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
@@ -296,7 +298,7 @@ export class ProxyServer {
         return;
       }
       const reason = verdict.kind === 'other' ? 'not TLS or HTTP: relayed untouched' : 'the client sent nothing: relayed untouched (server-speaks-first protocol?)';
-      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: false }, this.options.store);
+      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: false }, this.tunnelOptions);
     });
   }
 
@@ -349,31 +351,30 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const reason =
-      status === 431 ? 'request headers are larger than the limit' : status === 408 ? 'the client did not send its request headers in time' : `malformed request: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+    const failure =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new MitmError('MITM_ERR_HEADERS_TOO_LARGE', 'request headers are larger than the limit')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new MitmError('MITM_ERR_CLIENT_TIMEOUT', 'the client did not send its request headers in time')
+          : new MitmError('MITM_ERR_BAD_REQUEST', `malformed request: ${err.message}${err.code ? ` (${err.code})` : ''}`);
     const raw = (err as { rawPacket?: Buffer }).rawPacket;
     const method = raw ? /^([A-Z]{1,16}) /.exec(raw.subarray(0, 20).toString('latin1'))?.[1] ?? '' : '';
-    this.recordClientError(method, '', reason, status);
-    const body = errorBody(reason);
-    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    this.recordClientError(method, '', failure);
+    endWithErrorResponse(socket, failure);
   }
 
-  private recordClientError(method: string, url: string, message: string, status = 400): void {
+  private recordClientError(method: string, url: string, err: MitmError): void {
     const flow = createFlow({ kind: 'http', scheme: 'http', host: '', port: 0, request: emptyRequest(method || 'UNKNOWN', url), clientConnection: null });
     flow.state = 'error';
-    flow.error = { stage: 'client-request', code: 'MITM_ERR_BAD_REQUEST', message };
-    flow.response = { status, statusText: '', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+    flow.error = { stage: 'client-request', code: err.code, message: err.message };
+    flow.response = { status: statusFor(err.code), statusText: '', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
     flow.duration = 0;
     this.options.store.add(flow);
   }
 
-  private reject(res: ServerResponse, status: number, message: string, req: IncomingMessage): void {
-    this.recordClientError(req.method ?? '', req.url ?? '', message, status);
-    const body = errorBody(message);
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+  private reject(res: ServerResponse, err: MitmError, req: IncomingMessage): void {
+    this.recordClientError(req.method ?? '', req.url ?? '', err);
+    sendErrorResponse(res, err);
   }
 
   private explain(res: ServerResponse): void {

@@ -7,6 +7,8 @@ import { createFlow, emptyRequest, roundMs, type Connection } from '../capture/f
 import type { FlowStore } from '../capture/store.js';
 import { nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
+import { UpstreamError } from '../errors.js';
+import { endWithErrorResponse } from './error-response.js';
 
 export interface TunnelRequest {
   socket: Socket;
@@ -19,7 +21,25 @@ export interface TunnelRequest {
   pendingConnectReply: boolean;
 }
 
-export function openTunnel(req: TunnelRequest, store: FlowStore): void {
+export interface TunnelOptions {
+  store: FlowStore;
+  /** The same bound forwarding puts on DNS + TCP (--connect-timeout): a blackholed host must not hold the client forever. */
+  connectTimeout: number;
+}
+
+/** Why the upstream side of a tunnel failed, named and staged as for forwarded requests. */
+function tunnelFailure(err: NodeJS.ErrnoException, label: string, connected: boolean): UpstreamError {
+  const why = err.code ?? err.message;
+  if (connected) return new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'tunnel', label, `tunnel to ${label} broke: ${why}`, { cause: err });
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new UpstreamError('MITM_ERR_UPSTREAM_DNS', 'dns', label, `DNS lookup of ${label} failed (${err.code}): no such host`, { cause: err });
+  }
+  const reason = err.code === 'ECONNREFUSED' ? 'connection refused' : why;
+  return new UpstreamError('MITM_ERR_UPSTREAM_CONNECT', 'connect', label, `TCP connection to ${label} failed: ${reason}`, { cause: err });
+}
+
+export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
+  const { store } = options;
   const started = nowMs();
   const label = `${req.host}:${req.port}`;
   const flow = createFlow({
@@ -34,15 +54,26 @@ export function openTunnel(req: TunnelRequest, store: FlowStore): void {
   store.add(flow);
   const upstream = netConnect({ host: bareHost(req.host), port: req.port });
   let connected = false;
-  const finish = (err: string | null): void => {
+  const finish = (err: UpstreamError | null): void => {
     if (flow.state !== 'pending') return;
     flow.duration = roundMs(nowMs() - started);
     flow.state = err ? 'error' : 'complete';
-    if (err) flow.error = { stage: connected ? 'tunnel' : 'connect', code: connected ? 'MITM_ERR_UPSTREAM_RESET' : 'MITM_ERR_UPSTREAM_CONNECT', message: err };
+    if (err) flow.error = { stage: err.stage, code: err.code, message: err.message };
     store.update(flow);
   };
+  /** Before the upstream answered: record why, tell a client still waiting for its CONNECT reply, and hang up. */
+  const failBeforeConnect = (err: UpstreamError): void => {
+    finish(err);
+    if (req.pendingConnectReply && !req.socket.destroyed) endWithErrorResponse(req.socket, err);
+    else req.socket.destroy();
+  };
+  const connectTimer = setTimeout(() => {
+    failBeforeConnect(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'connect', label, `TCP connection to ${label} timed out after ${options.connectTimeout} ms`));
+    upstream.destroy();
+  }, options.connectTimeout);
   upstream.setNoDelay(true);
   upstream.once('connect', () => {
+    clearTimeout(connectTimer);
     connected = true;
     flow.serverIPAddress = upstream.remoteAddress ?? null;
     flow.timings.connect = roundMs(nowMs() - started);
@@ -63,21 +94,24 @@ export function openTunnel(req: TunnelRequest, store: FlowStore): void {
     req.socket.resume();
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
-    const msg = connected ? `tunnel to ${label} broke: ${err.code ?? err.message}` : `TCP connection to ${label} failed: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.code ?? err.message}`;
-    finish(msg);
-    if (!connected && req.pendingConnectReply && !req.socket.destroyed) {
-      const body = `mitmscope: ${msg}\n`;
-      req.socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    } else req.socket.destroy();
+    clearTimeout(connectTimer);
+    const failure = tunnelFailure(err, label, connected);
+    if (connected) {
+      finish(failure);
+      req.socket.destroy();
+    } else failBeforeConnect(failure);
   });
   req.socket.on('error', () => {
     upstream.destroy();
   });
   upstream.on('close', () => {
+    clearTimeout(connectTimer);
     finish(null);
-    req.socket.destroy();
+    // Before the connect, failBeforeConnect owns the client socket (it may still be flushing a 5xx).
+    if (connected) req.socket.destroy();
   });
   req.socket.on('close', () => {
+    clearTimeout(connectTimer);
     upstream.destroy();
     finish(null);
   });

@@ -53,22 +53,24 @@ export interface UpstreamOptions {
 
 type TlsMode = 'max12' | 'only13' | 'auto';
 
-/** A pre-connected upstream socket no request claimed is closed after this long. */
-const PRECONNECT_TTL_MS = 5000;
+/** An eagerly opened upstream socket no request claimed is closed after this long. */
+const EAGER_TTL_MS = 5000;
 
 function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
+/** An alert the server sent, as Node names it in err.code. */
+const ALERT_CODE = /^ERR_SSL_(?:TLSV1|SSLV3|SSL\/TLS)_ALERT_(\w+)$/;
 
 /** Words for a TLS failure, from Node's error: certificate problems keep OpenSSL's phrasing. */
 export function tlsReason(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';
   if (code === 'ECONNRESET') return 'the server reset the connection during the handshake';
-  if (code.startsWith('ERR_SSL_TLSV1_ALERT_') || code.startsWith('ERR_SSL_SSLV3_ALERT_')) {
-    const alert = code.replace(/^ERR_SSL_(TLSV1|SSLV3)_ALERT_/, '').toLowerCase();
-    return `the server sent alert ${alert}`;
-  }
+  // Node builds the code from OpenSSL's reason: "sslv3 alert …" up to OpenSSL 3.1 (Node 20 and
+  // 22), "ssl/tls alert …" from 3.2 on (Node 24 and later); "tlsv1 alert …" in both.
+  const alert = ALERT_CODE.exec(code);
+  if (alert) return `the server sent alert ${alert[1]!.toLowerCase()}`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'the server does not speak TLS on this port (wrong version number)';
   if (code === 'ERR_SSL_NO_PROTOCOLS_AVAILABLE' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL') return 'no TLS version in common with the server';
   return err.message.replace(/^[^:]*routines:/, '').replace(/^error:[0-9A-F]+:SSL routines:[^:]*:/i, '');
@@ -82,7 +84,7 @@ export class Upstream {
   private readonly options: UpstreamOptions;
   private readonly contexts = new Map<TlsMode, SecureContext>();
   private readonly pools: LRUCache<string, http.Agent>;
-  private readonly early = new Map<string, { socket: Promise<Socket | TLSSocket>; timer: NodeJS.Timeout }>();
+  private readonly eager = new Map<string, { socket: Promise<Socket | TLSSocket>; timer: NodeJS.Timeout }>();
 
   constructor(options: UpstreamOptions) {
     this.options = options;
@@ -118,40 +120,40 @@ export class Upstream {
    * "eager" strategy): the first request then finds it ready instead of paying DNS, TCP and TLS
    * after the client's handshake. Skipped when the pool already has an idle connection.
    */
-  preconnect(target: UpstreamTarget): void {
+  connectEagerly(target: UpstreamTarget): void {
     const key = poolKey(target);
-    if (this.early.has(key)) return;
+    if (this.eager.has(key)) return;
     const agent = this.pools.get(key);
     if (agent && Object.values(agent.freeSockets).some((list) => (list?.length ?? 0) > 0)) return;
     const socket = this.connect(target);
     // Unused (the client gave up, or rejected our certificate): close it after a while.
     const timer = setTimeout(() => {
-      if (this.early.get(key)?.socket !== socket) return;
-      this.early.delete(key);
+      if (this.eager.get(key)?.socket !== socket) return;
+      this.eager.delete(key);
       socket.then((s) => s.destroy(), () => {});
-    }, PRECONNECT_TTL_MS);
+    }, EAGER_TTL_MS);
     timer.unref();
     socket.catch(() => {});
-    this.early.set(key, { socket, timer });
+    this.eager.set(key, { socket, timer });
   }
 
-  /** The pre-connected socket for this pool, if one is waiting; it is handed out once. */
-  takeEarly(target: UpstreamTarget): Promise<Socket | TLSSocket> | null {
+  /** The eagerly opened socket for this pool, if one is waiting; it is handed out once. */
+  takeEager(target: UpstreamTarget): Promise<Socket | TLSSocket> | null {
     const key = poolKey(target);
-    const early = this.early.get(key);
-    if (!early) return null;
-    this.early.delete(key);
-    clearTimeout(early.timer);
-    return early.socket;
+    const eager = this.eager.get(key);
+    if (!eager) return null;
+    this.eager.delete(key);
+    clearTimeout(eager.timer);
+    return eager.socket;
   }
 
   close(): void {
     this.pools.clear();
-    for (const { socket, timer } of this.early.values()) {
+    for (const { socket, timer } of this.eager.values()) {
       clearTimeout(timer);
       socket.then((s) => s.destroy(), () => {});
     }
-    this.early.clear();
+    this.eager.clear();
   }
 
   /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
@@ -348,7 +350,7 @@ class UpstreamAgent extends http.Agent {
   }
 
   override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    (this.upstream.takeEarly(this.target) ?? this.upstream.connect(this.target)).then(
+    (this.upstream.takeEager(this.target) ?? this.upstream.connect(this.target)).then(
       (socket) => callback?.(null, socket),
       (err: Error) => callback?.(err, undefined as unknown as Duplex),
     );

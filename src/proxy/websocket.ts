@@ -2,10 +2,10 @@
  * WebSocket interception: `ws://` upgrades through the plain proxy and `wss://` upgrades inside
  * intercepted CONNECT tunnels. The proxy sends the client's upgrade request upstream itself on
  * its own observed connection, passes the answer back (101, or a refusal with its body), then
- * relays both directions and records every message on the Flow.
+ * relays both legs' bytes and records every message on the Flow.
  *
  * Design: after the handshake the bytes are relayed unchanged and tapped by a sans-IO frame
- * parser (ws-frames.ts → ws-recorder.ts). Terminating with `ws` on both sides was the
+ * parser (ws-frames.ts → ws-recorder.ts). Terminating with `ws` on both legs was the
  * alternative; it was not chosen because `ws` answers close frames and pings itself (the server's
  * own close code would never reach the client), re-frames messages, and buffers each whole
  * message up to `maxPayload`. Relaying bytes keeps what the peers really sent, lets the peers
@@ -14,11 +14,12 @@
  */
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { MitmError, UpstreamError, type FailureStage } from '../errors.js';
-import { createFlow, emptyRequest, headerValue, pairHeaders, type CapturedResponse, type Flow, type WebSocketMessage } from '../capture/flow.js';
+import { MitmError, UpstreamError, statusFor, type FailureStage } from '../errors.js';
+import { createFlow, emptyRequest, headerValue, pairHeaders, type CapturedResponse, type Flow, type Leg, type WebSocketMessage } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream } from './upstream.js';
-import { errorBody, hostPort, originForm, type ForwardTarget } from './forward.js';
+import { hostPort, originForm, type ForwardTarget } from './forward.js';
+import { endWithErrorResponse } from './error-response.js';
 import { getClient, attachUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
@@ -39,7 +40,7 @@ const MAX_RECORDED_BYTES_PER_FLOW = 64 * 1024 * 1024;
  * connection's messages stay in memory until it closes, so each is capped well below --max-body.
  */
 const MAX_MESSAGE_COPY_BYTES = 1024 * 1024;
-/** After one side has closed, the other gets this long to finish (the close timeout of `ws` and browsers). */
+/** After one leg has closed, the other gets this long to finish (the close timeout of `ws` and browsers). */
 const CLOSE_GRACE_MS = 30_000;
 /** RFC 6455 §7.4.1: closed without a close frame. */
 const CLOSE_ABNORMAL = 1006;
@@ -56,7 +57,6 @@ export interface WebSocketRelayOptions {
   headersTimeout: number;
 }
 
-type Side = 'client' | 'server';
 
 
 /** What a live event carries of a message: subscribers get a copy, shortened past the preview size. */
@@ -80,19 +80,17 @@ export class WebSocketRelay {
   }
 
   /** Answers an upgrade the proxy cannot serve, and records it. */
-  refuse(req: IncomingMessage, socket: Socket, status: number, message: string): void {
+  refuse(req: IncomingMessage, socket: Socket, err: MitmError): void {
+    const status = statusFor(err.code);
     const flow = createFlow({ kind: 'websocket', scheme: 'ws', host: '', port: 0, request: emptyRequest(req.method ?? 'GET', req.url ?? ''), clientConnection: getClient(socket)?.connection ?? null });
     flow.request.headers = pairHeaders(req.rawHeaders);
     flow.state = 'error';
-    flow.error = { stage: 'client-request', code: 'MITM_ERR_BAD_REQUEST', message };
+    flow.error = { stage: 'client-request', code: err.code, message: err.message };
     flow.response = { status, statusText: http.STATUS_CODES[status] ?? '', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
     flow.duration = 0;
     this.options.store.add(flow);
-    const body = errorBody(message);
     socket.on('error', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    endWithErrorResponse(socket, err);
   }
 }
 
@@ -110,9 +108,9 @@ class Session {
   private headersTimer: NodeJS.Timeout | null = null;
   private updateTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
-  private readonly recorders = new Map<Side, MessageRecorder>();
-  private readonly closed = new Set<Side>();
-  private readonly socketErrors = new Map<Side, NodeJS.ErrnoException>();
+  private readonly recorders = new Map<Leg, MessageRecorder>();
+  private readonly closed = new Set<Leg>();
+  private readonly socketErrors = new Map<Leg, NodeJS.ErrnoException>();
   private readonly problems = new Set<string>();
 
   constructor(
@@ -259,63 +257,63 @@ class Session {
     this.client.write(statusLine(res));
 
     const budget = { bytes: MAX_RECORDED_BYTES_PER_FLOW };
-    for (const side of ['client', 'server'] as const) {
+    for (const leg of ['client', 'server'] as const) {
       this.recorders.set(
-        side,
+        leg,
         new MessageRecorder({
-          type: side === 'client' ? 'send' : 'receive',
+          type: leg === 'client' ? 'send' : 'receive',
           maxData: Math.min(this.options.maxBody, MAX_MESSAGE_COPY_BYTES),
           budget,
-          deflate: side === 'client' ? deflate.send : deflate.receive,
-          onMessage: (message, close) => this.onMessage(side, message, close),
-          onProblem: (reason) => this.note(`${side === 'client' ? 'client → server' : 'server → client'}: ${reason}`),
+          deflate: leg === 'client' ? deflate.send : deflate.receive,
+          onMessage: (message, close) => this.onMessage(leg, message, close),
+          onProblem: (reason) => this.note(`${leg === 'client' ? 'client → server' : 'server → client'}: ${reason}`),
         }),
       );
     }
     this.pump('client', this.client, upstream);
     this.pump('server', upstream, this.client);
-    // Bytes that arrived with either handshake are the first frames of their direction.
+    // Bytes that arrived with either handshake are the first frames from their sender.
     if (this.head.length > 0) this.forward('client', this.head, upstream);
     if (upstreamHead.length > 0) this.forward('server', upstreamHead, this.client);
     this.options.store.update(this.flow);
   }
 
-  private forward(side: Side, chunk: Buffer, to: Socket): boolean {
-    this.recorders.get(side)!.push(chunk);
+  private forward(leg: Leg, chunk: Buffer, to: Socket): boolean {
+    this.recorders.get(leg)!.push(chunk);
     return to.write(chunk);
   }
 
-  /** Relays one direction with backpressure; a close frame decides how its end is passed on. */
-  private pump(side: Side, from: Socket, to: Socket): void {
+  /** Relays what one leg sends, with backpressure; a close frame decides how its end is passed on. */
+  private pump(leg: Leg, from: Socket, to: Socket): void {
     from.on('data', (chunk: Buffer) => {
-      if (!this.forward(side, chunk, to)) from.pause();
+      if (!this.forward(leg, chunk, to)) from.pause();
     });
     to.on('drain', () => from.resume());
-    from.once('end', () => this.onSideEnded(side));
-    if (side === 'server') from.once('close', () => this.onSideClosed('server'));
+    from.once('end', () => this.onLegEnded(leg));
+    if (leg === 'server') from.once('close', () => this.onLegClosed('server'));
   }
 
-  private socketOf(side: Side): Socket {
-    return side === 'client' ? this.client : this.upstreamSocket!;
+  private socketOf(leg: Leg): Socket {
+    return leg === 'client' ? this.client : this.upstreamSocket!;
   }
 
   /** A FIN after a close frame is the end of the closing handshake; without one it is an abnormal closure. */
-  private onSideEnded(side: Side): void {
-    const other = this.socketOf(side === 'client' ? 'server' : 'client');
-    if (this.recorders.get(side)!.closeSeen) other.end();
+  private onLegEnded(leg: Leg): void {
+    const other = this.socketOf(leg === 'client' ? 'server' : 'client');
+    if (this.recorders.get(leg)!.closeSeen) other.end();
     else {
-      this.abnormal(side);
+      this.abnormal(leg);
       other.destroy();
     }
     this.armGrace();
   }
 
-  private onSideClosed(side: Side): void {
-    if (this.closed.has(side)) return;
-    this.closed.add(side);
-    const other = this.socketOf(side === 'client' ? 'server' : 'client');
-    if (!this.recorders.get(side)!.closeSeen) {
-      this.abnormal(side);
+  private onLegClosed(leg: Leg): void {
+    if (this.closed.has(leg)) return;
+    this.closed.add(leg);
+    const other = this.socketOf(leg === 'client' ? 'server' : 'client');
+    if (!this.recorders.get(leg)!.closeSeen) {
+      this.abnormal(leg);
       other.destroy();
     } else if (!other.writableEnded) other.end();
     this.armGrace();
@@ -323,23 +321,23 @@ class Session {
   }
 
   /** Records a connection lost without any close frame: both peers see 1006 (RFC 6455 §7.1.5). */
-  private abnormal(side: Side): void {
+  private abnormal(leg: Leg): void {
     const ws = this.flow.websocket;
     if (!ws || ws.closedBy !== null) return;
     for (const recorder of this.recorders.values()) if (recorder.closeSeen) return;
     ws.closeCode = CLOSE_ABNORMAL;
     ws.closeReason = null;
-    ws.closedBy = side;
-    const err = this.socketErrors.get(side);
+    ws.closedBy = leg;
+    const err = this.socketErrors.get(leg);
     const why = err?.code ? ` (${err.code})` : '';
-    if (side === 'server') {
+    if (leg === 'server') {
       this.fail('upstream-response', new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-response', this.label, `${this.label} closed the WebSocket connection without a close frame${why}`));
     } else {
       this.fail('client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', `the client closed the WebSocket connection without a close frame${why}`));
     }
   }
 
-  /** Once one side is gone the other gets a grace period, then is cut. */
+  /** Once one leg is gone the other gets a grace period, then is cut. */
   private armGrace(): void {
     if (this.graceTimer) return;
     this.graceTimer = setTimeout(() => {
@@ -349,12 +347,12 @@ class Session {
     this.graceTimer.unref();
   }
 
-  private onMessage(side: Side, message: WebSocketMessage, close: CloseFrame | null): void {
+  private onMessage(leg: Leg, message: WebSocketMessage, close: CloseFrame | null): void {
     const ws = this.flow.websocket;
     if (!ws) return;
     const index = ws.messages.push(message) - 1;
     if (close && ws.closedBy === null) {
-      ws.closedBy = side;
+      ws.closedBy = leg;
       ws.closeCode = close.code ?? CLOSE_NO_STATUS;
       ws.closeReason = close.reason || null;
     }
@@ -375,7 +373,7 @@ class Session {
   }
 
   private onClientGone(): void {
-    if (this.phase === 'open') return this.onSideClosed('client');
+    if (this.phase === 'open') return this.onLegClosed('client');
     if (this.phase === 'done') return;
     this.fail('client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client closed the connection before the WebSocket upgrade finished'));
     this.request?.destroy();
@@ -389,13 +387,7 @@ class Session {
     const stage: FailureStage = failure instanceof UpstreamError ? failure.stage : 'upstream-request';
     this.fail(stage, failure);
     this.upstreamSocket?.destroy();
-    if (this.client.writable) {
-      const status = failure.code === 'MITM_ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
-      const body = errorBody(failure.message);
-      this.client.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Mitmscope-Error: ${failure.code}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
+    if (this.client.writable) endWithErrorResponse(this.client, failure);
     this.finishHandshakeFlow();
   }
 

@@ -1,5 +1,5 @@
 /**
- * Records one direction of a relayed WebSocket: frames from the parser become Chrome-shaped
+ * Records what one sender sends over a relayed WebSocket: frames from the parser become Chrome-shaped
  * `WebSocketMessage`s with a capped copy of each payload. Nothing here holds a socket; the relay
  * pushes the bytes it forwards and gets messages back, in order, through `onMessage`.
  * Compressed messages (permessage-deflate, RFC 7692) are inflated for the copy only; output past
@@ -29,7 +29,7 @@ export interface RecorderOptions {
   type: WebSocketMessage['type'];
   /** Most payload bytes copied per message (the proxy's maxBody). */
   maxData: number;
-  /** Bytes of payload copies this flow may still keep; shared by both directions. */
+  /** Bytes of payload copies this flow may still keep; shared by both senders. */
   budget: { bytes: number };
   /** Set when permessage-deflate was negotiated: RSV1 then marks compressed messages. */
   deflate: DeflateParams | null;
@@ -89,7 +89,7 @@ function utf8Prefix(bytes: Buffer): string {
 
 /**
  * Close frames are recorded as text `"<code> <reason>"` (or `""` without a code) so that both
- * sides' codes survive in the message list and in HAR, which has no field for them.
+ * senders' codes survive in the message list and in HAR, which has no field for them.
  */
 export function closeData(close: CloseFrame): string {
   return close.code === null ? '' : close.reason ? `${close.code} ${close.reason}` : String(close.code);
@@ -109,7 +109,7 @@ export class MessageRecorder {
   /** Messages finish in order even when an earlier one is still being inflated. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** True once this side has sent a close frame. */
+  /** True once this sender has sent a close frame. */
   closeSeen = false;
 
   constructor(options: RecorderOptions) {
@@ -132,7 +132,7 @@ export class MessageRecorder {
           this.onFrameEnd();
           break;
         case 'error':
-          this.stop(`invalid WebSocket framing (${event.reason}): later messages in this direction are not recorded`);
+          this.stop(`invalid WebSocket framing (${event.reason}): later messages from this sender are not recorded`);
           break;
       }
       if (this.stopped) return;

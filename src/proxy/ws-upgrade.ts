@@ -1,11 +1,12 @@
 /**
- * The HTTP side of a WebSocket upgrade: which requests are WebSocket upgrades, where a plain-proxy
+ * The HTTP part of a WebSocket upgrade: which requests are WebSocket upgrades, where a plain-proxy
  * upgrade goes, serving other upgrades as plain requests, writing an upstream answer back to the
  * client as it came, and reading the negotiated extensions.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { pairHeaders } from '../capture/flow.js';
+import { MitmError } from '../errors.js';
 import { getClient, setClient } from './socket-state.js';
 import type { DeflateParams } from './ws-recorder.js';
 
@@ -16,9 +17,9 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** Where a plain-proxy upgrade goes: `GET http://host[:port]/path` (or `ws://`), as for HTTP. */
-export function proxyUpgradeTarget(url: string): { host: string; port: number } | { status: number; message: string } {
+export function proxyUpgradeTarget(url: string): { host: string; port: number } | MitmError {
   if (/^(https|wss):\/\//i.test(url)) {
-    return { status: 400, message: 'received a wss:// URL in a plain proxy request; clients send CONNECT for wss (set HTTPS_PROXY, not only HTTP_PROXY)' };
+    return new MitmError('MITM_ERR_BAD_REQUEST', 'received a wss:// URL in a plain proxy request; clients send CONNECT for wss (set HTTPS_PROXY, not only HTTP_PROXY)');
   }
   if (/^(http|ws):\/\//i.test(url)) {
     try {
@@ -28,7 +29,7 @@ export function proxyUpgradeTarget(url: string): { host: string; port: number } 
       // Falls through to the explanation below.
     }
   }
-  return { status: 400, message: `cannot proxy the WebSocket upgrade "${url.slice(0, 200)}": expected an absolute http:// or ws:// URL, or CONNECT host:port` };
+  return new MitmError('MITM_ERR_BAD_REQUEST', `cannot proxy the WebSocket upgrade "${url.slice(0, 200)}": expected an absolute http:// or ws:// URL, or CONNECT host:port`);
 }
 
 /**

@@ -17,7 +17,7 @@ const debug = debuglog('mitmscope-setup');
 /**
  * The CA certificate as PEM, DER and PKCS#12 (certificate only). Each is a path, read at every
  * request, or the bytes themselves: a read-only CA folder may hold only ca.pem and ca.key, and
- * the authority then keeps the DER and PKCS#12 in memory.
+ * the root CA then keeps the DER and PKCS#12 in memory.
  */
 export interface CaFiles {
   pem: string | Buffer;
@@ -94,7 +94,7 @@ const INSTRUCTIONS: ReadonlyArray<{ title: string; steps: readonly string[] }> =
     title: 'Chrome and Chromium on Linux',
     steps: [
       'They read the NSS database in your home, not the system store: `certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n mitmscope -i mitmscope-ca.pem` (certutil is in libnss3-tools), then restart the browser.',
-      'Or import `mitmscope-ca.pem` as an authority in Settings → Privacy and security → Security → Manage certificates, trusted for identifying websites.',
+      'Or import `mitmscope-ca.pem` under Authorities in Settings → Privacy and security → Security → Manage certificates, trusted for identifying websites.',
     ],
   },
   {

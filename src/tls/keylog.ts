@@ -2,20 +2,43 @@
  * `--keylog FILE`: NSS key log lines (what Node's `keylog` event gives) appended for both legs,
  * the format Wireshark and tshark read to decrypt a capture.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { debuglog } from 'node:util';
+import { MitmError } from '../errors.js';
+
+const debug = debuglog('mitmscope-keylog');
+
+/** The file holds secrets that decrypt the session: readable by its owner only. */
+const KEYLOG_MODE = 0o600;
 
 export interface KeylogWriter {
   write(line: Buffer): void;
   close(): Promise<void>;
 }
 
-export function openKeylog(path: string): KeylogWriter {
-  // The file holds secrets that decrypt the session: readable by its owner only.
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-  stream.on('error', () => {});
+/**
+ * Opens (creating or appending to) the key log before any traffic, so an unwritable path stops
+ * start-up with the file named instead of leaving a key log that silently stays empty.
+ */
+export async function openKeylog(path: string): Promise<KeylogWriter> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'a', KEYLOG_MODE);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new MitmError(
+      'MITM_ERR_KEYLOG_IO',
+      `cannot write the key log ${path} (${code}): pass --keylog a file in a folder that exists and that you may write to (${dirname(path)})`,
+      { cause: err },
+    );
+  }
+  const stream = handle.createWriteStream();
+  // A failure after start-up (disk full) must not take the proxy down; the debug log says why.
+  stream.on('error', (err) => debug('writing %s failed: %s', path, err.message));
   return {
     write(line: Buffer): void {
-      stream.write(line);
+      if (!stream.destroyed) stream.write(line);
     },
     close(): Promise<void> {
       return new Promise((resolve) => stream.end(() => resolve()));

@@ -1,11 +1,11 @@
 /**
- * Sans-IO TLS record and handshake-message parser: the bytes each side of one connection sent go
+ * Sans-IO TLS record and handshake-message parser: the bytes each sender on one connection sent go
  * in, named messages come out (model: ws/lib/receiver.js). It never decrypts and never throws:
  * anything that is not TLS, or breaks the framing, ends the connection's parse with one `Error`.
  *
  * What can be seen on the wire:
- * - TLS ≤1.2: every handshake message up to each side's ChangeCipherSpec is plaintext; the next
- *   handshake record on that side is its (encrypted) `Finished`, later ones `EncryptedHandshake`.
+ * - TLS ≤1.2: every handshake message up to each sender's ChangeCipherSpec is plaintext; the next
+ *   handshake record from that sender is its (encrypted) `Finished`, later ones `EncryptedHandshake`.
  * - TLS 1.3 (RFC 8446 §5): after the ServerHello every record says application_data (23), so
  *   handshake and data cannot be told apart by type. Heuristic: the server's encrypted records
  *   before the client's first encrypted record are its EncryptedExtensions..Finished flight
@@ -13,10 +13,10 @@
  *   (`EncryptedHandshake`); everything after that is `ApplicationData`. A client that sends a
  *   certificate spends more than one record on its flight; those extra records, and the server's
  *   post-handshake NewSessionTickets, are reported as (the first) ApplicationData.
- * - Only the first ApplicationData record of each side is reported; once both sides have sent one
+ * - Only the first ApplicationData record of each sender is reported; once both senders have sent one
  *   (or a fatal alert or an Error happened) the parser is `done` and ignores further bytes.
  *
- * Memory per side: a 5-byte record header, a 2-byte alert, and one handshake message being
+ * Memory per sender: a 5-byte record header, a 2-byte alert, and one handshake message being
  * reassembled, capped at MAX_HANDSHAKE_MESSAGE; encrypted and application records are counted,
  * never stored.
  */
@@ -39,10 +39,10 @@ import { alertDescriptionName, alertLevelName, handshakeTypeName, HANDSHAKE_TYPE
 
 export { parseClientHello, type ClientHello, type ServerHello, type ExtensionSummary } from './hello.js';
 
-export type Direction = 'c2s' | 's2c'; // c2s = bytes sent by the TLS client (the ClientHello sender)
+export type TlsSender = 'c2s' | 's2c'; // c2s = bytes sent by the TLS client (the ClientHello sender)
 
 export interface TlsMessage {
-  direction: Direction;
+  sender: TlsSender;
   type: string;
   details: Record<string, unknown>;
 }
@@ -80,7 +80,7 @@ export const MAX_MESSAGES = 256;
 /** How the body of the record being read is consumed. */
 type BodyMode = 'handshake' | 'alert' | 'opaque';
 
-class Side {
+class SenderState {
   readonly header = new Uint8Array(RECORD_HEADER_LENGTH);
   headerFill = 0;
   inRecord = false;
@@ -99,12 +99,12 @@ class Side {
   /** Bytes of an oversized handshake message still to skip. */
   hsSkipping = false;
   alertFirst = -1;
-  /** TLS ≤1.2: this side sent ChangeCipherSpec, so its handshake and alert records are encrypted. */
+  /** TLS ≤1.2: this sender sent ChangeCipherSpec, so its handshake and alert records are encrypted. */
   encrypted = false;
   encryptedHandshakeRecords = 0;
   appDataSeen = false;
 
-  constructor(readonly direction: Direction) {}
+  constructor(readonly sender: TlsSender) {}
 
   get buffered(): number {
     return this.headerFill + this.hsHeaderFill + (this.hsSkipping ? 0 : this.hsFill) + (this.alertFirst >= 0 ? 1 : 0);
@@ -119,7 +119,7 @@ class Side {
 }
 
 export class TlsConnectionParser {
-  private readonly sides: Record<Direction, Side> = { c2s: new Side('c2s'), s2c: new Side('s2c') };
+  private readonly states: Record<TlsSender, SenderState> = { c2s: new SenderState('c2s'), s2c: new SenderState('s2c') };
   private finished = false;
   private serverHelloSeen = false;
   private helloRetried = false;
@@ -131,14 +131,14 @@ export class TlsConnectionParser {
   private out: TlsMessage[] = [];
   private emitted = 0;
 
-  /** True once both directions have sent ApplicationData (handshake over) or a fatal error/alert happened: the tap stops feeding. */
+  /** True once both senders have sent ApplicationData (handshake over) or a fatal error/alert happened: the tap stops feeding. */
   get done(): boolean {
-    return this.finished || (this.sides.c2s.appDataSeen && this.sides.s2c.appDataSeen);
+    return this.finished || (this.states.c2s.appDataSeen && this.states.s2c.appDataSeen);
   }
 
   /** Bytes held between calls (record header, partial handshake message, half an alert). */
   get bufferedBytes(): number {
-    return this.sides.c2s.buffered + this.sides.s2c.buffered;
+    return this.states.c2s.buffered + this.states.s2c.buffered;
   }
 
   /** The suite the ServerHello chose, once seen. */
@@ -146,138 +146,138 @@ export class TlsConnectionParser {
     return this.ctx.cipher;
   }
 
-  /** Feed bytes seen in one direction; returns the messages completed by these bytes, in order. Never throws. */
-  push(direction: Direction, chunk: Uint8Array): TlsMessage[] {
+  /** Feed bytes seen in one sender; returns the messages completed by these bytes, in order. Never throws. */
+  push(sender: TlsSender, chunk: Uint8Array): TlsMessage[] {
     if (this.done || chunk.length === 0) return [];
     this.out = [];
     try {
-      this.consume(this.sides[direction], chunk);
+      this.consume(this.states[sender], chunk);
     } catch (err) {
       // Parsers report malformed input as MITM_ERR_TLS_PARSE; anything else is our bug, still contained.
       const reason = isMitmError(err) ? err.message : `internal parser error: ${err instanceof Error ? err.message : String(err)}`;
-      this.fail(direction, reason);
+      this.fail(sender, reason);
     }
     const out = this.out;
     this.out = [];
     return out;
   }
 
-  private emit(direction: Direction, type: string, details: Record<string, unknown>): void {
+  private emit(sender: TlsSender, type: string, details: Record<string, unknown>): void {
     if (this.finished) return;
     this.emitted++;
     if (this.emitted > MAX_MESSAGES) {
-      this.fail(direction, `more than ${MAX_MESSAGES} TLS messages on one connection; parsing stopped`);
+      this.fail(sender, `more than ${MAX_MESSAGES} TLS messages on one connection; parsing stopped`);
       return;
     }
-    this.out.push({ direction, type, details });
+    this.out.push({ sender, type, details });
   }
 
-  private fail(direction: Direction, reason: string, extra: Record<string, unknown> = {}): void {
+  private fail(sender: TlsSender, reason: string, extra: Record<string, unknown> = {}): void {
     if (this.finished) return;
-    this.out.push({ direction, type: 'Error', details: { reason, ...extra } });
+    this.out.push({ sender, type: 'Error', details: { reason, ...extra } });
     this.stop();
   }
 
   /** Ends the connection's parse and lets go of everything buffered. */
   private stop(): void {
     this.finished = true;
-    for (const side of Object.values(this.sides)) {
-      side.resetHandshake();
-      side.headerFill = 0;
-      side.alertFirst = -1;
+    for (const state of Object.values(this.states)) {
+      state.resetHandshake();
+      state.headerFill = 0;
+      state.alertFirst = -1;
     }
   }
 
-  private consume(side: Side, chunk: Uint8Array): void {
+  private consume(state: SenderState, chunk: Uint8Array): void {
     let i = 0;
     while (i < chunk.length && !this.done) {
-      if (!side.inRecord) {
-        const take = Math.min(RECORD_HEADER_LENGTH - side.headerFill, chunk.length - i);
-        side.header.set(chunk.subarray(i, i + take), side.headerFill);
-        side.headerFill += take;
+      if (!state.inRecord) {
+        const take = Math.min(RECORD_HEADER_LENGTH - state.headerFill, chunk.length - i);
+        state.header.set(chunk.subarray(i, i + take), state.headerFill);
+        state.headerFill += take;
         i += take;
-        if (side.headerFill < RECORD_HEADER_LENGTH) return;
-        side.headerFill = 0;
-        if (!this.startRecord(side)) return;
-        if (side.recordRemaining === 0) this.endRecord(side);
+        if (state.headerFill < RECORD_HEADER_LENGTH) return;
+        state.headerFill = 0;
+        if (!this.startRecord(state)) return;
+        if (state.recordRemaining === 0) this.endRecord(state);
         continue;
       }
-      const take = Math.min(side.recordRemaining, chunk.length - i);
+      const take = Math.min(state.recordRemaining, chunk.length - i);
       const body = chunk.subarray(i, i + take);
       i += take;
-      side.recordRemaining -= take;
-      if (side.mode === 'handshake') this.feedHandshake(side, body);
-      else if (side.mode === 'alert') this.feedAlert(side, body);
+      state.recordRemaining -= take;
+      if (state.mode === 'handshake') this.feedHandshake(state, body);
+      else if (state.mode === 'alert') this.feedAlert(state, body);
       if (this.done) return;
-      if (side.recordRemaining === 0) this.endRecord(side);
+      if (state.recordRemaining === 0) this.endRecord(state);
     }
   }
 
   /** Validates the 5-byte header (RFC 8446 §5.1); false when the connection's parse ended. */
-  private startRecord(side: Side): boolean {
-    const h = side.header;
+  private startRecord(state: SenderState): boolean {
+    const h = state.header;
     const type = h[0]!;
     const length = (h[3]! << 8) | h[4]!;
-    const notTls = classifyHeader(h, side.direction, side.firstRecord);
+    const notTls = classifyHeader(h, state.sender, state.firstRecord);
     if (notTls !== null) {
-      this.fail(side.direction, notTls);
+      this.fail(state.sender, notTls);
       return false;
     }
     if (length > MAX_RECORD_LENGTH) {
-      this.fail(side.direction, `record length ${length} exceeds the ${MAX_RECORD_LENGTH}-byte maximum (RFC 5246 §6.2.3)`);
+      this.fail(state.sender, `record length ${length} exceeds the ${MAX_RECORD_LENGTH}-byte maximum (RFC 5246 §6.2.3)`);
       return false;
     }
-    side.firstRecord = false;
-    side.inRecord = true;
-    side.recordType = type;
-    side.recordLength = length;
-    side.recordRemaining = length;
-    // After its ChangeCipherSpec a TLS ≤1.2 side encrypts handshake and alert records. TLS 1.3 never
+    state.firstRecord = false;
+    state.inRecord = true;
+    state.recordType = type;
+    state.recordLength = length;
+    state.recordRemaining = length;
+    // After its ChangeCipherSpec a TLS ≤1.2 sender encrypts handshake and alert records. TLS 1.3 never
     // does (RFC 8446 §5: encrypted ones travel as application_data), so those types stay plaintext.
-    if (type === HANDSHAKE && !side.encrypted) side.mode = 'handshake';
-    else if (type === ALERT && !side.encrypted) side.mode = 'alert';
-    else side.mode = 'opaque';
+    if (type === HANDSHAKE && !state.encrypted) state.mode = 'handshake';
+    else if (type === ALERT && !state.encrypted) state.mode = 'alert';
+    else state.mode = 'opaque';
     return true;
   }
 
-  private endRecord(side: Side): void {
-    side.inRecord = false;
-    const d = side.direction;
-    const length = side.recordLength;
-    switch (side.recordType) {
+  private endRecord(state: SenderState): void {
+    state.inRecord = false;
+    const d = state.sender;
+    const length = state.recordLength;
+    switch (state.recordType) {
       case CHANGE_CIPHER_SPEC:
-        side.resetHandshake();
+        state.resetHandshake();
         // RFC 8446 §D.4: TLS 1.3 peers send a dummy CCS for middleboxes; it changes nothing. A CCS
         // before any ServerHello (or after a HelloRetryRequest) can only be that dummy.
         if (this.serverHelloSeen && !this.tls13) {
-          side.encrypted = true;
+          state.encrypted = true;
           this.emit(d, 'ChangeCipherSpec', { length });
         } else {
           this.emit(d, 'ChangeCipherSpec', { length, middleboxCompatibility: true });
         }
         return;
       case HANDSHAKE:
-        if (side.mode === 'opaque') {
-          side.encryptedHandshakeRecords++;
-          this.emit(d, side.encryptedHandshakeRecords === 1 ? 'Finished' : 'EncryptedHandshake', { encrypted: true, length });
+        if (state.mode === 'opaque') {
+          state.encryptedHandshakeRecords++;
+          this.emit(d, state.encryptedHandshakeRecords === 1 ? 'Finished' : 'EncryptedHandshake', { encrypted: true, length });
         }
         return;
       case ALERT:
-        if (side.mode === 'opaque') this.emit(d, 'Alert', { encrypted: true, length });
+        if (state.mode === 'opaque') this.emit(d, 'Alert', { encrypted: true, length });
         return;
       case APPLICATION_DATA:
-        this.applicationRecord(side, length);
+        this.applicationRecord(state, length);
         return;
       case HEARTBEAT:
-        this.emit(d, 'Heartbeat', { length, encrypted: side.encrypted || this.tls13 });
+        this.emit(d, 'Heartbeat', { length, encrypted: state.encrypted || this.tls13 });
         return;
       default:
         return;
     }
   }
 
-  private applicationRecord(side: Side, length: number): void {
-    const d = side.direction;
+  private applicationRecord(state: SenderState, length: number): void {
+    const d = state.sender;
     if (this.tls13 && !this.clientEncryptedSeen) {
       if (d === 'c2s') this.clientEncryptedSeen = true;
       this.emit(d, 'EncryptedHandshake', { encrypted: true, length });
@@ -289,25 +289,25 @@ export class TlsConnectionParser {
       this.earlyDataReported = true;
       return;
     }
-    if (side.appDataSeen) return;
-    side.appDataSeen = true;
+    if (state.appDataSeen) return;
+    state.appDataSeen = true;
     this.emit(d, 'ApplicationData', { length });
   }
 
-  private feedAlert(side: Side, body: Uint8Array): void {
+  private feedAlert(state: SenderState, body: Uint8Array): void {
     for (const byte of body) {
       if (this.finished) return;
-      if (side.alertFirst < 0) {
-        side.alertFirst = byte;
+      if (state.alertFirst < 0) {
+        state.alertFirst = byte;
         continue;
       }
-      const level = side.alertFirst;
-      side.alertFirst = -1;
+      const level = state.alertFirst;
+      state.alertFirst = -1;
       if (level !== WARNING && level !== FATAL) {
-        this.fail(side.direction, `malformed Alert: level ${level} is neither warning nor fatal`, { message: 'Alert' });
+        this.fail(state.sender, `malformed Alert: level ${level} is neither warning nor fatal`, { message: 'Alert' });
         return;
       }
-      this.emit(side.direction, 'Alert', {
+      this.emit(state.sender, 'Alert', {
         level: alertLevelName(level),
         description: alertDescriptionName(byte),
         code: byte,
@@ -320,115 +320,115 @@ export class TlsConnectionParser {
   }
 
   /** Streams record bytes into the handshake reassembler (RFC 8446 §5.1: messages may span records). */
-  private feedHandshake(side: Side, body: Uint8Array): void {
+  private feedHandshake(state: SenderState, body: Uint8Array): void {
     let i = 0;
     while (i < body.length && !this.done) {
-      if (side.hsHeaderFill < HANDSHAKE_HEADER_LENGTH) {
-        const take = Math.min(HANDSHAKE_HEADER_LENGTH - side.hsHeaderFill, body.length - i);
-        side.hsHeader.set(body.subarray(i, i + take), side.hsHeaderFill);
-        side.hsHeaderFill += take;
+      if (state.hsHeaderFill < HANDSHAKE_HEADER_LENGTH) {
+        const take = Math.min(HANDSHAKE_HEADER_LENGTH - state.hsHeaderFill, body.length - i);
+        state.hsHeader.set(body.subarray(i, i + take), state.hsHeaderFill);
+        state.hsHeaderFill += take;
         i += take;
-        if (side.hsHeaderFill < HANDSHAKE_HEADER_LENGTH) return;
-        const h = side.hsHeader;
-        side.hsType = h[0]!;
-        side.hsLength = (h[1]! << 16) | (h[2]! << 8) | h[3]!;
-        side.hsSkipping = side.hsLength > MAX_HANDSHAKE_MESSAGE;
-        if (side.hsLength === 0) this.endMessage(side, new Uint8Array(0));
+        if (state.hsHeaderFill < HANDSHAKE_HEADER_LENGTH) return;
+        const h = state.hsHeader;
+        state.hsType = h[0]!;
+        state.hsLength = (h[1]! << 16) | (h[2]! << 8) | h[3]!;
+        state.hsSkipping = state.hsLength > MAX_HANDSHAKE_MESSAGE;
+        if (state.hsLength === 0) this.endMessage(state, new Uint8Array(0));
         continue;
       }
-      const take = Math.min(side.hsLength - side.hsFill, body.length - i);
-      if (!side.hsSkipping) side.hsChunks.push(body.slice(i, i + take));
-      side.hsFill += take;
+      const take = Math.min(state.hsLength - state.hsFill, body.length - i);
+      if (!state.hsSkipping) state.hsChunks.push(body.slice(i, i + take));
+      state.hsFill += take;
       i += take;
-      if (side.hsFill === side.hsLength) {
-        const message = side.hsSkipping ? new Uint8Array(0) : Buffer.concat(side.hsChunks, side.hsLength);
-        this.endMessage(side, message);
+      if (state.hsFill === state.hsLength) {
+        const message = state.hsSkipping ? new Uint8Array(0) : Buffer.concat(state.hsChunks, state.hsLength);
+        this.endMessage(state, message);
       }
     }
   }
 
-  private endMessage(side: Side, body: Uint8Array): void {
-    const type = side.hsType;
-    const skipped = side.hsSkipping;
-    const length = side.hsLength;
-    side.resetHandshake();
+  private endMessage(state: SenderState, body: Uint8Array): void {
+    const type = state.hsType;
+    const skipped = state.hsSkipping;
+    const length = state.hsLength;
+    state.resetHandshake();
     const name = HANDSHAKE_TYPES.has(type) ? handshakeTypeName(type) : 'UnknownHandshake';
     if (skipped) {
       if (type === 1 || type === 2) {
-        this.fail(side.direction, `${name} of ${length} bytes exceeds the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap`);
+        this.fail(state.sender, `${name} of ${length} bytes exceeds the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap`);
         return;
       }
-      this.emit(side.direction, name, { length, skipped: `larger than the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap` });
+      this.emit(state.sender, name, { length, skipped: `larger than the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap` });
       return;
     }
     try {
-      this.handshakeMessage(side.direction, type, name, body);
+      this.handshakeMessage(state.sender, type, name, body);
     } catch (err) {
       if (!isMitmError(err)) throw err;
-      this.fail(side.direction, `malformed ${name}: ${err.message}`, { message: name });
+      this.fail(state.sender, `malformed ${name}: ${err.message}`, { message: name });
     }
   }
 
-  private handshakeMessage(direction: Direction, type: number, name: string, body: Uint8Array): void {
+  private handshakeMessage(sender: TlsSender, type: number, name: string, body: Uint8Array): void {
     switch (type) {
       case 1:
-        this.clientHello(direction, readClientHello(body));
+        this.clientHello(sender, readClientHello(body));
         return;
       case 2:
-        this.serverHello(direction, body);
+        this.serverHello(sender, body);
         return;
       case 0:
       case 14:
-        this.emit(direction, name, emptyBodyDetails(body, name));
+        this.emit(sender, name, emptyBodyDetails(body, name));
         return;
       case 4:
-        this.emit(direction, name, newSessionTicketDetails(body));
+        this.emit(sender, name, newSessionTicketDetails(body));
         return;
       case 11:
-        this.emit(direction, name, certificateDetails(body));
+        this.emit(sender, name, certificateDetails(body));
         return;
       case 12:
-        this.emit(direction, name, serverKeyExchangeDetails(body, this.ctx));
+        this.emit(sender, name, serverKeyExchangeDetails(body, this.ctx));
         return;
       case 13:
-        this.emit(direction, name, certificateRequestDetails(body, this.ctx));
+        this.emit(sender, name, certificateRequestDetails(body, this.ctx));
         return;
       case 15:
-        this.emit(direction, name, certificateVerifyDetails(body, this.ctx));
+        this.emit(sender, name, certificateVerifyDetails(body, this.ctx));
         return;
       case 16:
-        this.emit(direction, name, clientKeyExchangeDetails(body, this.ctx));
+        this.emit(sender, name, clientKeyExchangeDetails(body, this.ctx));
         return;
       case 20:
-        this.emit(direction, name, { encrypted: false, length: body.length });
+        this.emit(sender, name, { encrypted: false, length: body.length });
         return;
       case 22:
-        this.emit(direction, name, certificateStatusDetails(body));
+        this.emit(sender, name, certificateStatusDetails(body));
         return;
       default:
-        this.emit(direction, name, { messageType: type, length: body.length });
+        this.emit(sender, name, { messageType: type, length: body.length });
     }
   }
 
-  private clientHello(direction: Direction, hello: ClientHello): void {
+  private clientHello(sender: TlsSender, hello: ClientHello): void {
     this.earlyDataOffered = hello.earlyData;
     const fp = ja3(hello);
-    this.emit(direction, 'ClientHello', { ...hello, ja3: fp.hash, ja3String: fp.string, ja4: ja4(hello, 'tcp') });
+    this.emit(sender, 'ClientHello', { ...hello, ja3: fp.hash, ja3String: fp.string, ja4: ja4(hello, 'tcp') });
   }
 
-  private serverHello(direction: Direction, body: Uint8Array): void {
+  private serverHello(sender: TlsSender, body: Uint8Array): void {
     const hello = readServerHello(body);
     if (hello.helloRetryRequest) {
       // RFC 8446 §4.1.4: the client answers with a second, still plaintext, ClientHello.
       this.helloRetried = true;
-      this.emit(direction, 'HelloRetryRequest', { ...hello });
+      this.emit(sender, 'HelloRetryRequest', { ...hello });
       return;
     }
     this.serverHelloSeen = true;
     this.ctx.cipher = hello.cipher;
     this.ctx.versionId = hello.versionId;
     this.tls13 = isTls13(hello.versionId) || this.helloRetried;
-    this.emit(direction, 'ServerHello', { ...hello });
+    this.emit(sender, 'ServerHello', { ...hello });
   }
 }
 
@@ -440,15 +440,15 @@ function ascii(bytes: Uint8Array): string {
 }
 
 /**
- * Why a record header is not TLS, or null when it is. On a direction's first record it also names
+ * Why a record header is not TLS, or null when it is. On a sender's first record it also names
  * the usual suspects: an SSLv2-format hello, or plain HTTP where TLS was expected.
  */
-function classifyHeader(h: Uint8Array, direction: Direction, first: boolean): string | null {
+function classifyHeader(h: Uint8Array, sender: TlsSender, first: boolean): string | null {
   const type = h[0]!;
   if (first) {
     if ((type & SSL2_LENGTH_FLAG) !== 0 && h[2] === SSL2_CLIENT_HELLO) return 'SSLv2-compatible ClientHello is not supported';
     const text = ascii(h.subarray(0, RECORD_HEADER_LENGTH));
-    if (text.startsWith('HTTP/')) return direction === 's2c' ? 'plain HTTP response where TLS was expected' : 'plain HTTP sent to a TLS port';
+    if (text.startsWith('HTTP/')) return sender === 's2c' ? 'plain HTTP response where TLS was expected' : 'plain HTTP sent to a TLS port';
     if (HTTP_REQUEST.test(text)) return 'plain HTTP sent to a TLS port';
   }
   if (type < CHANGE_CIPHER_SPEC || type > HEARTBEAT) return `not a TLS record: content type 0x${type.toString(16).padStart(2, '0')}`;

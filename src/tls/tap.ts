@@ -6,20 +6,18 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { ByteObserver } from '../proxy/tapped-stream.js';
-import { roundMs, type Handshake, type HandshakeEvent, type Party, type CertificateSummary } from '../capture/flow.js';
-import { TlsConnectionParser, type Direction, type TlsMessage } from './records.js';
+import { roundMs, type Handshake, type HandshakeEvent, type Leg, type Sender, type CertificateSummary } from '../capture/flow.js';
+import { TlsConnectionParser, type TlsSender, type TlsMessage } from './records.js';
 import { cipherByOpenSslName } from './suites.js';
 import { summarizeCertificate } from './messages.js';
 import { nowMs } from '../proxy/socket-state.js';
 
-export type Leg = 'client' | 'server';
-
 export type TapListener = (event: HandshakeEvent) => void;
 
-/** Which party sent bytes in a direction, per leg: on the client leg we are the TLS server. */
-function partyFor(leg: Leg, direction: Direction): Party {
-  if (leg === 'client') return direction === 'c2s' ? 'client' : 'proxy';
-  return direction === 'c2s' ? 'proxy' : 'server';
+/** Who sent a TLS peer's bytes, per leg: on the client leg we are the TLS server. */
+function senderFor(leg: Leg, tlsSender: TlsSender): Sender {
+  if (leg === 'client') return tlsSender === 'c2s' ? 'client' : 'proxy';
+  return tlsSender === 'c2s' ? 'proxy' : 'server';
 }
 
 
@@ -43,7 +41,7 @@ export class HandshakeTap implements ByteObserver {
   }
 
   /** Adds an event that did not come from the parser (TCPConnect, errors, fallbacks). */
-  record(from: Party, type: string, details: Record<string, unknown>, at: number = nowMs()): HandshakeEvent {
+  record(from: Sender, type: string, details: Record<string, unknown>, at: number = nowMs()): HandshakeEvent {
     const event: HandshakeEvent = { t: roundMs(at - this.origin), from, type, details };
     this.handshake.events.push(event);
     this.listener?.(event);
@@ -52,8 +50,8 @@ export class HandshakeTap implements ByteObserver {
 
   observe(direction: 'in' | 'out', chunk: Buffer): void {
     // Client leg: bytes in come from the TLS client. Server leg: bytes in come from the server.
-    const dir: Direction = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
-    const messages = this.parser.push(dir, chunk);
+    const sender: TlsSender = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
+    const messages = this.parser.push(sender, chunk);
     if (messages.length === 0) return;
     const at = nowMs();
     for (const m of messages) this.apply(m, at);
@@ -88,7 +86,7 @@ export class HandshakeTap implements ByteObserver {
         break;
       }
       case 'Alert': {
-        if (d['level'] === 'fatal' && hs.error === null) hs.error = `${partyFor(this.leg, message.direction)} sent alert ${String(d['description'])}`;
+        if (d['level'] === 'fatal' && hs.error === null) hs.error = `${senderFor(this.leg, message.sender)} sent alert ${String(d['description'])}`;
         break;
       }
       case 'Error': {
@@ -98,7 +96,7 @@ export class HandshakeTap implements ByteObserver {
       default:
         break;
     }
-    this.record(partyFor(this.leg, message.direction), message.type, d, at);
+    this.record(senderFor(this.leg, message.sender), message.type, d, at);
   }
 
   /**
@@ -125,7 +123,7 @@ export class HandshakeTap implements ByteObserver {
     if (hs.certificates.length === 0) hs.certificates = chainOf(socket, this.leg);
   }
 
-  fail(reason: string, from: Party): void {
+  fail(reason: string, from: Sender): void {
     if (this.handshake.error === null) this.handshake.error = reason;
     this.record(from, 'Error', { reason });
   }

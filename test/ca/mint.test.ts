@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import { loadOrCreateAuthority, type Authority } from '../../src/ca/authority.js';
+import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CertificateMinter, normalizeHost, type LeafKey } from '../../src/ca/mint.js';
 import { isMitmError } from '../../src/errors.js';
+import { requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const DAY = 86_400_000;
@@ -76,23 +77,23 @@ function extension<T>(cert: X509Certificate, name: string): T {
 
 describe('leaf certificates', () => {
   let dir: string;
-  let authority: Authority;
+  let rootCa: RootCa;
   let minter: CertificateMinter;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mitmscope-mint-test-'));
-    authority = await loadOrCreateAuthority(join(dir, 'ca'));
-    minter = await CertificateMinter.create(authority);
+    rootCa = await loadOrCreateRootCa(join(dir, 'ca'));
+    minter = await CertificateMinter.create(rootCa);
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('openssl verifies a leaf against ca.pem', async () => {
+  test('openssl verifies a leaf against ca.pem', { skip: requireTools('openssl') }, async () => {
     const { certPem } = await minter.certificateFor('verify.test');
     const leafFile = join(dir, 'leaf.pem');
     await writeFile(leafFile, certPem);
-    const { stdout } = await run('openssl', ['verify', '-CAfile', authority.paths.pem, '-purpose', 'sslserver', leafFile]);
+    const { stdout } = await run('openssl', ['verify', '-CAfile', rootCa.paths.pem, '-purpose', 'sslserver', leafFile]);
     assert.match(stdout, /leaf\.pem: OK/);
   });
 
@@ -102,18 +103,18 @@ describe('leaf certificates', () => {
         minter.contextFor(name).then((ctx) => cb(null, ctx), (err: Error) => cb(err));
       },
     });
-    const hs = await connect({ host: '127.0.0.1', port, servername: 'anything.test', ca: authority.certPem, rejectUnauthorized: true });
+    const hs = await connect({ host: '127.0.0.1', port, servername: 'anything.test', ca: rootCa.certPem, rejectUnauthorized: true });
     assert.equal(hs.authorized, true, hs.authorizationError ?? '');
     assert.equal(hs.peer.subject.CN, 'anything.test');
     assert.equal(hs.peer.subjectaltname, 'DNS:anything.test');
     // The chain sent is leaf + CA.
-    assert.equal(hs.peer.issuerCertificate.fingerprint256, authority.fingerprint256);
+    assert.equal(hs.peer.issuerCertificate.fingerprint256, rootCa.fingerprint256);
   });
 
   test('the same client rejects the leaf for another name', async (t) => {
     const port = await serve(t, '127.0.0.1', { secureContext: await minter.contextFor('one.test') });
     await assert.rejects(
-      connect({ host: '127.0.0.1', port, servername: 'other.test', ca: authority.certPem, rejectUnauthorized: true }),
+      connect({ host: '127.0.0.1', port, servername: 'other.test', ca: rootCa.certPem, rejectUnauthorized: true }),
       (err: NodeJS.ErrnoException) => err.code === 'ERR_TLS_CERT_ALTNAME_INVALID',
     );
   });
@@ -130,7 +131,7 @@ describe('leaf certificates', () => {
         if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') return t.skip(`${ip} is not configured here`);
         throw err;
       }
-      const hs = await connect({ host: ip, port, ca: authority.certPem, rejectUnauthorized: true });
+      const hs = await connect({ host: ip, port, ca: rootCa.certPem, rejectUnauthorized: true });
       assert.equal(hs.authorized, true, hs.authorizationError ?? '');
     });
   }
@@ -176,11 +177,11 @@ describe('leaf certificates', () => {
   test("a leaf's key identifier differs from the CA's, and its authority key identifier is the CA's", async () => {
     const { cert } = await minter.certificateFor('ski.test');
     const ski = extension<{ subjectKeyIdentifier: string }>(cert, 'subjectKeyIdentifier');
-    assert.notEqual(ski.subjectKeyIdentifier, authority.subjectKeyIdentifier.toString('hex'));
+    assert.notEqual(ski.subjectKeyIdentifier, rootCa.subjectKeyIdentifier.toString('hex'));
     // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] ... }
     const aki = forge.asn1.fromDer(extension<{ value: string }>(cert, 'authorityKeyIdentifier').value);
     const keyId = (aki.value as forge.asn1.Asn1[])[0]!;
-    assert.equal(Buffer.from(keyId.value as string, 'binary').toString('hex'), authority.subjectKeyIdentifier.toString('hex'));
+    assert.equal(Buffer.from(keyId.value as string, 'binary').toString('hex'), rootCa.subjectKeyIdentifier.toString('hex'));
   });
 
   test('a leaf is valid from the past for at most 397 days, and not beyond its CA', async () => {
@@ -190,21 +191,21 @@ describe('leaf certificates', () => {
     assert.ok(from < Date.now() - DAY / 2, cert.validFrom);
     assert.ok(to - from <= 397 * DAY, `${cert.validFrom} .. ${cert.validTo}`);
     assert.ok(to - from > 390 * DAY);
-    assert.ok(to <= Date.parse(authority.cert.validTo));
+    assert.ok(to <= Date.parse(rootCa.cert.validTo));
   });
 
   test('a leaf is an end-entity server certificate: EKU serverAuth, digitalSignature + keyEncipherment, CA:FALSE', async () => {
     const { cert } = await minter.certificateFor('usage.test');
     assert.deepEqual(cert.keyUsage, [SERVER_AUTH]);
     assert.equal(cert.ca, false);
-    assert.equal(cert.issuer, authority.cert.subject);
-    assert.ok(cert.verify(authority.cert.publicKey));
+    assert.equal(cert.issuer, rootCa.cert.subject);
+    assert.ok(cert.verify(rootCa.cert.publicKey));
     const ku = extension<{ digitalSignature: boolean; keyEncipherment: boolean; keyCertSign: boolean; critical: boolean }>(cert, 'keyUsage');
     assert.deepEqual([ku.digitalSignature, ku.keyEncipherment, ku.keyCertSign, ku.critical], [true, true, false, true]);
   });
 
   test('50 concurrent requests for one host mint one leaf', async () => {
-    const fresh = await CertificateMinter.create(authority);
+    const fresh = await CertificateMinter.create(rootCa);
     const contexts = await Promise.all(Array.from({ length: 50 }, () => fresh.contextFor('same.test')));
     assert.equal(fresh.stats.minted, 1);
     assert.equal(fresh.stats.coalesced, 49);
@@ -212,7 +213,7 @@ describe('leaf certificates', () => {
   });
 
   test('the cache keeps at most cacheSize leaves, dropping the least recently used', async () => {
-    const small = await CertificateMinter.create(authority, { cacheSize: 10 });
+    const small = await CertificateMinter.create(rootCa, { cacheSize: 10 });
     for (let i = 0; i < 25; i++) await small.contextFor(`lru-${i}.test`);
     assert.ok(small.cacheSize <= 10, String(small.cacheSize));
     await small.contextFor('lru-24.test');
@@ -222,11 +223,11 @@ describe('leaf certificates', () => {
   });
 
   test('a cacheSize that is not a positive integer is a configuration error', () => {
-    assert.throws(() => new CertificateMinter(authority, leafKey(), { cacheSize: 0 }), { code: 'MITM_ERR_CONFIG' });
+    assert.throws(() => new CertificateMinter(rootCa, leafKey(), { cacheSize: 0 }), { code: 'MITM_ERR_CONFIG' });
   });
 
   test('something that is not a host rejects with MITM_ERR_MINT and caches nothing', async () => {
-    const fresh = await CertificateMinter.create(authority);
+    const fresh = await CertificateMinter.create(rootCa);
     for (const bad of ['', 'exa mple.test', 'example.test:443', '[::1', 'not:an:ip::x']) {
       await assert.rejects(fresh.contextFor(bad), isMint, bad);
     }
@@ -237,7 +238,7 @@ describe('leaf certificates', () => {
   test('a failed mint rejects with MITM_ERR_MINT, is not cached, and is tried again next time', async () => {
     // A leaf key whose private half does not match its public half: OpenSSL refuses the context.
     const good = leafKey();
-    const broken = new CertificateMinter(authority, { ...good, privateKeyPem: leafKey().privateKeyPem });
+    const broken = new CertificateMinter(rootCa, { ...good, privateKeyPem: leafKey().privateKeyPem });
     await assert.rejects(broken.contextFor('fail.test'), isMint);
     await assert.rejects(broken.contextFor('fail.test'), isMint);
     assert.equal(broken.cacheSize, 0);
@@ -246,7 +247,7 @@ describe('leaf certificates', () => {
 
   test('a minter refuses the CA key as its leaf key (the leaf SKI would equal the CA SKI)', () => {
     assert.throws(
-      () => new CertificateMinter(authority, { privateKeyPem: authority.keyPem, privateKey: authority.key, publicKey: createPublicKey(authority.key) }),
+      () => new CertificateMinter(rootCa, { privateKeyPem: rootCa.keyPem, privateKey: rootCa.key, publicKey: createPublicKey(rootCa.key) }),
       isMint,
     );
   });

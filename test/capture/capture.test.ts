@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { TestCa } from '../helpers/pki.js';
 import { curl, curlStatus, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import type { FlowJson, FlowSummary } from '../../src/capture/flow.js';
+import { requireTools } from '../helpers/tools.js';
 
 const TOKEN = 'capture-test-token';
 const BIG = Buffer.alloc(5000, 'x');
@@ -17,7 +18,7 @@ interface LiveBatch {
   events?: { type: string; flow?: FlowSummary }[];
 }
 
-describe('capture through the proxy: REST API and live feed', () => {
+describe('capture through the proxy: REST API and live feed', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;

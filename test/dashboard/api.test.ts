@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { flowsToHar } from '../../src/har/mapping.js';
+import { HarRecorder, type HarRecordingStatus } from '../../src/har/recorder.js';
 import type { FlowJson, FlowSummary } from '../../src/capture/flow.js';
 import { CA_DER, CA_P12, CA_PEM, makeFlow, request, startHarness } from './harness.js';
 
@@ -28,7 +31,9 @@ test('GET /api/flows lists summaries in arrival order and honours since and limi
   assert.deepEqual(since.map((s) => s.url), ['https://a.test/2', 'https://a.test/3']);
   const limited = (await request(h.port, { path: '/api/flows?since=1&limit=1' })).json() as FlowSummary[];
   assert.deepEqual(limited.map((s) => s.url), ['https://a.test/2']);
-  assert.equal((await request(h.port, { path: '/api/flows?since=-1' })).status, 400);
+  const bad = await request(h.port, { path: '/api/flows?since=-1' });
+  assert.equal(bad.status, 400);
+  assert.equal((bad.json() as { code: string }).code, 'MITM_ERR_API_BAD_INPUT');
 });
 
 test('GET /api/flows/:id answers the whole flow without bodies, headers as pairs in wire order', async (t) => {
@@ -68,7 +73,9 @@ test('the response body of a flow still waiting for its response is a 404', asyn
   const h = await startHarness(t);
   const flow = makeFlow();
   h.store.add(flow);
-  assert.equal((await request(h.port, { path: `/api/flows/${flow.id}/response/body` })).status, 404);
+  const res = await request(h.port, { path: `/api/flows/${flow.id}/response/body` });
+  assert.equal(res.status, 404);
+  assert.equal((res.json() as { code: string }).code, 'MITM_ERR_NOT_FOUND');
 });
 
 test('bodies are served as inert attachments that name their original type', async (t) => {
@@ -204,6 +211,28 @@ test('GET /api/status reports the version, flow count, stored bytes and recordin
   assert.equal(((await request(idle.port, { path: '/api/status' })).json() as Record<string, unknown>)['recording'], null);
 });
 
+test('GET /api/status counts flows the HAR recorder could not map, and says why', async (t) => {
+  let recorder: HarRecorder | null = null;
+  const h = await startHarness(t, { harStatus: () => recorder!.status() });
+  const path = join(h.dir, 'session.har');
+  recorder = await HarRecorder.open(path, { append: false, store: h.store });
+  // A start time no Date can print: HAR needs an ISO timestamp, so this flow cannot be an entry.
+  const broken = makeFlow({ url: 'https://a.test/broken', status: 200 });
+  broken.startedAt = Number.NaN;
+  h.store.add(broken);
+  h.store.add(makeFlow({ url: 'https://a.test/fine', status: 200 }));
+  await recorder.close();
+
+  const status = (await request(h.port, { path: '/api/status' })).json() as { har: HarRecordingStatus };
+  assert.deepEqual({ ...status.har, lastError: null }, { path, entries: 1, unmapped: 1, lastError: null, stopped: false });
+  assert.ok(status.har.lastError?.includes(broken.id), status.har.lastError ?? 'no lastError');
+  const har = JSON.parse(await readFile(path, 'utf8')) as { log: { entries: { request: { url: string } }[] } };
+  assert.deepEqual(har.log.entries.map((e) => e.request.url), ['https://a.test/fine']);
+
+  const idle = await startHarness(t);
+  assert.equal(((await request(idle.port, { path: '/api/status' })).json() as Record<string, unknown>)['har'], null);
+});
+
 test('GET /api/har exports the store as HAR 1.2', async (t) => {
   const h = await startHarness(t);
   const flow = makeFlow({ url: 'https://example.test/a', status: 201, responseHeaders: [['Content-Type', 'text/plain']], responseBody: Buffer.from('hi') });
@@ -284,4 +313,5 @@ test('unknown API routes answer a JSON 404', async (t) => {
   const res = await request(h.port, { path: '/api/nothing' });
   assert.equal(res.status, 404);
   assert.match(String(res.headers['content-type']), /^application\/json/);
+  assert.equal((res.json() as { code: string }).code, 'MITM_ERR_NOT_FOUND');
 });

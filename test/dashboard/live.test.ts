@@ -47,8 +47,8 @@ async function connect(t: { after(fn: () => unknown): void }, h: Harness, option
   return { ws, inbox };
 }
 
-/** Status of an upgrade request with exactly these headers: 101 or the refusal. */
-function upgradeStatus(port: number, path: string, headers: Record<string, string>): Promise<number> {
+/** Status of an upgrade request with exactly these headers: `101`, or the refusal's status and error code. */
+function upgradeStatus(port: number, path: string, headers: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1',
@@ -59,11 +59,11 @@ function upgradeStatus(port: number, path: string, headers: Record<string, strin
     });
     req.on('upgrade', (res, socket) => {
       socket.destroy();
-      resolve(res.statusCode ?? 0);
+      resolve(String(res.statusCode));
     });
     req.on('response', (res) => {
       res.resume();
-      resolve(res.statusCode ?? 0);
+      resolve(`${res.statusCode} ${String(res.headers['x-mitmscope-error'])}`);
     });
     req.on('error', reject);
     req.end();
@@ -89,23 +89,23 @@ function countedStore(): { store: FlowStore; subscribed: () => number } {
 test('the live feed refuses upgrades without the token (401), with a foreign Host or Origin (403) and on other paths (404)', async (t) => {
   const h = await startHarness(t);
   const live = `/api/live?token=${TOKEN}`;
-  assert.equal(await upgradeStatus(h.port, '/api/live', {}), 401);
-  assert.equal(await upgradeStatus(h.port, '/api/live?token=wrong', {}), 401);
-  assert.equal(await upgradeStatus(h.port, live, { host: 'evil.example' }), 403);
-  assert.equal(await upgradeStatus(h.port, live, { host: `rebound.example:${h.port}` }), 403);
-  assert.equal(await upgradeStatus(h.port, live, { origin: 'http://evil.example' }), 403);
-  assert.equal(await upgradeStatus(h.port, live, { origin: `http://localhost:${h.port + 1}` }), 403);
-  assert.equal(await upgradeStatus(h.port, live, { origin: 'null' }), 403);
-  assert.equal(await upgradeStatus(h.port, `/api/other?token=${TOKEN}`, {}), 404);
-  assert.equal(await upgradeStatus(h.port, live, { origin: `http://localhost:${h.port}` }), 101);
+  assert.equal(await upgradeStatus(h.port, '/api/live', {}), '401 MITM_ERR_AUTH_TOKEN');
+  assert.equal(await upgradeStatus(h.port, '/api/live?token=wrong', {}), '401 MITM_ERR_AUTH_TOKEN');
+  assert.equal(await upgradeStatus(h.port, live, { host: 'evil.example' }), '403 MITM_ERR_AUTH_HOST');
+  assert.equal(await upgradeStatus(h.port, live, { host: `rebound.example:${h.port}` }), '403 MITM_ERR_AUTH_HOST');
+  assert.equal(await upgradeStatus(h.port, live, { origin: 'http://evil.example' }), '403 MITM_ERR_AUTH_ORIGIN');
+  assert.equal(await upgradeStatus(h.port, live, { origin: `http://localhost:${h.port + 1}` }), '403 MITM_ERR_AUTH_ORIGIN');
+  assert.equal(await upgradeStatus(h.port, live, { origin: 'null' }), '403 MITM_ERR_AUTH_ORIGIN');
+  assert.equal(await upgradeStatus(h.port, `/api/other?token=${TOKEN}`, {}), '404 MITM_ERR_NOT_FOUND');
+  assert.equal(await upgradeStatus(h.port, live, { origin: `http://localhost:${h.port}` }), '101');
 });
 
 test('the live feed accepts the token as a query parameter, a bearer header or the cookie', async (t) => {
   const h = await startHarness(t);
   const cookie = (await request(h.port, { path: `/?token=${TOKEN}`, auth: false })).headers['set-cookie']![0]!.split(';')[0]!;
-  assert.equal(await upgradeStatus(h.port, `/api/live?token=${TOKEN}`, {}), 101);
-  assert.equal(await upgradeStatus(h.port, '/api/live', { authorization: `Bearer ${TOKEN}` }), 101);
-  assert.equal(await upgradeStatus(h.port, '/api/live', { cookie }), 101);
+  assert.equal(await upgradeStatus(h.port, `/api/live?token=${TOKEN}`, {}), '101');
+  assert.equal(await upgradeStatus(h.port, '/api/live', { authorization: `Bearer ${TOKEN}` }), '101');
+  assert.equal(await upgradeStatus(h.port, '/api/live', { cookie }), '101');
 });
 
 test('a new client first gets a snapshot, then every store event in order', async (t) => {

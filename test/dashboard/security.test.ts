@@ -36,10 +36,11 @@ test('requests without the token are refused with 401: JSON for the API, text fo
   const api = await request(h.port, { path: '/api/flows', auth: false });
   assert.equal(api.status, 401);
   assert.match(String(api.headers['content-type']), /^application\/json/);
-  assert.match((api.json() as { error: string }).error, /unauthorized/);
+  assert.equal((api.json() as { code: string }).code, 'MITM_ERR_AUTH_TOKEN');
   const page = await request(h.port, { path: '/', auth: false });
   assert.equal(page.status, 401);
   assert.match(String(page.headers['content-type']), /^text\/plain/);
+  assert.equal(page.headers['x-mitmscope-error'], 'MITM_ERR_AUTH_TOKEN');
   for (const method of ['DELETE', 'POST']) {
     const path = method === 'DELETE' ? '/api/flows' : '/api/har';
     assert.equal((await request(h.port, { method, path, auth: false, body: '{}' })).status, 401, method);
@@ -51,6 +52,7 @@ test('a wrong bearer token, of any length, is refused', async (t) => {
   for (const wrong of ['x', `${TOKEN}x`, TOKEN.slice(0, -1), TOKEN.toUpperCase(), '']) {
     const res = await request(h.port, { path: '/api/flows', auth: false, headers: { authorization: `Bearer ${wrong}` } });
     assert.equal(res.status, 401, JSON.stringify(wrong));
+    assert.equal((res.json() as { code: string }).code, 'MITM_ERR_AUTH_TOKEN', JSON.stringify(wrong));
   }
   const right = await request(h.port, { path: '/api/flows', auth: false, headers: { authorization: `bearer ${TOKEN}` } });
   assert.equal(right.status, 200);
@@ -106,6 +108,7 @@ test('a Host that is not the dashboard is refused with 403 everywhere, even with
     for (const path of ['/api/flows', '/', '/ca.pem', '/api/status']) {
       const res = await request(h.port, { path, headers: { host } });
       assert.equal(res.status, 403, `${host} ${path}`);
+      assert.equal(res.headers['x-mitmscope-error'], 'MITM_ERR_AUTH_HOST', `${host} ${path}`);
     }
   }
 });
@@ -123,6 +126,7 @@ test('an absolute-form request for a foreign authority is refused even with a lo
   const h = await startHarness(t);
   const foreign = await rawExchange(h.port, `GET http://evil.example/api/flows HTTP/1.1\r\nHost: localhost:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
   assert.match(foreign, /^HTTP\/1\.1 403 /);
+  assert.match(foreign, /\r\nX-Mitmscope-Error: MITM_ERR_AUTH_HOST\r\n/i);
   const own = await rawExchange(h.port, `GET http://localhost:${h.port}/api/flows HTTP/1.1\r\nHost: localhost:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
   assert.match(own, /^HTTP\/1\.1 200 /);
 });
@@ -140,8 +144,10 @@ test('a state-changing request with a foreign Origin is refused with 403 and cha
   for (const origin of foreign) {
     const del = await request(h.port, { method: 'DELETE', path: '/api/flows', headers: { origin } });
     assert.equal(del.status, 403, origin);
+    assert.equal((del.json() as { code: string }).code, 'MITM_ERR_AUTH_ORIGIN', origin);
     const post = await request(h.port, { method: 'POST', path: '/api/har', headers: { origin, 'content-type': 'text/plain' }, body: '{}' });
     assert.equal(post.status, 403, origin);
+    assert.equal((post.json() as { code: string }).code, 'MITM_ERR_AUTH_ORIGIN', origin);
   }
   assert.equal(h.store.size, 1);
   // GET is not state-changing; the token and the same-origin policy protect reads.
@@ -168,21 +174,22 @@ test('every response carries the CSP and hardening headers, and no X-Powered-By'
   const h = await startHarness(t, { ui: true });
   const flow = makeFlow({ status: 200, responseBody: Buffer.from('x') });
   h.store.add(flow);
-  const cases: [string, Parameters<typeof request>[1], number][] = [
+  const cases: [string, Parameters<typeof request>[1], number, string?][] = [
     ['api', { path: '/api/flows' }, 200],
     ['page', { path: '/' }, 200],
     ['asset', { path: '/app.js' }, 200],
     ['ca', { path: '/ca.pem', auth: false }, 200],
-    ['401', { path: '/api/flows', auth: false }, 401],
-    ['403 host', { path: '/api/flows', headers: { host: 'evil.example' } }, 403],
-    ['403 origin', { method: 'DELETE', path: '/api/flows', headers: { origin: 'http://evil.example' } }, 403],
-    ['404', { path: '/nothing' }, 404],
+    ['401', { path: '/api/flows', auth: false }, 401, 'MITM_ERR_AUTH_TOKEN'],
+    ['403 host', { path: '/api/flows', headers: { host: 'evil.example' } }, 403, 'MITM_ERR_AUTH_HOST'],
+    ['403 origin', { method: 'DELETE', path: '/api/flows', headers: { origin: 'http://evil.example' } }, 403, 'MITM_ERR_AUTH_ORIGIN'],
+    ['404', { path: '/nothing' }, 404, 'MITM_ERR_NOT_FOUND'],
     ['redirect', { path: `/?token=${TOKEN}`, auth: false }, 303],
     ['body', { path: `/api/flows/${flow.id}/response/body` }, 200],
   ];
-  for (const [name, req, status] of cases) {
+  for (const [name, req, status, code] of cases) {
     const res = await request(h.port, req);
     assert.equal(res.status, status, name);
+    assert.equal(res.headers['x-mitmscope-error'], code, name);
     assert.equal(res.headers['x-content-type-options'], 'nosniff', name);
     assert.equal(res.headers['referrer-policy'], 'no-referrer', name);
     assert.equal(res.headers['x-frame-options'], 'DENY', name);
@@ -201,6 +208,7 @@ test(`POST /api/har refuses a body over ${HAR_IMPORT_LIMIT_BYTES} bytes with 413
     `Content-Type: application/json\r\nContent-Length: ${HAR_IMPORT_LIMIT_BYTES + 1}\r\n\r\n{"log":`;
   const answer = await rawExchange(h.port, head);
   assert.match(answer, /^HTTP\/1\.1 413 /);
-  assert.match(answer, /request body too large/);
+  assert.match(answer, /\r\nX-Mitmscope-Error: MITM_ERR_TOO_LARGE\r\n/i);
+  assert.match(answer, /"code":"MITM_ERR_TOO_LARGE"/);
   assert.equal(h.store.size, 0);
 });

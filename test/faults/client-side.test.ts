@@ -10,6 +10,7 @@ import { TestCa } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpServer, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { connectTunnel, exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 
 
 /** A Duplex over a socket that writes one byte per write, so TLS records arrive dribbled. */
@@ -38,7 +39,7 @@ class Dribble extends Duplex {
   }
 }
 
-describe('hostile and unusual clients', () => {
+describe('hostile and unusual clients', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
@@ -155,7 +156,7 @@ describe('hostile and unusual clients', () => {
     await sentinel();
   });
 
-  test('a client without SNI gets a leaf for the CONNECT host', async () => {
+  test('a client without SNI gets a leaf for the CONNECT host', { skip: requireTools('openssl') }, async () => {
     const r = await run('openssl', ['s_client', '-proxy', `127.0.0.1:${proxy.proxyPort}`, '-connect', `localhost:${server.port}`, '-noservername', '-CAfile', join(proxy.caDir, 'ca.pem'), '-verify_return_error', '-verify_hostname', 'localhost', '-quiet', '-ign_eof'], {
       input: 'GET /nosni HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     });
@@ -268,7 +269,7 @@ describe('hostile and unusual clients', () => {
     const socket = await tlsThroughProxy(proxy.proxyPort, `localhost:${server.port}`, { servername: 'localhost', ca: caPem });
     const reply = await exchange(socket, 'POST /smuggle HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n');
     assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
-    assert.match(reply, /mitmscope: malformed request/);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_BAD_REQUEST\r\n/i);
     assert.ok(!proxy.store.list().some((f) => f.request.url.endsWith('/admin')), 'the smuggled request never reached the server');
     await sentinel();
   });
@@ -276,6 +277,8 @@ describe('hostile and unusual clients', () => {
   test('headers over the size limit get 431', async () => {
     const r = await curl(proxy, `https://localhost:${server.port}/huge`, ['-H', `X-Huge: ${'h'.repeat(20_000)}`]);
     assert.equal(curlStatus(r).status, 431);
+    const refused = proxy.store.list().filter((f) => f.error?.code === 'MITM_ERR_HEADERS_TOO_LARGE');
+    assert.deepEqual(refused.map((f) => f.response?.status), [431]);
     await sentinel();
   });
 
@@ -299,6 +302,7 @@ describe('hostile and unusual clients', () => {
       assert.equal(closed, false, 'the slow client is still connected while others are served');
       await done;
       assert.match(reply, /^HTTP\/1\.1 408/);
+      assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_CLIENT_TIMEOUT\r\n/i);
     } finally {
       clearInterval(timer);
       slow.destroy();

@@ -9,6 +9,7 @@ import { TestCa, selfSigned } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpsServer, startProxy, stopChild, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 
 
 /** A raw TCP server that answers every connection with `onConnection`. */
@@ -31,7 +32,7 @@ async function rawServer(onConnection: (socket: Socket) => void): Promise<{ port
   };
 }
 
-describe('hostile and failing servers', () => {
+describe('hostile and failing servers', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
@@ -54,7 +55,7 @@ describe('hostile and failing servers', () => {
     assert.equal(curlStatus(r).body, 'ok /sentinel', r.stderr);
   }
 
-  test('an upstream that never completes the TCP handshake gets 504 naming the connect stage', async (t) => {
+  test('an upstream that never completes the TCP handshake gets 504 naming the connect stage', { skip: requireTools('python3') }, async (t) => {
     // A listener that never accepts, its backlog filled: further SYNs go unanswered.
     const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)'], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => stopChild(py));

@@ -6,8 +6,9 @@ import { createServer, connect as netConnect, type Socket, type AddressInfo } fr
 import type { TLSSocket } from 'node:tls';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpsServer, startOpensslServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
+import { requireTools } from '../helpers/tools.js';
 
-describe('the core proxy', () => {
+describe('the core proxy', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   const localhostPair: KeyPair = ca.issue(['localhost', '127.0.0.1']);
   let files: { path: string; remove(): Promise<void> };
@@ -45,7 +46,7 @@ describe('the core proxy', () => {
     assert.equal(seenProtocol, 'TLSv1.2');
   });
 
-  test('curl gets the page of openssl s_server speaking TLS_RSA_WITH_AES_256_CBC_SHA over TLS 1.2', async (t) => {
+  test('curl gets the page of openssl s_server speaking TLS_RSA_WITH_AES_256_CBC_SHA over TLS 1.2', { skip: requireTools('openssl') }, async (t) => {
     const ossl = await startOpensslServer(localhostPair, ['-tls1_2', '-cipher', 'AES256-SHA', '-www']);
     t.after(() => ossl.close());
     const r = await curl(proxy, `https://localhost:${ossl.port}/`);
@@ -62,7 +63,7 @@ describe('the core proxy', () => {
     assert.equal(curlStatus(r).body, 'hello from node GET /ip');
   });
 
-  test('openssl s_client verifies a leaf for an unknown host before any upstream exists, then gets a 502 naming the DNS failure', async () => {
+  test('openssl s_client verifies a leaf for an unknown host before any upstream exists, then gets a 502 naming the DNS failure', { skip: requireTools('openssl') }, async () => {
     const r = await run(
       'openssl',
       ['s_client', '-proxy', `127.0.0.1:${proxy.proxyPort}`, '-connect', 'anything.test:443', '-servername', 'anything.test', '-CAfile', join(proxy.caDir, 'ca.pem'), '-verify_return_error', '-quiet', '-ign_eof'],
@@ -71,6 +72,7 @@ describe('the core proxy', () => {
     assert.match(r.stderr, /depth=0 CN ?= ?anything\.test/);
     assert.match(r.stderr, /verify return:1/);
     assert.match(r.stdout, /^HTTP\/1\.1 502 /);
+    assert.match(r.stdout, /\r\nX-Mitmscope-Error: MITM_ERR_UPSTREAM_DNS\r\n/i);
     assert.match(r.stdout, /mitmscope: DNS lookup of anything\.test failed/);
     await sentinel();
   });
@@ -81,6 +83,8 @@ describe('the core proxy', () => {
     const { body, status } = curlStatus(r);
     assert.equal(status, 502);
     assert.equal(body, `mitmscope: TCP connection to localhost:${closedPort} failed: connection refused\n`);
+    const flow = proxy.store.list().find((f) => f.port === closedPort);
+    assert.deepEqual([flow?.error?.code, flow?.error?.stage], ['MITM_ERR_UPSTREAM_CONNECT', 'connect']);
     await sentinel();
   });
 
@@ -93,6 +97,8 @@ describe('the core proxy', () => {
     const { body, status } = curlStatus(r);
     assert.equal(status, 504);
     assert.match(body, /^mitmscope: 127\.0\.0\.1:\d+ sent no response headers within 1500 ms/);
+    const flow = proxy.store.list().find((f) => f.port === port);
+    assert.deepEqual([flow?.error?.code, flow?.error?.stage], ['MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response']);
     await sentinel();
   });
 
@@ -129,7 +135,7 @@ describe('the core proxy', () => {
   test('a malformed request gets 400 with the reason, and the proxy keeps serving', async () => {
     const reply = await rawExchange(proxy.proxyPort, 'GARBAGE\r\n\r\n');
     assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
-    assert.match(reply, /mitmscope: malformed request/);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_BAD_REQUEST\r\n/i);
     await sentinel();
   });
 

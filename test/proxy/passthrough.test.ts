@@ -5,9 +5,10 @@ import { writeFile } from 'node:fs/promises';
 import { TestCa } from '../helpers/pki.js';
 import { curlStatus, run, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 
 
-describe('passthrough and pinning', () => {
+describe('passthrough and pinning', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let server: Listening;

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
 import { curl, curlStatus, run, startOpensslServer, startProxy, stopChild, tempDir, type TestProxy } from '../helpers/servers.js';
 import type { Flow, HandshakeEvent } from '../../src/capture/flow.js';
+import { requireTools } from '../helpers/tools.js';
 
 /** Polls a condition (the key log is written asynchronously) for at most 10 s. */
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
@@ -26,7 +27,7 @@ function flowFor(proxy: TestProxy, port: number): Flow {
   return flow;
 }
 
-describe('the TLS view of both legs, from the real bytes', () => {
+describe('the TLS view of both legs, from the real bytes', { skip: requireTools('curl', 'openssl') }, () => {
   const ca = new TestCa();
   const pair: KeyPair = ca.issue(['localhost', '127.0.0.1']);
   let files: { path: string; remove(): Promise<void> };
@@ -137,7 +138,7 @@ describe('the TLS view of both legs, from the real bytes', () => {
     assert.equal(flow.serverConnection?.tls?.version, 'TLSv1.2');
   });
 
-  test('tshark decrypts a tcpdump loopback capture of the upstream leg with the key log', async (t) => {
+  test('tshark decrypts a tcpdump loopback capture of the upstream leg with the key log', { skip: requireTools('tcpdump', 'tshark') }, async (t) => {
     const server = await startOpensslServer(pair, ['-tls1_2', '-cipher', 'AES256-SHA', '-www']);
     t.after(() => server.close());
     const pcap = join(files.path, 'capture.pcap');

@@ -13,6 +13,7 @@ import { TestCa } from '../helpers/pki.js';
 import { run, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
 import { headerValue, type Flow } from '../../src/capture/flow.js';
 import type { StoreEvent } from '../../src/capture/store.js';
+import { requireTools } from '../helpers/tools.js';
 
 /** The proxy's default --max-body: message copies are cut there. */
 const MAX_BODY = 1024 * 1024;
@@ -457,7 +458,7 @@ describe('WebSocket interception', () => {
     assert.equal(body, 'plain /h2c upgrade=none');
   });
 
-  test('curl asking for h2c inside a plain-HTTP CONNECT tunnel gets an HTTP/1.1 answer, twice on one connection', async () => {
+  test('curl asking for h2c inside a plain-HTTP CONNECT tunnel gets an HTTP/1.1 answer, twice on one connection', { skip: requireTools('curl') }, async () => {
     const url = `http://127.0.0.1:${upstreams.plainPort}/h2c-tunnel`;
     const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, '--proxytunnel', '--http2', '--max-time', '20', '-w', ' %{http_version} %{num_connects}\n', url, url]);
     assert.equal(r.code, 0, r.stderr);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { caPageHandler, type CaFiles } from '../../src/setup/ca-page.js';
 import { TestCa } from '../helpers/pki.js';
+import { requireTools } from '../helpers/tools.js';
 
 interface Reply {
   status: number;
@@ -175,7 +176,7 @@ describe('the CA install page', () => {
     assert.equal(post.headers['allow'], 'GET, HEAD');
   });
 
-  test('a .p12 written by OpenSSL with an empty password is served too', async () => {
+  test('a .p12 written by OpenSSL with an empty password is served too', { skip: requireTools('openssl') }, async () => {
     const made = join(dir, 'openssl.p12');
     execFileSync('openssl', ['pkcs12', '-export', '-nokeys', '-in', files.pem, '-out', made, '-passout', 'pass:']);
     const other = await startPage({ ...files, p12: made }, fingerprint);
@@ -224,15 +225,15 @@ describe('the CA install page', () => {
   });
 
   test('serves the files the real CA module writes (its .p12 passes the no-key check)', async () => {
-    const { loadOrCreateAuthority } = await import('../../src/ca/authority.js');
+    const { loadOrCreateRootCa } = await import('../../src/ca/root-ca.js');
     const caDir = join(dir, 'real-ca');
-    const authority = await loadOrCreateAuthority(caDir);
-    for (const source of [authority.paths, { pem: Buffer.from(authority.certPem), cer: authority.certDer, p12: authority.p12 }]) {
-      const real = await startPage(source, authority.fingerprint256);
+    const rootCa = await loadOrCreateRootCa(caDir);
+    for (const source of [rootCa.paths, { pem: Buffer.from(rootCa.certPem), cer: rootCa.certDer, p12: rootCa.p12 }]) {
+      const real = await startPage(source, rootCa.fingerprint256);
       try {
         const html = (await request(real.port, '/')).body.toString();
-        assert.ok(html.includes(authority.fingerprint256));
-        for (const [path, bytes] of [['/ca.pem', Buffer.from(authority.certPem)], ['/ca.cer', authority.certDer], ['/ca.p12', authority.p12]] as const) {
+        assert.ok(html.includes(rootCa.fingerprint256));
+        for (const [path, bytes] of [['/ca.pem', Buffer.from(rootCa.certPem)], ['/ca.cer', rootCa.certDer], ['/ca.p12', rootCa.p12]] as const) {
           const r = await request(real.port, path);
           assert.equal(r.status, 200, path);
           assert.ok(r.body.equals(bytes), path);

@@ -7,8 +7,9 @@ import { lookup } from 'node:dns/promises';
 import { TestCa } from '../helpers/pki.js';
 import { startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { launch, trustInNss } from '../helpers/browser.js';
+import { requireTools } from '../helpers/tools.js';
 
-describe('Chromium through mitmscope, trusting its CA through NSS', () => {
+describe('Chromium through mitmscope, trusting its CA through NSS', { skip: requireTools('chromium', 'certutil') }, () => {
   const ca = new TestCa();
   const host = hostname();
   let files: { path: string; remove(): Promise<void> };

@@ -1,18 +1,19 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireTools } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = `${ROOT}docker-compose.yml`;
 const DOCKERFILE = `${ROOT}Dockerfile`;
-const HAS_COMPOSE = spawnSync('sh', ['-c', 'command -v docker-compose']).status === 0;
-const NO_COMPOSE = 'docker-compose is not installed (.ci/run installs it); no Docker engine is needed for `config`';
+/** `config` needs only docker-compose itself, no Docker engine. */
+const NEEDS_COMPOSE = requireTools('docker-compose');
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -57,7 +58,7 @@ describe('docker-compose.yml', () => {
   /** `config` with an empty env file, so a developer's own .env beside the compose file cannot change the outcome. */
   const config = (env: NodeJS.ProcessEnv): ReturnType<typeof run> => run('docker-compose', ['--env-file', emptyEnvFile, '-f', COMPOSE_FILE, 'config'], env);
 
-  test('docker-compose config accepts it and publishes both ports on 127.0.0.1 only', { skip: HAS_COMPOSE ? false : NO_COMPOSE }, async () => {
+  test('docker-compose config accepts it and publishes both ports on 127.0.0.1 only', { skip: NEEDS_COMPOSE }, async () => {
     const r = await config({ ...process.env, MITMSCOPE_TOKEN: 'compose-test-token' });
     assert.equal(r.code, 0, r.stderr);
     const ports = [...r.stdout.matchAll(/^\s*-\s*['"]?([0-9.]+):(\d+):(\d+)(?:\/tcp)?['"]?\s*$/gm)].map((m) => `${m[1]}:${m[2]}:${m[3]}`);
@@ -67,7 +68,7 @@ describe('docker-compose.yml', () => {
     assert.match(r.stdout, /- mitmscope-ca:\/data\/ca/);
   });
 
-  test('without MITMSCOPE_TOKEN it refuses to start rather than use a shared default', { skip: HAS_COMPOSE ? false : NO_COMPOSE }, async () => {
+  test('without MITMSCOPE_TOKEN it refuses to start rather than use a shared default', { skip: NEEDS_COMPOSE }, async () => {
     const r = await config(envWithout('MITMSCOPE_TOKEN'));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /set MITMSCOPE_TOKEN/);
@@ -102,8 +103,11 @@ describe('Dockerfile', () => {
   test('builds in one node:20-bookworm-slim stage and runs in another as the non-root node user', () => {
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     assert.equal([...dockerfile.matchAll(/^FROM \$\{NODE_IMAGE\}/gm)].length, 2);
-    assert.match(dockerfile, /^RUN npm ci --no-audit/m);
-    assert.match(dockerfile, /^RUN npm ci --omit=dev/m);
+    // `npm ci` runs `prepare`, which needs the sources: they are copied before it.
+    const copySources = dockerfile.indexOf('\nCOPY . .\n');
+    assert.ok(copySources > 0 && copySources < dockerfile.indexOf('\nRUN npm ci --no-audit'), 'sources copied before npm ci');
+    assert.match(dockerfile, /^RUN npm prune --omit=dev/m);
+    assert.match(dockerfile, /^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
     assert.match(dockerfile, /^USER node$/m);
     assert.match(dockerfile, /^EXPOSE 8080 8081$/m);
     assert.deepEqual(execForm(dockerfile, /^CMD /), ['node', 'dist/src/cli.js', '--host', '0.0.0.0', '--ca-dir', '/data/ca']);

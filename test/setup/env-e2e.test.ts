@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { TestCa } from '../helpers/pki.js';
 import { cli } from '../helpers/cli.js';
 import { run, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
+import { requirePythonModule, requireTools } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -36,7 +37,7 @@ describe('eval "$(mitmscope env)" in a clean shell', () => {
     return proxy.store.list().filter((f) => f.port === server.port && f.state === 'complete' && agent.test(f.request.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? '')).length;
   }
 
-  test('curl goes through the proxy and trusts its CA with no flags', async () => {
+  test('curl goes through the proxy and trusts its CA with no flags', { skip: requireTools('curl') }, async () => {
     const script = `eval "$MITM_ENV"; curl -sS https://localhost:${server.port}/curl`;
     const r = await run('bash', ['-c', script], { env: { ...cleanEnv(), MITM_ENV: exports } });
     assert.equal(r.code, 0, r.stderr);
@@ -44,7 +45,7 @@ describe('eval "$(mitmscope env)" in a clean shell', () => {
     assert.equal(countFrom(/^curl\//), 1);
   });
 
-  test('python3 requests goes through the proxy and trusts its CA with no flags', async () => {
+  test('python3 requests goes through the proxy and trusts its CA with no flags', { skip: requirePythonModule('requests', 'python3-requests') }, async () => {
     const py = `import requests; print(requests.get('https://localhost:${server.port}/py').text)`;
     const r = await run('bash', ['-c', `eval "$MITM_ENV"; python3 -c "$PY"`], { env: { ...cleanEnv(), MITM_ENV: exports, PY: py } });
     assert.equal(r.code, 0, r.stderr);

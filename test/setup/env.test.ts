@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { envExports, envVariables, parseShell, SHELLS, type EnvOptions, type Shell } from '../../src/setup/env.js';
 import { writeCaBundle } from '../../src/setup/bundle.js';
 import { TestCa } from '../helpers/pki.js';
+import { requirePythonModule, requireTool, requireTools } from '../helpers/tools.js';
 
 /** Every character a shell might treat specially, plus PowerShell's curly single quotes. */
 const NASTY = `/tmp/my dir/it's "quoted" $HOME \`id\` \\back\\ ; & | * ? ~ # ‘curly’ ‚low‛ ünï`;
@@ -36,10 +37,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunRe
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-function installed(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 /** The environment a child starts from: ours without anything `mitmscope env` sets or the test runner adds. */
@@ -144,7 +141,7 @@ describe('mitmscope env output', () => {
     ['bash', 'dash'],
     ['zsh', 'zsh'],
   ] as const) {
-    test(`${shell} output evaluated by ${binary} sets exactly the values, with spaces, quotes and newlines intact`, { skip: installed(binary) ? false : `${binary} is not installed here` }, async () => {
+    test(`${shell} output evaluated by ${binary} sets exactly the values, with spaces, quotes and newlines intact`, { skip: requireTool(binary, binary) }, async () => {
       for (const value of [NASTY, MULTILINE]) {
         const file = join(dir, `env.${binary}`);
         const opts = { ...OPTS, caPem: value, bundle: `${value}/b`, noProxy: ['mitmscope.internal'] };
@@ -158,7 +155,7 @@ describe('mitmscope env output', () => {
     });
   }
 
-  test('fish output sourced by fish sets the values', { skip: installed('fish') ? false : 'fish is not installed here (the quoting is checked by the decoder test)' }, async () => {
+  test('fish output sourced by fish sets the values', { skip: requireTools('fish') }, async () => {
     const file = join(dir, 'env.fish');
     await writeFile(file, envExports({ ...OPTS, shell: 'fish' }));
     const r = await run('fish', ['-c', `source ${file}; env -0`], cleanEnv());
@@ -167,7 +164,7 @@ describe('mitmscope env output', () => {
     for (const [name, expected] of envVariables(OPTS)) if (expected !== '') assert.equal(seen.get(name), expected, name);
   });
 
-  test('PowerShell output run by pwsh sets the values', { skip: installed('pwsh') ? false : 'pwsh is not installed here (the quoting is checked by the decoder test)' }, async () => {
+  test('PowerShell output run by pwsh sets the values', { skip: requireTools('pwsh') }, async () => {
     const file = join(dir, 'env.ps1');
     await writeFile(file, envExports({ ...OPTS, shell: 'powershell' }));
     const r = await run('pwsh', ['-NoProfile', '-Command', `. '${file.replaceAll("'", "''")}'; [Environment]::GetEnvironmentVariable('PIP_CERT')`], cleanEnv());
@@ -261,12 +258,12 @@ describe('real clients after eval "$(mitmscope env)"', () => {
     return run('bash', ['-c', script, 'bash', envFile], cleanEnv());
   }
 
-  test('control: without the variables curl rejects the local server (exit 60, unknown issuer)', async () => {
+  test('control: without the variables curl rejects the local server (exit 60, unknown issuer)', { skip: requireTools('curl') }, async () => {
     const r = await inShell(`curl -sS --max-time 10 https://localhost:${port}/control`, false);
     assert.equal(r.code, 60, r.stderr);
   });
 
-  test('curl with no flags goes through HTTPS_PROXY to a localhost server and trusts it via the bundle', async () => {
+  test('curl with no flags goes through HTTPS_PROXY to a localhost server and trusts it via the bundle', { skip: requireTools('curl') }, async () => {
     const before = proxy.targets.length;
     const r = await inShell(`curl -sS --max-time 10 https://localhost:${port}/curl`);
     assert.equal(r.code, 0, r.stderr);
@@ -274,7 +271,7 @@ describe('real clients after eval "$(mitmscope env)"', () => {
     assert.deepEqual(proxy.targets.slice(before), [`localhost:${port}`]);
   });
 
-  test('python3 requests goes through the proxy and trusts the server via REQUESTS_CA_BUNDLE', async () => {
+  test('python3 requests goes through the proxy and trusts the server via REQUESTS_CA_BUNDLE', { skip: requirePythonModule('requests', 'python3-requests') }, async () => {
     const before = proxy.targets.length;
     const py = `import requests; print(requests.get("https://localhost:${port}/requests", timeout=10).text, end="")`;
     const r = await inShell(`python3 -c '${py}'`);
@@ -283,7 +280,7 @@ describe('real clients after eval "$(mitmscope env)"', () => {
     assert.deepEqual(proxy.targets.slice(before), [`localhost:${port}`]);
   });
 
-  test('python3 urllib (OpenSSL defaults) goes through the proxy and trusts the server via SSL_CERT_FILE', async () => {
+  test('python3 urllib (OpenSSL defaults) goes through the proxy and trusts the server via SSL_CERT_FILE', { skip: requireTools('python3') }, async () => {
     const before = proxy.targets.length;
     const py = `import urllib.request; print(urllib.request.urlopen("https://127.0.0.1:${port}/urllib", timeout=10).read().decode(), end="")`;
     const r = await inShell(`python3 -c '${py}'`);

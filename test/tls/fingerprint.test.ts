@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ja3, ja4, ja4Raw } from '../../src/tls/fingerprint.js';
 import { parseClientHello, type ClientHello } from '../../src/tls/records.js';
 import { FIXTURE_NAMES, clientHelloBody, ext, hexList, loadFixture, replay, type Extension } from '../fixtures/tls/helpers.js';
+import { requireTools } from '../helpers/tools.js';
 
 /** Extensions whose bodies the fingerprints read get real bodies; the rest are empty. */
 function helloFrom(spec: { ciphers: number[]; extensions: number[]; sigalgs: number[]; groups?: number[]; alpn?: string[]; versions?: number[]; sni?: boolean }): ClientHello {
@@ -182,10 +183,8 @@ function pcapOf(names: readonly string[]): Buffer {
   return Buffer.concat(parts);
 }
 
-const hasTshark = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
-
 describe('JA3 against tshark', () => {
-  test('agrees with tshark on every recorded ClientHello', { skip: hasTshark ? false : 'tshark is not installed' }, () => {
+  test('agrees with tshark on every recorded ClientHello', { skip: requireTools('tshark') }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'mitmscope-ja3-'));
     try {
       const pcap = join(dir, 'hellos.pcap');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlsConnectionParser, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_LENGTH, peekClientHello, type Direction } from '../../src/tls/records.js';
+import { TlsConnectionParser, MAX_HANDSHAKE_MESSAGE, MAX_RECORD_LENGTH, peekClientHello, type TlsSender } from '../../src/tls/records.js';
 import { HANDSHAKE_TYPES } from '../../src/tls/suites.js';
 import { FIXTURE_NAMES, loadFixture, prng, stream, type Chunk } from '../fixtures/tls/helpers.js';
 
@@ -22,7 +22,7 @@ const pick = <T>(rand: Rand, items: readonly T[]): T => items[int(rand, items.le
 
 interface Source {
   chunks: Chunk[];
-  streams: Record<Direction, Buffer>;
+  streams: Record<TlsSender, Buffer>;
 }
 
 const SOURCES: Source[] = FIXTURE_NAMES.map((name) => {
@@ -97,8 +97,8 @@ function mutate(rand: Rand, input: Buffer): Buffer {
 }
 
 /** Cuts the (mutated) streams along the recorded chunk sizes, with extra random cuts, in recorded order. */
-function conversation(rand: Rand, source: Source, streams: Record<Direction, Buffer>): Chunk[] {
-  const pos: Record<Direction, number> = { c2s: 0, s2c: 0 };
+function conversation(rand: Rand, source: Source, streams: Record<TlsSender, Buffer>): Chunk[] {
+  const pos: Record<TlsSender, number> = { c2s: 0, s2c: 0 };
   const out: Chunk[] = [];
   source.chunks.forEach((c, index) => {
     const isLastOfSide = !source.chunks.slice(index + 1).some((x) => x.dir === c.dir);
@@ -134,7 +134,7 @@ function makeCase(rand: Rand): Chunk[] {
   const source = pick(rand, SOURCES);
   const streams = { ...source.streams };
   for (let k = 1 + int(rand, 3); k > 0; k--) {
-    const dir: Direction = rand() < 0.5 ? 'c2s' : 's2c';
+    const dir: TlsSender = rand() < 0.5 ? 'c2s' : 's2c';
     streams[dir] = mutate(rand, streams[dir]);
   }
   return conversation(rand, source, streams);
@@ -158,7 +158,7 @@ test(`${CASES} seeded random and mutated conversations never throw and never ove
         if (wasDone && messages.length > 0) problems.push(`case ${i}: messages after done`);
         for (const m of messages) {
           messagesSeen++;
-          if (m.direction !== 'c2s' && m.direction !== 's2c') problems.push(`case ${i}: direction ${String(m.direction)}`);
+          if (m.sender !== 'c2s' && m.sender !== 's2c') problems.push(`case ${i}: sender ${String(m.sender)}`);
           if (!KNOWN_TYPES.has(m.type)) problems.push(`case ${i}: unexpected type ${m.type}`);
           if (typeof m.details !== 'object' || m.details === null) problems.push(`case ${i}: details not an object`);
           if (m.type === 'Error') errors++;

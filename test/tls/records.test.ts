@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlsConnectionParser, MAX_HANDSHAKE_MESSAGE, MAX_MESSAGES, MAX_RECORD_LENGTH, parseClientHello, peekClientHello, type TlsMessage } from '../../src/tls/records.js';
+import { TlsConnectionParser, MAX_HANDSHAKE_MESSAGE, MAX_MESSAGES, MAX_RECORD_LENGTH, parseClientHello, peekClientHello, type TlsMessage, type TlsSender } from '../../src/tls/records.js';
 import {
   FIXTURE_NAMES,
   clientHelloBody,
@@ -259,7 +259,7 @@ describe('alerts', () => {
     parser.push('s2c', serverHello(0x0035));
     parser.push('c2s', record(CCS, Buffer.from([1])));
     const messages = parser.push('c2s', record(ALERT, Buffer.alloc(26, 9)));
-    assert.deepEqual(messages, [{ direction: 'c2s', type: 'Alert', details: { encrypted: true, length: 26 } }]);
+    assert.deepEqual(messages, [{ sender: 'c2s', type: 'Alert', details: { encrypted: true, length: 26 } }]);
     assert.equal(parser.done, false);
   });
 });
@@ -297,16 +297,16 @@ describe('feeding the bytes differently', () => {
 });
 
 describe('input that is not TLS', () => {
-  function only(direction: 'c2s' | 's2c', bytes: Uint8Array): { parser: TlsConnectionParser; messages: TlsMessage[] } {
+  function only(sender: TlsSender, bytes: Uint8Array): { parser: TlsConnectionParser; messages: TlsMessage[] } {
     const parser = new TlsConnectionParser();
-    const messages = parser.push(direction, bytes);
+    const messages = parser.push(sender, bytes);
     return { parser, messages };
   }
 
   test('an SSLv2-compatible ClientHello gives exactly one Error that says so', () => {
     const sslv2 = Buffer.from('802e0103010015000000100000390000380000350000160000130000' + '0a0700c0' + '00'.repeat(16), 'hex');
     const { parser, messages } = only('c2s', sslv2);
-    assert.deepEqual(messages, [{ direction: 'c2s', type: 'Error', details: { reason: 'SSLv2-compatible ClientHello is not supported' } }]);
+    assert.deepEqual(messages, [{ sender: 'c2s', type: 'Error', details: { reason: 'SSLv2-compatible ClientHello is not supported' } }]);
     assert.equal(parser.done, true);
     assert.deepEqual(parser.push('c2s', simpleHello), []);
   });
@@ -339,7 +339,7 @@ describe('input that is not TLS', () => {
     parser.push('c2s', simpleHello);
     parser.push('s2c', serverHello(0x0035));
     const messages = parser.push('c2s', record(APP, Buffer.alloc(MAX_RECORD_LENGTH)));
-    assert.deepEqual(messages, [{ direction: 'c2s', type: 'ApplicationData', details: { length: MAX_RECORD_LENGTH } }]);
+    assert.deepEqual(messages, [{ sender: 'c2s', type: 'ApplicationData', details: { length: MAX_RECORD_LENGTH } }]);
   });
 
   test('a truncated ClientHello body gives an Error naming what was short', () => {
@@ -369,7 +369,7 @@ describe('limits and odd corners', () => {
       out.push(...parser.push('s2c', record(HANDSHAKE, message.subarray(i, i + 16_000))));
       assert.ok(parser.bufferedBytes < 100, `buffered ${parser.bufferedBytes}`);
     }
-    assert.deepEqual(out, [{ direction: 's2c', type: 'Certificate', details: { length, skipped: `larger than the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap` } }]);
+    assert.deepEqual(out, [{ sender: 's2c', type: 'Certificate', details: { length, skipped: `larger than the ${MAX_HANDSHAKE_MESSAGE}-byte reassembly cap` } }]);
   });
 
   test('a certificate that is not DER gets a summary with an error instead of a throw', () => {
@@ -389,7 +389,7 @@ describe('limits and odd corners', () => {
     const flood = record(HANDSHAKE, Buffer.concat(Array.from({ length: 2000 }, () => handshake(0, Buffer.alloc(0)))));
     const messages = parser.push('s2c', flood);
     assert.equal(messages.length, MAX_MESSAGES);
-    assert.deepEqual(messages.at(-1), { direction: 's2c', type: 'Error', details: { reason: `more than ${MAX_MESSAGES} TLS messages on one connection; parsing stopped` } });
+    assert.deepEqual(messages.at(-1), { sender: 's2c', type: 'Error', details: { reason: `more than ${MAX_MESSAGES} TLS messages on one connection; parsing stopped` } });
     assert.equal(parser.done, true);
   });
 
@@ -397,13 +397,13 @@ describe('limits and odd corners', () => {
     const parser = new TlsConnectionParser();
     parser.push('c2s', simpleHello);
     const messages = parser.push('s2c', record(ALERT, Buffer.from([7, 40])));
-    assert.deepEqual(messages, [{ direction: 's2c', type: 'Error', details: { reason: 'malformed Alert: level 7 is neither warning nor fatal', message: 'Alert' } }]);
+    assert.deepEqual(messages, [{ sender: 's2c', type: 'Error', details: { reason: 'malformed Alert: level 7 is neither warning nor fatal', message: 'Alert' } }]);
   });
 
   test('heartbeat records are named', () => {
     const parser = new TlsConnectionParser();
     parser.push('c2s', simpleHello);
-    assert.deepEqual(parser.push('c2s', record(24, Buffer.alloc(19))), [{ direction: 'c2s', type: 'Heartbeat', details: { length: 19, encrypted: false } }]);
+    assert.deepEqual(parser.push('c2s', record(24, Buffer.alloc(19))), [{ sender: 'c2s', type: 'Heartbeat', details: { length: 19, encrypted: false } }]);
   });
 
   test('0-RTT data after a hello that offers early_data is reported once, and does not end the handshake', () => {
@@ -411,7 +411,7 @@ describe('limits and odd corners', () => {
     const parser = new TlsConnectionParser();
     parser.push('c2s', hello);
     const early = parser.push('c2s', Buffer.concat([record(APP, Buffer.alloc(50)), record(APP, Buffer.alloc(60))]));
-    assert.deepEqual(early, [{ direction: 'c2s', type: 'ApplicationData', details: { length: 50, earlyData: true } }]);
+    assert.deepEqual(early, [{ sender: 'c2s', type: 'ApplicationData', details: { length: 50, earlyData: true } }]);
     assert.equal(parser.done, false);
   });
 

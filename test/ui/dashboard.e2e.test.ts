@@ -12,6 +12,7 @@ import type { Locator, Page } from 'playwright-core';
 import type { Flow } from '../../src/capture/flow.js';
 import { Certificates, demoFlows, svgFlow, xssFlow } from './fixtures/flows.js';
 import { eventually, startHarness, startHitCounter, type Harness, type HitCounter } from './fixtures/harness.js';
+import { requireTools } from '../helpers/tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** README screenshots are refreshed only on request (MITMSCOPE_SCREENSHOTS=1), so a test run never dirties the tree. */
@@ -41,7 +42,7 @@ function rowFor(page: Page, path: string) {
   return page.locator('.rows .row', { has: page.locator('.c-path', { hasText: path }) }).first();
 }
 
-describe('dashboard UI in Chromium', { timeout: 180_000 }, () => {
+describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chromium') }, () => {
   let h: Harness;
   let page: Page;
   let certs: Certificates;
@@ -228,7 +229,7 @@ describe('dashboard UI in Chromium', { timeout: 180_000 }, () => {
     await page.locator('.detail .banner.error', { hasText: 'Failed during upstream-tls' }).waitFor();
   });
 
-  it('lists WebSocket messages, filters them by direction and pretty-prints JSON', async () => {
+  it('lists WebSocket messages, filters them into sent and received and pretty-prints JSON', async () => {
     await rowFor(page, '/prices').click();
     await page.click('[data-tab=websocket]');
     await page.locator('table.ws-messages').waitFor();
@@ -360,7 +361,7 @@ describe('dashboard UI in Chromium', { timeout: 180_000 }, () => {
   });
 });
 
-describe('a dashboard with a long history, recording to a HAR file', { timeout: 120_000 }, () => {
+describe('a dashboard with a long history, recording to a HAR file', { timeout: 120_000, skip: requireTools('chromium') }, () => {
   let h: Harness;
   const total = 260;
 
@@ -390,7 +391,7 @@ describe('a dashboard with a long history, recording to a HAR file', { timeout: 
   });
 });
 
-describe('hostile captured content', { timeout: 120_000 }, () => {
+describe('hostile captured content', { timeout: 120_000, skip: requireTools('chromium') }, () => {
   let h: Harness;
   let hits: HitCounter;
 

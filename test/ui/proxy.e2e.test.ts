@@ -11,6 +11,7 @@ import { curl, curlStatus, startOpensslServer, startProxy, tempDir, type TestPro
 import { launch, trustInNss } from '../helpers/browser.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, VIEWPORT, eventually } from './fixtures/harness.js';
 import { buildUi } from '../../ui/build.js';
+import { requireTools } from '../helpers/tools.js';
 
 const TOKEN = 'ui-proxy-e2e';
 
@@ -23,7 +24,7 @@ let got = 0;
 ws.onmessage = () => { if (++got === 2) { document.title = 'echoed'; ws.close(1000, 'done'); } };
 `;
 
-describe('the dashboard with real traffic through the proxy', { timeout: 180_000 }, () => {
+describe('the dashboard with real traffic through the proxy', { timeout: 180_000, skip: requireTools('chromium', 'certutil', 'curl', 'openssl') }, () => {
   const ca = new TestCa();
   let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;

@@ -5,8 +5,8 @@
  */
 import { Facts, Row } from './facts.js';
 import { formatDate } from './format.js';
-import { validity, type Leg } from './tls-words.js';
-import type { CertificateSummary } from './types.js';
+import { validity } from './tls-words.js';
+import type { CertificateSummary, Leg } from './types.js';
 
 function Certificate({ cert, leg, index }: { cert: CertificateSummary; leg: Leg; index: number }) {
   const state = validity(cert.notBefore, cert.notAfter, Date.now());

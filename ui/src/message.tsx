@@ -1,5 +1,5 @@
 /**
- * One side of an exchange: the start line, headers in wire order with their original case,
+ * One message of an exchange (request or response): the start line, headers in wire order with their original case,
  * trailers, and the body.
  */
 import { BodyView } from './body-view.js';

@@ -6,8 +6,8 @@
 import { CertificateChain } from './certificates.js';
 import { Facts, Row } from './facts.js';
 import { formatOffset, hexId, humanize } from './format.js';
-import { asCipher, describeValue, isEncrypted, offeredSuites, PARTY_NAMES, type Leg } from './tls-words.js';
-import type { CertificateSummary, CipherInfo, Connection, Handshake, HandshakeEvent } from './types.js';
+import { asCipher, describeValue, isEncrypted, offeredSuites, SENDER_NAMES } from './tls-words.js';
+import type { CertificateSummary, CipherInfo, Connection, Handshake, HandshakeEvent, Leg } from './types.js';
 
 export function CipherTable({ cipher }: { cipher: CipherInfo }) {
   return (
@@ -144,7 +144,7 @@ function ServerHelloFacts({ d }: { d: Record<string, unknown> }) {
 
 /** One sentence about what the message does, for the ones whose fields say little. */
 function meaning(e: HandshakeEvent, leg: Leg, connection: Connection | null): string | null {
-  const sender = PARTY_NAMES[e.from];
+  const sender = SENDER_NAMES[e.from];
   switch (e.type) {
     case 'TCPConnect':
       return connection
@@ -167,7 +167,7 @@ function meaning(e: HandshakeEvent, leg: Leg, connection: Connection | null): st
     case 'ServerKeyExchange':
       return 'The server sends its ephemeral key-exchange parameters, signed with its certificate key.';
     case 'ClientKeyExchange':
-      return 'The client sends its key-exchange share; both sides can now derive the keys.';
+      return 'The client sends its key-exchange share; client and server can now derive the keys.';
     case 'NewSessionTicket':
       return 'A ticket the client can present later to resume the session without a full handshake.';
     case 'HelloRetryRequest':
@@ -185,15 +185,15 @@ export function EventDetails({ event, leg, handshake, connection }: { event: Han
   return (
     <div class="event-details" data-event={event.type}>
       <h3>
-        {event.type} <span class="muted">from {PARTY_NAMES[event.from]} at {formatOffset(event.t)}</span>
+        {event.type} <span class="muted">from {SENDER_NAMES[event.from]} at {formatOffset(event.t)}</span>
       </h3>
       {words ? <p>{words}</p> : null}
       {alarm ? (
         <div class="banner error" role="alert">
           {event.type === 'Alert'
             ? d['encrypted'] === true
-              ? `${PARTY_NAMES[event.from]} sent an encrypted alert (its content is not visible).`
-              : `${PARTY_NAMES[event.from]} sent a ${describeValue(d['level'])} alert: ${describeValue(d['description'])}${typeof d['code'] === 'number' ? ` (${d['code']})` : ''}.`
+              ? `${SENDER_NAMES[event.from]} sent an encrypted alert (its content is not visible).`
+              : `${SENDER_NAMES[event.from]} sent a ${describeValue(d['level'])} alert: ${describeValue(d['description'])}${typeof d['code'] === 'number' ? ` (${d['code']})` : ''}.`
             : `Error: ${describeValue(d['reason'])}`}
         </div>
       ) : null}

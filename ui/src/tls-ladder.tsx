@@ -1,13 +1,13 @@
 /**
  * One leg's handshake as a ladder (sequence) diagram: two lifelines, one arrow per event from
- * its sender to the other party, top to bottom in time order. Vertical spacing grows with the
+ * its sender to its receiver, top to bottom in time order. Vertical spacing grows with the
  * time between events but is clamped, so 0.02 ms apart stays readable and a 2 s stall does not
  * push the rest off screen; the exact offset is printed beside each arrow.
  */
 import type { VNode } from 'preact';
 import { formatOffset } from './format.js';
-import { eventHint, eventLabel, isAlarm, isEncrypted, LEG_PARTIES, PARTY_NAMES, type Leg } from './tls-words.js';
-import type { Connection, Handshake, HandshakeEvent } from './types.js';
+import { eventHint, eventLabel, isAlarm, isEncrypted, LEG_SENDERS, SENDER_NAMES } from './tls-words.js';
+import type { Connection, Handshake, HandshakeEvent, Leg } from './types.js';
 
 const WIDTH = 600;
 const TIME_RIGHT = 66;
@@ -58,11 +58,11 @@ function columnSubtitle(leg: Leg, side: 'left' | 'right', connection: Connection
 }
 
 export function Ladder({ leg, handshake, connection, selected, onSelect }: LadderProps) {
-  const [leftParty, rightParty] = LEG_PARTIES[leg];
+  const [leftSender, rightSender] = LEG_SENDERS[leg];
   const events = handshake.events;
   const ys = arrowRows(events);
   const height = (ys.length > 0 ? ys[ys.length - 1]! : FIRST_ARROW_Y) + ROW_HEIGHT;
-  const xOf = (p: string) => (p === leftParty ? LEFT_X : p === rightParty ? RIGHT_X : LEFT_X);
+  const xOf = (p: string) => (p === leftSender ? LEFT_X : p === rightSender ? RIGHT_X : LEFT_X);
   const mid = (LEFT_X + RIGHT_X) / 2;
 
   const rows: VNode[] = events.map((e, i) => {
@@ -85,7 +85,7 @@ export function Ladder({ leg, handshake, connection, selected, onSelect }: Ladde
         data-event={e.type}
         data-index={i}
         aria-pressed={selected === i}
-        aria-label={`${label} from ${PARTY_NAMES[e.from]} at ${formatOffset(e.t)}${hint ? `: ${hint}` : ''}`}
+        aria-label={`${label} from ${SENDER_NAMES[e.from]} at ${formatOffset(e.t)}${hint ? `: ${hint}` : ''}`}
         onClick={select}
         onKeyDown={(ev) => {
           if (ev.key === 'Enter' || ev.key === ' ') {
@@ -118,21 +118,21 @@ export function Ladder({ leg, handshake, connection, selected, onSelect }: Ladde
       height={height}
       viewBox={`0 0 ${WIDTH} ${height}`}
       role="group"
-      aria-label={`${PARTY_NAMES[leftParty]} ↔ ${PARTY_NAMES[rightParty]} handshake`}
+      aria-label={`${SENDER_NAMES[leftSender]} ↔ ${SENDER_NAMES[rightSender]} handshake`}
     >
-      <text class="party" x={LEFT_X} y={18} text-anchor="middle">
-        {PARTY_NAMES[leftParty]}
+      <text class="sender" x={LEFT_X} y={18} text-anchor="middle">
+        {SENDER_NAMES[leftSender]}
       </text>
-      <text class="party" x={RIGHT_X} y={18} text-anchor="middle">
-        {PARTY_NAMES[rightParty]}
+      <text class="sender" x={RIGHT_X} y={18} text-anchor="middle">
+        {SENDER_NAMES[rightSender]}
       </text>
       {leftSub ? (
-        <text class="party-sub" x={LEFT_X} y={34} text-anchor="middle">
+        <text class="sender-sub" x={LEFT_X} y={34} text-anchor="middle">
           {clip(leftSub, MAX_SUBTITLE_CHARS)}
         </text>
       ) : null}
       {rightSub ? (
-        <text class="party-sub" x={RIGHT_X} y={34} text-anchor="middle">
+        <text class="sender-sub" x={RIGHT_X} y={34} text-anchor="middle">
           {clip(rightSub, MAX_SUBTITLE_CHARS)}
         </text>
       ) : null}

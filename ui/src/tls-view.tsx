@@ -6,8 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatClock } from './format.js';
 import { EventDetails, LegOverview } from './tls-details.js';
 import { Ladder } from './tls-ladder.js';
-import type { Leg } from './tls-words.js';
-import type { Connection, FlowDetail, Handshake } from './types.js';
+import type { Connection, FlowDetail, Handshake, Leg } from './types.js';
 
 interface Selection {
   leg: Leg;

@@ -2,17 +2,15 @@
  * TLS handshake events in words: the one-line hint next to each arrow of a ladder and the
  * plain rendering of detail values. Pure (no DOM) so node:test covers it.
  */
-import type { CipherInfo, HandshakeEvent, Party } from './types.js';
-
-export type Leg = 'client' | 'server';
+import type { CipherInfo, HandshakeEvent, Leg, Sender } from './types.js';
 
 /** The two columns of a leg's ladder, left to right. */
-export const LEG_PARTIES: Record<Leg, readonly [Party, Party]> = {
+export const LEG_SENDERS: Record<Leg, readonly [Sender, Sender]> = {
   client: ['client', 'proxy'],
   server: ['proxy', 'server'],
 };
 
-export const PARTY_NAMES: Record<Party, string> = {
+export const SENDER_NAMES: Record<Sender, string> = {
   client: 'Client',
   proxy: 'mitmscope',
   server: 'Server',

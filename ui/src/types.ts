@@ -6,7 +6,10 @@
  */
 
 export type Header = [name: string, value: string];
-export type Party = 'client' | 'proxy' | 'server';
+/** Who sent a message: the client, mitmscope itself, or the upstream server. */
+export type Sender = 'client' | 'proxy' | 'server';
+/** One of the two connections of a proxied exchange: client ↔ proxy, or proxy ↔ server. */
+export type Leg = 'client' | 'server';
 export type FlowKind = 'http' | 'tunnel' | 'tls-failure' | 'websocket';
 export type FlowState = 'pending' | 'complete' | 'error';
 export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tcp';
@@ -33,7 +36,7 @@ export interface FlowSummary {
 export interface HandshakeEvent {
   /** ms since the leg's TCP connection opened. */
   t: number;
-  from: Party;
+  from: Sender;
   type: string;
   details: Record<string, unknown>;
 }
@@ -75,7 +78,7 @@ export interface Handshake {
 
 export interface Connection {
   id: string;
-  side: 'client' | 'server';
+  side: Leg;
   address: string;
   port: number;
   host: string;
@@ -135,7 +138,7 @@ export interface WebSocketInfo {
   messages: WebSocketMessage[];
   closeCode: number | null;
   closeReason: string | null;
-  closedBy: 'client' | 'server' | null;
+  closedBy: Leg | null;
 }
 
 export interface FlowDetail {

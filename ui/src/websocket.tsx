@@ -1,5 +1,5 @@
 /**
- * WebSocket messages of an upgraded flow: direction, time, opcode, size and data — text
+ * WebSocket messages of an upgraded flow: sent or received, time, opcode, size and data — text
  * pretty-printed when it is JSON, binary frames (base64 in the capture) as a hex dump.
  */
 import { Fragment } from 'preact';
@@ -13,7 +13,7 @@ const PAGE = 500;
 /** RFC 6455 §11.8. */
 const OPCODES: Record<number, string> = { 0: 'continuation', 1: 'text', 2: 'binary', 8: 'close', 9: 'ping', 10: 'pong' };
 
-type Direction = 'all' | 'send' | 'receive';
+type MessageFilter = 'all' | 'send' | 'receive';
 
 function preview(m: WebSocketMessage): string {
   if (m.opcode === 2) return `${formatSize(m.size)} binary`;
@@ -29,17 +29,17 @@ function MessageBody({ m }: { m: WebSocketMessage }) {
 }
 
 export function WebSocketView({ ws }: { ws: WebSocketInfo }) {
-  const [direction, setDirection] = useState<Direction>('all');
+  const [shown, setShown] = useState<MessageFilter>('all');
   const [open, setOpen] = useState<number | null>(null);
   const [limit, setLimit] = useState(PAGE);
-  const indexed = ws.messages.map((m, i) => ({ m, i })).filter(({ m }) => direction === 'all' || m.type === direction);
+  const indexed = ws.messages.map((m, i) => ({ m, i })).filter(({ m }) => shown === 'all' || m.type === shown);
   const first = ws.messages[0]?.time ?? 0;
   return (
     <div class="websocket">
       <div class="ws-head">
-        <div class="segmented" role="group" aria-label="Direction">
+        <div class="segmented" role="group" aria-label="Sent or received">
           {(['all', 'send', 'receive'] as const).map((d) => (
-            <button key={d} class={direction === d ? 'active' : ''} aria-pressed={direction === d} onClick={() => setDirection(d)}>
+            <button key={d} class={shown === d ? 'active' : ''} aria-pressed={shown === d} onClick={() => setShown(d)}>
               {d === 'all' ? 'All' : d === 'send' ? '↑ Sent' : '↓ Received'}
             </button>
           ))}

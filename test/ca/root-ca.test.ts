@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import { loadOrCreateAuthority, type Authority } from '../../src/ca/authority.js';
+import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CaError, isMitmError } from '../../src/errors.js';
+import { requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 
@@ -30,7 +31,7 @@ async function snapshot(dir: string): Promise<Map<string, { bytes: Buffer; mtime
 
 async function rejectsCorrupt(dir: string, file: string, message?: RegExp): Promise<void> {
   const before = await snapshot(dir);
-  await assert.rejects(loadOrCreateAuthority(dir), (err: unknown) => {
+  await assert.rejects(loadOrCreateRootCa(dir), (err: unknown) => {
     assert.ok(err instanceof CaError, String(err));
     assert.equal(err.code, 'MITM_ERR_CA_CORRUPT');
     assert.equal(err.file, join(dir, file));
@@ -43,16 +44,16 @@ async function rejectsCorrupt(dir: string, file: string, message?: RegExp): Prom
 
 describe('the root CA', () => {
   let root: string;
-  let fresh: Authority;
+  let fresh: RootCa;
   let freshDir: string;
   let counter = 0;
   const newDir = (): string => join(root, `ca-${counter++}`);
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mitmscope-ca-test-'));
-    // A nested path that does not exist yet: loadOrCreateAuthority must mkdir -p it.
+    // A nested path that does not exist yet: loadOrCreateRootCa must mkdir -p it.
     freshDir = join(root, 'nested', 'deeper', 'ca');
-    fresh = await loadOrCreateAuthority(freshDir);
+    fresh = await loadOrCreateRootCa(freshDir);
   });
   after(async () => {
     await rm(root, { recursive: true, force: true });
@@ -71,7 +72,7 @@ describe('the root CA', () => {
     assert.deepEqual(fresh.warnings, []);
   });
 
-  test('openssl reads ca.pem as a critical CA:TRUE certificate for signing certificates and CRLs, SHA-256 signed', async () => {
+  test('openssl reads ca.pem as a critical CA:TRUE certificate for signing certificates and CRLs, SHA-256 signed', { skip: requireTools('openssl') }, async () => {
     const text = await openssl('x509', '-in', fresh.paths.pem, '-noout', '-text');
     assert.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
     assert.match(text, /X509v3 Key Usage: critical\s+Certificate Sign, CRL Sign\n/);
@@ -90,7 +91,7 @@ describe('the root CA', () => {
     assert.match(fresh.cert.serialNumber, /^[4-7][0-9A-F]{31}$/);
   });
 
-  test('openssl reads ca.p12 with an empty password and finds the certificate and no key', async () => {
+  test('openssl reads ca.p12 with an empty password and finds the certificate and no key', { skip: requireTools('openssl') }, async () => {
     const out = await openssl('pkcs12', '-in', fresh.paths.p12, '-nokeys', '-passin', 'pass:');
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out)?.[0];
     assert.ok(pem, out);
@@ -100,7 +101,7 @@ describe('the root CA', () => {
     assert.deepEqual(await readFile(fresh.paths.p12), fresh.p12);
   });
 
-  test('ca.cer is the DER of the certificate in ca.pem', async () => {
+  test('ca.cer is the DER of the certificate in ca.pem', { skip: requireTools('openssl') }, async () => {
     const der = await readFile(fresh.paths.cer);
     const pemBody = (await readFile(fresh.paths.pem, 'utf8')).replace(/-----[^-]+-----|\s/g, '');
     assert.deepEqual(der, Buffer.from(pemBody, 'base64'));
@@ -109,7 +110,7 @@ describe('the root CA', () => {
     assert.deepEqual(der, opensslDer);
   });
 
-  test('the returned authority describes the files: fingerprint, key pair and subject key identifier', async () => {
+  test('the returned root CA describes the files: fingerprint, key pair and subject key identifier', async () => {
     assert.equal(fresh.fingerprint256, new X509Certificate(await readFile(fresh.paths.pem)).fingerprint256);
     assert.match(fresh.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     assert.equal(fresh.keyPem, await readFile(fresh.paths.key, 'utf8'));
@@ -124,7 +125,7 @@ describe('the root CA', () => {
 
   test('a second start reuses the CA and rewrites no file', async () => {
     const before = await snapshot(freshDir);
-    const again = await loadOrCreateAuthority(freshDir);
+    const again = await loadOrCreateRootCa(freshDir);
     assert.equal(again.created, false);
     assert.equal(again.fingerprint256, fresh.fingerprint256);
     assert.equal(again.certPem, fresh.certPem);
@@ -132,20 +133,20 @@ describe('the root CA', () => {
   });
 
   test('two fresh folders get CAs with different subjects and keys', async () => {
-    const other = await loadOrCreateAuthority(newDir());
+    const other = await loadOrCreateRootCa(newDir());
     assert.notEqual(other.cert.subject, fresh.cert.subject);
     assert.notEqual(other.fingerprint256, fresh.fingerprint256);
     assert.notDeepEqual(other.subjectKeyIdentifier, fresh.subjectKeyIdentifier);
   });
 
-  test('a missing ca.cer or ca.p12 is made again from ca.pem; ca.pem and ca.key stay untouched', async () => {
+  test('a missing ca.cer or ca.p12 is made again from ca.pem; ca.pem and ca.key stay untouched', { skip: requireTools('openssl') }, async () => {
     const dir = newDir();
-    const first = await loadOrCreateAuthority(dir);
+    const first = await loadOrCreateRootCa(dir);
     const pemBefore = await stat(first.paths.pem);
     const keyBefore = await stat(first.paths.key);
     await unlink(first.paths.cer);
     await unlink(first.paths.p12);
-    const again = await loadOrCreateAuthority(dir);
+    const again = await loadOrCreateRootCa(dir);
     assert.equal(again.created, false);
     assert.deepEqual(await readFile(again.paths.cer), first.certDer);
     await openssl('pkcs12', '-in', again.paths.p12, '-nokeys', '-passin', 'pass:');
@@ -155,10 +156,10 @@ describe('the root CA', () => {
 
   test('a ca.cer and ca.p12 left from another CA are replaced by ones of this ca.pem', async () => {
     const dir = newDir();
-    const own = await loadOrCreateAuthority(dir);
+    const own = await loadOrCreateRootCa(dir);
     await copyFile(fresh.paths.cer, own.paths.cer);
     await copyFile(fresh.paths.p12, own.paths.p12);
-    const again = await loadOrCreateAuthority(dir);
+    const again = await loadOrCreateRootCa(dir);
     assert.deepEqual(await readFile(own.paths.cer), own.certDer);
     assert.ok((await readFile(own.paths.p12)).includes(own.certDer));
     assert.ok(!again.p12.includes(fresh.certDer));
@@ -167,9 +168,9 @@ describe('the root CA', () => {
   test('a ca.key readable by others is tightened to 0600, with a warning that says so', async (t) => {
     if (process.platform === 'win32') return t.skip('no POSIX modes');
     const dir = newDir();
-    const first = await loadOrCreateAuthority(dir);
+    const first = await loadOrCreateRootCa(dir);
     await chmod(first.paths.key, 0o644);
-    const again = await loadOrCreateAuthority(dir);
+    const again = await loadOrCreateRootCa(dir);
     assert.equal((await stat(first.paths.key)).mode & 0o777, 0o600);
     assert.equal(again.warnings.length, 1);
     assert.match(again.warnings[0]!, /ca\.key was readable by other users \(mode 644\); tightened to 600/);
@@ -177,27 +178,27 @@ describe('the root CA', () => {
 
   test('a derived file that cannot be written is a warning, not a failure (a read-only folder of ca.pem and ca.key works)', async () => {
     const dir = newDir();
-    const first = await loadOrCreateAuthority(dir);
+    const first = await loadOrCreateRootCa(dir);
     await unlink(first.paths.cer);
     // A folder where ca.cer should be: renaming the new file over it fails whoever runs the test.
     await mkdir(first.paths.cer);
-    const again = await loadOrCreateAuthority(dir);
+    const again = await loadOrCreateRootCa(dir);
     assert.equal(again.fingerprint256, first.fingerprint256);
     assert.equal(again.warnings.length, 1);
     assert.ok(again.warnings[0]!.includes(first.paths.cer), again.warnings[0]);
   });
 
   describe('refuses damaged CA files with MITM_ERR_CA_CORRUPT, naming the file and touching nothing', () => {
-    let pair: Authority;
+    let pair: RootCa;
     let pairDir: string;
     before(async () => {
       pairDir = newDir();
-      pair = await loadOrCreateAuthority(pairDir);
+      pair = await loadOrCreateRootCa(pairDir);
     });
 
     async function dirWith(files: Record<string, string | Buffer>): Promise<string> {
       const dir = newDir();
-      await loadOrCreateAuthority(dir);
+      await loadOrCreateRootCa(dir);
       for (const name of ['ca.pem', 'ca.key', 'ca.cer', 'ca.p12']) await rm(join(dir, name), { force: true });
       for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data, { mode: 0o600 });
       return dir;
@@ -229,9 +230,9 @@ describe('the root CA', () => {
       await rejectsCorrupt(dir, 'ca.key', /does not match the certificate/);
     });
 
-    test('a ca.pem that is not a CA certificate', async () => {
+    test('a ca.pem that is not a CA certificate', { skip: requireTools('openssl') }, async () => {
       const dir = newDir();
-      await loadOrCreateAuthority(dir);
+      await loadOrCreateRootCa(dir);
       // openssl writes a self-signed end-entity certificate and its key in place.
       await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=not-a-ca', '-days', '30',
         '-addext', 'basicConstraints=critical,CA:FALSE', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem'));
@@ -249,7 +250,7 @@ describe('the root CA', () => {
     });
 
     test('the original pair still loads afterwards', async () => {
-      const again = await loadOrCreateAuthority(pairDir);
+      const again = await loadOrCreateRootCa(pairDir);
       assert.equal(again.fingerprint256, pair.fingerprint256);
     });
   });
@@ -258,7 +259,7 @@ describe('the root CA', () => {
     const blocker = join(root, 'a-file');
     await writeFile(blocker, 'not a folder');
     const dir = join(blocker, 'ca');
-    await assert.rejects(loadOrCreateAuthority(dir), (err: unknown) => {
+    await assert.rejects(loadOrCreateRootCa(dir), (err: unknown) => {
       assert.ok(isMitmError(err));
       assert.equal(err.code, 'MITM_ERR_CA_IO');
       assert.equal((err as CaError).file, dir);
@@ -269,27 +270,27 @@ describe('the root CA', () => {
 
   test('a crash between publishing ca.key and ca.pem is completed on the next start', async () => {
     const dir = newDir();
-    const origin = await loadOrCreateAuthority(dir);
+    const origin = await loadOrCreateRootCa(dir);
     await unlink(origin.paths.pem);
     await unlink(origin.paths.cer);
     await unlink(origin.paths.p12);
     // What createPair leaves when killed right after linking ca.key: the pending ca.pem temp file.
     await writeFile(join(dir, '.ca.pem.0123456789ab.tmp'), origin.certPem);
-    const recovered = await loadOrCreateAuthority(dir);
+    const recovered = await loadOrCreateRootCa(dir);
     assert.equal(recovered.fingerprint256, origin.fingerprint256);
     assert.deepEqual((await readdir(dir)).sort(), ['ca.cer', 'ca.key', 'ca.p12', 'ca.pem']);
   });
 
   test('temp files left by a crash long ago are removed; fresh ones may belong to a running start and stay', async () => {
     const dir = newDir();
-    await loadOrCreateAuthority(dir);
+    await loadOrCreateRootCa(dir);
     const old = join(dir, '.ca.key.aaaaaaaaaaaa.tmp');
     const recent = join(dir, '.ca.cer.bbbbbbbbbbbb.tmp');
     await writeFile(old, 'leftover');
     await writeFile(recent, 'in progress');
     const longAgo = new Date(Date.now() - 3_600_000);
     await utimes(old, longAgo, longAgo);
-    await loadOrCreateAuthority(dir);
+    await loadOrCreateRootCa(dir);
     const names = await readdir(dir);
     assert.ok(!names.includes('.ca.key.aaaaaaaaaaaa.tmp'));
     assert.ok(names.includes('.ca.cer.bbbbbbbbbbbb.tmp'));
@@ -297,7 +298,7 @@ describe('the root CA', () => {
 
   test('two starts racing on one empty folder end with a single CA that both use', async () => {
     const dir = newDir();
-    const [a, b] = await Promise.all([loadOrCreateAuthority(dir), loadOrCreateAuthority(dir)]);
+    const [a, b] = await Promise.all([loadOrCreateRootCa(dir), loadOrCreateRootCa(dir)]);
     assert.equal(a.fingerprint256, b.fingerprint256);
     assert.equal([a.created, b.created].filter(Boolean).length, 1);
     assert.ok(a.cert.checkPrivateKey(b.key));

@@ -13,7 +13,7 @@ import { debuglog, promisify } from 'node:util';
 import forge from 'node-forge';
 import { CaError } from '../errors.js';
 
-export interface Authority {
+export interface RootCa {
   dir: string;
   certPem: string;
   keyPem: string;
@@ -213,7 +213,7 @@ async function generateMaterial(): Promise<Material> {
 }
 
 /** Creates the CA pair; false when another process created one at the same time. */
-async function createPair(dir: string, paths: Authority['paths']): Promise<boolean> {
+async function createPair(dir: string, paths: RootCa['paths']): Promise<boolean> {
   const material = await generateMaterial();
   const tmpKey = await writeTemp(dir, FILES.key, material.keyPem, KEY_FILE_MODE);
   let tmpPem: string | null = null;
@@ -235,7 +235,7 @@ async function createPair(dir: string, paths: Authority['paths']): Promise<boole
 }
 
 /** ca.key without ca.pem after a crash mid-creation: publish the matching temp ca.pem, if any. */
-async function recoverPem(dir: string, paths: Authority['paths'], keyPem: string): Promise<string | null> {
+async function recoverPem(dir: string, paths: RootCa['paths'], keyPem: string): Promise<string | null> {
   let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
@@ -270,7 +270,7 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-async function waitForPem(paths: Authority['paths']): Promise<void> {
+async function waitForPem(paths: RootCa['paths']): Promise<void> {
   const deadline = Date.now() + CREATE_RACE_WAIT_MS;
   while (Date.now() < deadline && (await readIfExists(paths.pem)) === null) {
     await new Promise((resolve) => setTimeout(resolve, CREATE_RACE_POLL_MS));
@@ -286,7 +286,7 @@ interface Validated {
 }
 
 /** Checks the pair without touching any file; throws MITM_ERR_CA_CORRUPT naming the culprit. */
-function validate(paths: Authority['paths'], certPem: string, keyPem: string): Validated {
+function validate(paths: RootCa['paths'], certPem: string, keyPem: string): Validated {
   let cert: X509Certificate;
   try {
     if (!certPem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate block');
@@ -355,7 +355,7 @@ async function checkKeyMode(file: string): Promise<string | null> {
  * Failing to is only a warning: a read-only folder holding just ca.pem and ca.key (a mounted
  * secret) is a working CA, and the dashboard serves the p12 from memory.
  */
-async function ensureDerived(dir: string, paths: Authority['paths'], certPem: string, certDer: Buffer, warnings: string[]): Promise<Buffer> {
+async function ensureDerived(dir: string, paths: RootCa['paths'], certPem: string, certDer: Buffer, warnings: string[]): Promise<Buffer> {
   const cer = await readFile(paths.cer).catch(() => null);
   if (!cer?.equals(certDer)) {
     await writeAtomic(dir, FILES.cer, certDer).catch((err: unknown) => warnings.push((err as Error).message));
@@ -369,7 +369,7 @@ async function ensureDerived(dir: string, paths: Authority['paths'], certPem: st
 }
 
 /** Loads the CA in `dir`, creating it (and `dir`) on first start. */
-export async function loadOrCreateAuthority(dir: string): Promise<Authority> {
+export async function loadOrCreateRootCa(dir: string): Promise<RootCa> {
   const paths = { pem: join(dir, FILES.pem), key: join(dir, FILES.key), cer: join(dir, FILES.cer), p12: join(dir, FILES.p12) };
   try {
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
