@@ -13,6 +13,7 @@ import type { Flow } from '../../src/capture/flow.js';
 import { Certificates, demoFlows, svgFlow, xssFlow } from './fixtures/flows.js';
 import { eventually, startHarness, startHitCounter, type Harness, type HitCounter } from './fixtures/harness.js';
 import { requireTools } from '../helpers/tools.js';
+import { startFront } from './fixtures/front.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** README screenshots are refreshed only on request (MITMSCOPE_SCREENSHOTS=1), so a test run never dirties the tree. */
@@ -388,6 +389,24 @@ describe('a dashboard with a long history, recording to a HAR file', { timeout: 
     const first = await page.locator('.rows .row').first().locator('.c-path').innerText();
     assert.equal(first.trim(), '/item/0');
     await page.locator('.toolbar .rec', { hasText: '/var/tmp/session.har' }).waitFor();
+  });
+
+  it('says so when the older flows cannot be loaded instead of showing a short list, and loads them on Retry', async () => {
+    const front = await startFront(h.dashboard.url);
+    try {
+      const { page } = await h.newPage();
+      await page.goto(`${front.url}/?token=${h.token}`);
+      const notice = page.locator('.notice.error', { hasText: `Could not load the ${total - 100} oldest flows (502 Bad Gateway)` });
+      await notice.waitFor();
+      assert.equal(await matchCount(page), '100 flows');
+      assert.equal(front.refused, 1);
+      front.failOlderPages = false;
+      await notice.locator('button', { hasText: 'Retry' }).click();
+      await eventually(async () => (await matchCount(page)) === `${total} flows`, 'all flows after Retry');
+      assert.equal(await page.locator('.notice.error').count(), 0);
+    } finally {
+      await front.close();
+    }
   });
 });
 

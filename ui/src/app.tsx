@@ -161,6 +161,17 @@ function Notices() {
       {list.map((n) => (
         <div key={n.id} class={`notice ${n.kind}`}>
           <span>{n.text}</span>
+          {n.action ? (
+            <button
+              class="btn"
+              onClick={() => {
+                dismiss(n.id);
+                n.action!.run();
+              }}
+            >
+              {n.action.label}
+            </button>
+          ) : null}
           <button class="icon" aria-label="Dismiss" onClick={() => dismiss(n.id)}>
             ×
           </button>

@@ -29,16 +29,26 @@ export interface Notice {
   id: number;
   kind: 'info' | 'error';
   text: string;
+  /** A button on the notice, such as Retry; clicking it also dismisses the notice. */
+  action?: { label: string; run: () => void };
+}
+
+export interface NoticeOptions {
+  /** Stays until dismissed or replaced: for a state the user must not miss, not an event. */
+  sticky?: boolean;
+  action?: Notice['action'];
 }
 
 const NOTICE_MS = 6000;
 let noticeSeq = 0;
 export const notices = signal<readonly Notice[]>([]);
 
-export function notify(kind: Notice['kind'], text: string): void {
-  const notice: Notice = { id: ++noticeSeq, kind, text };
+/** Shows a notice; returns its id for `dismiss`. */
+export function notify(kind: Notice['kind'], text: string, options: NoticeOptions = {}): number {
+  const notice: Notice = { id: ++noticeSeq, kind, text, ...(options.action ? { action: options.action } : {}) };
   notices.value = [...notices.value, notice];
-  setTimeout(() => dismiss(notice.id), NOTICE_MS);
+  if (!options.sticky) setTimeout(() => dismiss(notice.id), NOTICE_MS);
+  return notice.id;
 }
 
 export function dismiss(id: number): void {
