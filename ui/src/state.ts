@@ -3,6 +3,7 @@
  * the live feed's connection state and transient notices. Flow data lives in flows.ts.
  */
 import { signal } from '@preact/signals';
+import type { HarRecordingStatus } from './types.js';
 
 export type DetailTab = 'request' | 'response' | 'timing' | 'tls' | 'websocket';
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -19,6 +20,8 @@ export const connection = signal<ConnectionState>('connecting');
 /** When the next reconnect attempt happens (epoch ms), while reconnecting. */
 export const reconnectAt = signal<number | null>(null);
 export const recording = signal<{ path: string } | null>(null);
+/** What the recorder could not write (null while recording is not on). */
+export const harHealth = signal<HarRecordingStatus | null>(null);
 /** Hosts the proxy tunnels untouched (a client rejected our certificate). */
 export const passthrough = signal<string[]>([]);
 export const storeUsage = signal<{ bytes: number; max: number } | null>(null);

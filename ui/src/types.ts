@@ -163,12 +163,22 @@ export interface FlowDetail {
   tls: { client: Handshake | null; server: Handshake | null };
 }
 
+export interface HarRecordingStatus {
+  path: string;
+  entries: number;
+  unmapped: number;
+  lastError: string | null;
+  stopped: boolean;
+}
+
 export interface StatusJson {
   version: string;
   flows: number;
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  /** The HAR recorder's health: flows it could not write, and why. */
+  har: HarRecordingStatus | null;
   /** Hosts tunnelled untouched since a client rejected our certificate. */
   passthrough: string[];
 }
