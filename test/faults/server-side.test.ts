@@ -66,6 +66,22 @@ describe('hostile and failing servers', { skip: requireTools('curl') }, () => {
     await sentinel();
   });
 
+  test('a raw tunnel to a refused port answers the CONNECT with 502 and records the connect failure', async (t) => {
+    const closed = await rawServer(() => {});
+    const port = closed.port;
+    await closed.close();
+    const ignoring = await startProxy({ ignoreHosts: [/^127\.0\.0\.1$/] });
+    t.after(() => ignoring.cleanup());
+    const raw = netConnect({ host: '127.0.0.1', port: ignoring.proxyPort });
+    t.after(() => raw.destroy());
+    const reply = await exchange(raw, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 502 /);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_UPSTREAM_CONNECT\r\n/i);
+    assert.match(reply, /mitmscope: TCP connection to 127\.0\.0\.1:\d+ failed: connection refused\n$/);
+    const flow = await flowWhere(ignoring, (f) => f.kind === 'tunnel' && f.port === port && f.state === 'error');
+    assert.deepEqual([flow.error?.code, flow.error?.stage], ['MITM_ERR_UPSTREAM_CONNECT', 'connect']);
+  });
+
   test('a raw tunnel to an upstream that never completes the TCP handshake ends in 504 and a recorded timeout', { skip: requireTools('python3') }, async (t) => {
     const port = await blackholePort(t);
     const ignoring = await startProxy({ ignoreHosts: [/^127\.0\.0\.1$/], connectTimeout: 1000 });
