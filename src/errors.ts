@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   MITM_ERR_AUTH_ORIGIN: 'a state-changing dashboard request or live-feed upgrade came from a foreign Origin',
   MITM_ERR_TOO_LARGE: 'a request body sent to the dashboard is larger than the limit',
   MITM_ERR_KEYLOG_IO: 'the --keylog file cannot be opened for writing',
+  MITM_ERR_METHOD_NOT_ALLOWED: 'the CA page was asked for something other than GET or HEAD',
   MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',
 } as const;
 
@@ -71,6 +72,7 @@ const STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
   MITM_ERR_AUTH_ORIGIN: 403,
   MITM_ERR_TOO_LARGE: 413,
   MITM_ERR_KEYLOG_IO: 500,
+  MITM_ERR_METHOD_NOT_ALLOWED: 405,
   MITM_ERR_INTERNAL: 500,
 };
 
