@@ -169,12 +169,18 @@ async function environment(config: Config, shellName: string): Promise<string> {
   return envExports({ proxyUrl, caPem: rootCa.paths.pem, bundle, shell });
 }
 
+/** One line for a failure: what went wrong, then the stable code scripts can match on. */
+function errorLine(err: unknown, prefix = ''): string {
+  const code = isMitmError(err) ? ` [${err.code}]` : '';
+  return `mitmscope: ${prefix}${(err as Error).message}${code}\n`;
+}
+
 async function main(): Promise<void> {
   let command: Command;
   try {
     command = parseCommandLine(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(`mitmscope: ${(err as Error).message}\n`);
+    process.stderr.write(errorLine(err));
     process.exit(2);
   }
   if (command.kind === 'help') {
@@ -193,7 +199,7 @@ async function main(): Promise<void> {
     try {
       process.stdout.write(await environment(command.config, command.shell));
     } catch (err) {
-      process.stderr.write(`mitmscope: ${(err as Error).message}\n`);
+      process.stderr.write(errorLine(err));
       process.exit(isMitmError(err) && err.code === 'MITM_ERR_CONFIG' ? 2 : 1);
     }
     return;
@@ -220,8 +226,7 @@ async function main(): Promise<void> {
   try {
     running = await start(command.config);
   } catch (err) {
-    const code = isMitmError(err) ? ` [${err.code}]` : '';
-    process.stderr.write(`mitmscope: cannot start: ${(err as Error).message}${code}\n`);
+    process.stderr.write(errorLine(err, 'cannot start: '));
     process.exit(1);
   }
   if (stopping) {

@@ -17,12 +17,14 @@ describe('the mitmscope command', () => {
   test('a port out of range is refused with a clear error and exit code 2', async () => {
     const r = await cli(['--port', '70000']);
     assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[MITM_ERR_CONFIG\]/);
     assert.match(r.stderr, /--port must be between 0 and 65535, got 70000/);
   });
 
   test('an unknown --upstream-tls value is refused', async () => {
     const r = await cli(['--upstream-tls', '1.1']);
     assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[MITM_ERR_CONFIG\]/);
     assert.match(r.stderr, /--upstream-tls must be 1\.2, 1\.3 or auto/);
   });
 
@@ -31,12 +33,14 @@ describe('the mitmscope command', () => {
     t.after(() => dir.remove());
     const r = await cli(['--port', '0', '--no-ui', '--ca-dir', dir.path, '--upstream-ca', join(dir.path, 'missing.pem')]);
     assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[MITM_ERR_CONFIG\]/);
     assert.match(r.stderr, /--upstream-ca .*missing\.pem cannot be read: ENOENT/);
   });
 
   test('listening beyond loopback without a token is refused', async () => {
     const r = await cli(['--host', '0.0.0.0', '--port', '0', '--no-ui']);
     assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[MITM_ERR_CONFIG\]/);
     assert.match(r.stderr, /set --token/);
   });
 

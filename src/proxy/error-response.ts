@@ -17,7 +17,7 @@ export interface ErrorAnswer {
   message: string;
 }
 
-export function errorBody(message: string): string {
+function errorBody(message: string): string {
   return `mitmscope: ${message}\n`;
 }
 

@@ -17,7 +17,7 @@ export interface TunnelRequest {
   port: number;
   client: Connection;
   reason: string;
-  /** When set, the CONNECT has not been answered yet: answer 200 or 502 once the upstream is known. */
+  /** When set, the CONNECT has not been answered yet: answer 200, or the failure (502/504), once the upstream is known. */
   pendingConnectReply: boolean;
 }
 
@@ -28,11 +28,11 @@ export interface TunnelOptions {
 }
 
 /** Why the upstream side of a tunnel failed, named and staged as for forwarded requests. */
-function tunnelFailure(err: NodeJS.ErrnoException, label: string, connected: boolean): UpstreamError {
+function tunnelFailure(err: NodeJS.ErrnoException, host: string, label: string, connected: boolean): UpstreamError {
   const why = err.code ?? err.message;
   if (connected) return new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'tunnel', label, `tunnel to ${label} broke: ${why}`, { cause: err });
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-    return new UpstreamError('MITM_ERR_UPSTREAM_DNS', 'dns', label, `DNS lookup of ${label} failed (${err.code}): no such host`, { cause: err });
+    return new UpstreamError('MITM_ERR_UPSTREAM_DNS', 'dns', label, `DNS lookup of ${host} failed (${err.code}): no such host`, { cause: err });
   }
   const reason = err.code === 'ECONNREFUSED' ? 'connection refused' : why;
   return new UpstreamError('MITM_ERR_UPSTREAM_CONNECT', 'connect', label, `TCP connection to ${label} failed: ${reason}`, { cause: err });
@@ -95,7 +95,7 @@ export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(connectTimer);
-    const failure = tunnelFailure(err, label, connected);
+    const failure = tunnelFailure(err, req.host, label, connected);
     if (connected) {
       finish(failure);
       req.socket.destroy();

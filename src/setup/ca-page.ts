@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { debuglog } from 'node:util';
 import forge from 'node-forge';
+import { statusFor, type ErrorCode } from '../errors.js';
+import { ERROR_HEADER } from '../proxy/error-response.js';
 
 /** The name the proxy answers itself (RFC 6761 reserves .test, so it never belongs to a real site). */
 export const CA_PAGE_HOST = 'mitmscope.test';
@@ -207,6 +209,11 @@ function sendHtml(req: IncomingMessage, res: ServerResponse, status: number, htm
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/** An error page for people (the install page is opened in a browser), with the status and header every mitmscope error has. */
+function sendErrorPage(req: IncomingMessage, res: ServerResponse, code: ErrorCode, html: string, extra: Record<string, string> = {}): void {
+  sendHtml(req, res, statusFor(code), html, { ...extra, [ERROR_HEADER]: code });
+}
+
 async function sendDownload(req: IncomingMessage, res: ServerResponse, download: Download, source: string | Buffer): Promise<void> {
   let bytes: Buffer;
   try {
@@ -215,7 +222,7 @@ async function sendDownload(req: IncomingMessage, res: ServerResponse, download:
   } catch (err) {
     // The reason (a path, a key found) is for the proxy's owner, not for whoever asked.
     debug('cannot serve %s: %s', download.filename, (err as Error).message);
-    sendHtml(req, res, 500, htmlDocument('mitmscope: CA file unavailable', '<h1>The CA file cannot be served</h1><p>Check the CA folder on the machine running mitmscope.</p>'));
+    sendErrorPage(req, res, 'MITM_ERR_CA_IO', htmlDocument('mitmscope: CA file unavailable', '<h1>The CA file cannot be served</h1><p>Check the CA folder on the machine running mitmscope.</p>'));
     return;
   }
   res.writeHead(200, {
@@ -232,7 +239,7 @@ export function caPageHandler(files: CaFiles, fingerprint256: string): (req: Inc
   const page = installPage(fingerprint256);
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendHtml(req, res, 405, htmlDocument('mitmscope: method not allowed', '<h1>Only GET and HEAD</h1><p><a href="/">Back to the CA page</a></p>'), { Allow: 'GET, HEAD' });
+      sendErrorPage(req, res, 'MITM_ERR_METHOD_NOT_ALLOWED', htmlDocument('mitmscope: method not allowed', '<h1>Only GET and HEAD</h1><p><a href="/">Back to the CA page</a></p>'), { Allow: 'GET, HEAD' });
       return;
     }
     let pathname: string;
@@ -247,6 +254,6 @@ export function caPageHandler(files: CaFiles, fingerprint256: string): (req: Inc
       void sendDownload(req, res, download, files[download.format]);
       return;
     }
-    sendHtml(req, res, 404, htmlDocument('mitmscope: not found', '<h1>Not found</h1><p><a href="/">The CA page</a> offers ca.pem, ca.cer and ca.p12.</p>'));
+    sendErrorPage(req, res, 'MITM_ERR_NOT_FOUND', htmlDocument('mitmscope: not found', '<h1>Not found</h1><p><a href="/">The CA page</a> offers ca.pem, ca.cer and ca.p12.</p>'));
   };
 }

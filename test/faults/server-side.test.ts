@@ -2,14 +2,14 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { TestCa, selfSigned } from '../helpers/pki.js';
-import { curl, curlStatus, run, startHttpsServer, startProxy, stopChild, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
+import { curl, curlStatus, run, startHttpsServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
 import { requireTools } from '../helpers/tools.js';
+import { blackholePort } from '../helpers/blackhole.js';
 
 
 /** A raw TCP server that answers every connection with `onConnection`. */
@@ -56,17 +56,7 @@ describe('hostile and failing servers', { skip: requireTools('curl') }, () => {
   }
 
   test('an upstream that never completes the TCP handshake gets 504 naming the connect stage', { skip: requireTools('python3') }, async (t) => {
-    // A listener that never accepts, its backlog filled: further SYNs go unanswered.
-    const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.after(() => stopChild(py));
-    const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-    const fillers: Socket[] = [];
-    t.after(() => fillers.forEach((s) => s.destroy()));
-    for (let i = 0; i < 4; i++) {
-      const s = netConnect({ host: '127.0.0.1', port });
-      s.on('error', () => {});
-      fillers.push(s);
-    }
+    const port = await blackholePort(t);
     const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, '-w', '\n%{http_code}', `http://127.0.0.1:${port}/`]);
     const { body, status } = curlStatus(r);
     assert.equal(status, 504);
@@ -74,6 +64,36 @@ describe('hostile and failing servers', { skip: requireTools('curl') }, () => {
     const flow = await flowWhere(proxy, (f) => f.port === port && f.state === 'error');
     assert.equal(flow.error?.stage, 'connect');
     await sentinel();
+  });
+
+  test('a raw tunnel to a refused port answers the CONNECT with 502 and records the connect failure', async (t) => {
+    const closed = await rawServer(() => {});
+    const port = closed.port;
+    await closed.close();
+    const ignoring = await startProxy({ ignoreHosts: [/^127\.0\.0\.1$/] });
+    t.after(() => ignoring.cleanup());
+    const raw = netConnect({ host: '127.0.0.1', port: ignoring.proxyPort });
+    t.after(() => raw.destroy());
+    const reply = await exchange(raw, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 502 /);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_UPSTREAM_CONNECT\r\n/i);
+    assert.match(reply, /mitmscope: TCP connection to 127\.0\.0\.1:\d+ failed: connection refused\n$/);
+    const flow = await flowWhere(ignoring, (f) => f.kind === 'tunnel' && f.port === port && f.state === 'error');
+    assert.deepEqual([flow.error?.code, flow.error?.stage], ['MITM_ERR_UPSTREAM_CONNECT', 'connect']);
+  });
+
+  test('a raw tunnel to an upstream that never completes the TCP handshake ends in 504 and a recorded timeout', { skip: requireTools('python3') }, async (t) => {
+    const port = await blackholePort(t);
+    const ignoring = await startProxy({ ignoreHosts: [/^127\.0\.0\.1$/], connectTimeout: 1000 });
+    t.after(() => ignoring.cleanup());
+    const raw = netConnect({ host: '127.0.0.1', port: ignoring.proxyPort });
+    t.after(() => raw.destroy());
+    const reply = await exchange(raw, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 504 /);
+    assert.match(reply, /\r\nX-Mitmscope-Error: MITM_ERR_UPSTREAM_TIMEOUT\r\n/i);
+    assert.match(reply, /mitmscope: TCP connection to 127\.0\.0\.1:\d+ timed out after 1000 ms\n$/);
+    const flow = await flowWhere(ignoring, (f) => f.kind === 'tunnel' && f.port === port && f.state === 'error');
+    assert.deepEqual([flow.error?.code, flow.error?.stage], ['MITM_ERR_UPSTREAM_TIMEOUT', 'connect']);
   });
 
   test('an upstream that stalls mid-body is cut by the body timeout and the flow says so', async (t) => {

@@ -168,11 +168,13 @@ describe('the CA install page', () => {
     for (const path of ['/ca.key', '/../ca.key', '/ca.pem/', '/favicon.ico', '/<script>x</script>']) {
       const r = await request(page.port, path);
       assert.equal(r.status, 404, path);
+      assert.equal(r.headers['x-mitmscope-error'], 'MITM_ERR_NOT_FOUND', path);
       assertStrictCsp(r);
       assert.ok(!r.body.toString().includes('ca.key'));
     }
     const post = await request(page.port, '/ca.pem', 'POST');
     assert.equal(post.status, 405);
+    assert.equal(post.headers['x-mitmscope-error'], 'MITM_ERR_METHOD_NOT_ALLOWED');
     assert.equal(post.headers['allow'], 'GET, HEAD');
   });
 
@@ -198,6 +200,7 @@ describe('the CA install page', () => {
       for (const path of ['/ca.pem', '/ca.p12']) {
         const r = await request(bad.port, path);
         assert.equal(r.status, 500, path);
+        assert.equal(r.headers['x-mitmscope-error'], 'MITM_ERR_CA_IO', path);
         assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
         assert.ok(!r.body.toString().includes('PRIVATE'));
         assert.ok(!r.body.toString().includes(dir));

@@ -4,15 +4,19 @@
  * hostile captured content never runs. Also writes docs/screenshots/{list,tls}.png.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Locator, Page } from 'playwright-core';
 import type { Flow } from '../../src/capture/flow.js';
+import { FlowStore } from '../../src/capture/store.js';
+import { HarRecorder } from '../../src/har/recorder.js';
 import { Certificates, demoFlows, svgFlow, xssFlow } from './fixtures/flows.js';
 import { eventually, startHarness, startHitCounter, type Harness, type HitCounter } from './fixtures/harness.js';
 import { requireTools } from '../helpers/tools.js';
+import { startFront } from './fixtures/front.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** README screenshots are refreshed only on request (MITMSCOPE_SCREENSHOTS=1), so a test run never dirties the tree. */
@@ -363,12 +367,23 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
 
 describe('a dashboard with a long history, recording to a HAR file', { timeout: 120_000, skip: requireTools('chromium') }, () => {
   let h: Harness;
+  let harDir: string;
+  let harPath: string;
+  let recorder: HarRecorder;
   const total = 260;
 
   before(async () => {
     const certs = new Certificates();
     const template = demoFlows(certs)[0]!;
-    h = await startHarness(undefined, { live: { snapshotMaxFlows: 100 }, recording: { path: '/var/tmp/session.har' } });
+    harDir = await mkdtemp(join(tmpdir(), 'mitmscope-ui-har-'));
+    harPath = join(harDir, 'session.har');
+    // The recorder gets its own store: one flow it cannot write (no printable start time) is
+    // all it needs, and the list under test keeps its 260 well-formed rows.
+    const recorded = new FlowStore();
+    recorder = await HarRecorder.open(harPath, { append: false, store: recorded });
+    recorded.add({ ...template, id: 'unwritable', startedAt: Number.NaN });
+    await recorder.close();
+    h = await startHarness(undefined, { live: { snapshotMaxFlows: 100 }, recording: { path: harPath }, harStatus: () => recorder.status() });
     for (let i = 0; i < total; i++) {
       const f = { ...template, id: `flow-${i}`, request: { ...template.request, url: `https://api.example.com/item/${i}` } };
       h.store.add(f);
@@ -377,6 +392,7 @@ describe('a dashboard with a long history, recording to a HAR file', { timeout: 
 
   after(async () => {
     await h?.close();
+    await rm(harDir, { recursive: true, force: true });
   });
 
   it('fetches flows older than the live snapshot and shows every flow in arrival order, and the recording', async () => {
@@ -387,7 +403,34 @@ describe('a dashboard with a long history, recording to a HAR file', { timeout: 
     await page.locator('.rows .row .c-path', { hasText: /^\/item\/0$/ }).waitFor();
     const first = await page.locator('.rows .row').first().locator('.c-path').innerText();
     assert.equal(first.trim(), '/item/0');
-    await page.locator('.toolbar .rec', { hasText: '/var/tmp/session.har' }).waitFor();
+    await page.locator('.toolbar .rec', { hasText: harPath }).waitFor();
+  });
+
+  it('shows next to REC how many flows the recorder could not write, and why on hover', async () => {
+    const { page } = await h.newPage();
+    await page.goto(h.entryUrl);
+    const problem = page.locator('.toolbar .rec .rec-problem');
+    await problem.waitFor();
+    assert.equal((await problem.innerText()).trim(), '· 1 not recorded');
+    assert.match((await problem.getAttribute('title')) ?? '', /flow unwritable\) could not be written as a HAR entry/);
+  });
+
+  it('says so when the older flows cannot be loaded instead of showing a short list, and loads them on Retry', async () => {
+    const front = await startFront(h.dashboard.url);
+    try {
+      const { page } = await h.newPage();
+      await page.goto(`${front.url}/?token=${h.token}`);
+      const notice = page.locator('.notice.error', { hasText: `Could not load the ${total - 100} oldest flows (502 Bad Gateway)` });
+      await notice.waitFor();
+      assert.equal(await matchCount(page), '100 flows');
+      assert.equal(front.refused, 1);
+      front.failOlderPages = false;
+      await notice.locator('button', { hasText: 'Retry' }).click();
+      await eventually(async () => (await matchCount(page)) === `${total} flows`, 'all flows after Retry');
+      assert.equal(await page.locator('.notice.error').count(), 0);
+    } finally {
+      await front.close();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { DetailPane } from './detail.js';
 import { flows } from './flows.js';
 import { dragHasFiles, importHarFile } from './har-import.js';
 import { FlowTable, moveSelection } from './list.js';
-import { connection, detailHeight, dismiss, notices, openId, passthrough, recording, selectedId, storeUsage } from './state.js';
+import { connection, detailHeight, dismiss, harHealth, notices, openId, passthrough, recording, selectedId, storeUsage } from './state.js';
 import { FilterBar, Toolbar } from './toolbar.js';
 
 /** Recording and memory use change slowly; a light poll is simpler than more feed events. */
@@ -69,6 +69,7 @@ function useStatusPoll(): void {
         (s) => {
           if (!alive) return;
           recording.value = s.recording;
+          harHealth.value = s.har ?? null;
           passthrough.value = s.passthrough ?? [];
           storeUsage.value = { bytes: s.storeBytes, max: s.storeMaxBytes };
         },
@@ -161,6 +162,17 @@ function Notices() {
       {list.map((n) => (
         <div key={n.id} class={`notice ${n.kind}`}>
           <span>{n.text}</span>
+          {n.action ? (
+            <button
+              class="btn"
+              onClick={() => {
+                dismiss(n.id);
+                n.action!.run();
+              }}
+            >
+              {n.action.label}
+            </button>
+          ) : null}
           <button class="icon" aria-label="Dismiss" onClick={() => dismiss(n.id)}>
             ×
           </button>

@@ -6,7 +6,8 @@
  */
 import { fetchFlows, liveUrl } from './api.js';
 import { flows } from './flows.js';
-import { connection, reconnectAt } from './state.js';
+import { connection, dismiss, notify, reconnectAt } from './state.js';
+import { formatCount } from './format.js';
 import type { FlowSummary, LiveEvent } from './types.js';
 
 const BACKOFF_START_MS = 500;
@@ -31,11 +32,19 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Bumped by every snapshot and clear: an older-page fetch from before it is discarded. */
 let generation = 0;
+/** The notice saying older flows are missing; it goes once they arrive or a new snapshot replaces them. */
+let olderNotice: number | null = null;
+
+function clearOlderNotice(): void {
+  if (olderNotice !== null) dismiss(olderNotice);
+  olderNotice = null;
+}
 
 /**
  * The snapshot holds only the newest flows; `total` says how many the store has. The rest come
  * from GET /api/flows?since&limit, oldest first, and are prepended once all pages are in (one
- * rescan instead of one per page).
+ * rescan instead of one per page). A failed page leaves the list short, so it says so and offers
+ * to try again rather than showing a history with a silent hole.
  */
 async function loadOlder(missing: number, gen: number): Promise<void> {
   const pages: FlowSummary[][] = [];
@@ -44,14 +53,32 @@ async function loadOlder(missing: number, gen: number): Promise<void> {
     let page: FlowSummary[];
     try {
       page = await fetchFlows({ since, limit });
-    } catch {
+    } catch (err) {
+      if (gen === generation) olderFailed(missing, gen, err);
       return;
     }
     if (gen !== generation) return;
     pages.push(page);
     if (page.length < limit) break;
   }
-  if (gen === generation) flows.prependOlder(pages.flat());
+  if (gen !== generation) return;
+  clearOlderNotice();
+  flows.prependOlder(pages.flat());
+}
+
+function olderFailed(missing: number, gen: number, err: unknown): void {
+  clearOlderNotice();
+  const why = err instanceof Error ? err.message : String(err);
+  olderNotice = notify('error', `Could not load the ${formatCount(missing)} oldest flows (${why}): the list shows only the newest.`, {
+    sticky: true,
+    action: {
+      label: 'Retry',
+      run: () => {
+        olderNotice = null;
+        if (gen === generation) void loadOlder(missing, gen);
+      },
+    },
+  });
 }
 
 /** Routes one parsed message; tolerant of a bare event or an array of events. */
@@ -65,12 +92,16 @@ export function handleMessage(data: unknown): void {
   if (msg.type === 'snapshot') {
     if (!Array.isArray(msg.flows)) return;
     const gen = ++generation;
+    clearOlderNotice();
     flows.snapshot(msg.flows);
     const missing = (typeof msg.total === 'number' ? msg.total : 0) - msg.flows.length;
     if (missing > 0) void loadOlder(missing, gen);
   } else if (msg.type === 'batch') {
     if (!Array.isArray(msg.events)) return;
-    if (msg.events.some((e) => e.type === 'cleared')) generation++;
+    if (msg.events.some((e) => e.type === 'cleared')) {
+      generation++;
+      clearOlderNotice();
+    }
     flows.push(msg.events);
     if (typeof msg.droppedTls === 'number' && msg.droppedTls > 0) flows.markTlsDropped();
   } else {

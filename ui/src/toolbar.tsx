@@ -8,7 +8,7 @@ import { flows } from './flows.js';
 import { formatCount, formatSize } from './format.js';
 import { importHarFile } from './har-import.js';
 import { live } from './live.js';
-import { autoScroll, connection, filterText, notify, passthrough, reconnectAt, recording, storeUsage } from './state.js';
+import { autoScroll, connection, filterText, harHealth, notify, passthrough, reconnectAt, recording, storeUsage } from './state.js';
 
 /** Above this many flows a rescan costs a few ms, so wait for the typing to pause. */
 const DEBOUNCE_FROM_FLOWS = 20_000;
@@ -47,9 +47,16 @@ function LiveState() {
 function Recording() {
   const rec = recording.value;
   if (rec === null) return null;
+  const health = harHealth.value;
+  const problem = health === null ? null : health.stopped ? 'recording stopped' : health.unmapped > 0 ? `${formatCount(health.unmapped)} not recorded` : null;
   return (
     <span class="rec" title={`Every flow is also written to ${rec.path}`}>
       <span class="dot" /> REC <span class="mono">{rec.path}</span>
+      {problem !== null ? (
+        <span class="rec-problem" title={health?.lastError ?? problem}>
+          · {problem}
+        </span>
+      ) : null}
     </span>
   );
 }

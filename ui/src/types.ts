@@ -1,5 +1,5 @@
 /**
- * The dashboard API's JSON as the page receives it (DESIGN.md "Dashboard HTTP API").
+ * The dashboard API's JSON as the page receives it.
  * Mirrors `FlowSummary` and `FlowJson` in src/capture/flow.ts without importing them: that
  * module needs Node's types (Buffer, node:crypto), which the page must not compile against.
  * test/ui/types.test.ts fails to type-check when the two drift apart.
@@ -163,12 +163,22 @@ export interface FlowDetail {
   tls: { client: Handshake | null; server: Handshake | null };
 }
 
+export interface HarRecordingStatus {
+  path: string;
+  entries: number;
+  unmapped: number;
+  lastError: string | null;
+  stopped: boolean;
+}
+
 export interface StatusJson {
   version: string;
   flows: number;
   storeBytes: number;
   storeMaxBytes: number;
   recording: { path: string } | null;
+  /** The HAR recorder's health: flows it could not write, and why. */
+  har: HarRecordingStatus | null;
   /** Hosts tunnelled untouched since a client rejected our certificate. */
   passthrough: string[];
 }
