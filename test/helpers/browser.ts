@@ -1,6 +1,7 @@
 /**
- * Headless Chromium (Debian's /usr/bin/chromium via playwright-core) with the flags
- * TESTING-NOTES.md lists, a fresh profile, and optionally an NSS database trusting a CA.
+ * Headless Chromium (Debian's /usr/bin/chromium via playwright-core) with the sandbox off (the
+ * tests may run as root) and its background traffic off, a fresh profile, and optionally an NSS
+ * database trusting a CA.
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
