@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { run } from './servers.js';
+import { TOOLS } from './tools.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = TOOLS.chromium[0];
 
 const QUIET_FLAGS = [
   '--no-sandbox',
