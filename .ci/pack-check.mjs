@@ -28,6 +28,7 @@ const APPROVED_INSTALL_SCRIPTS = { 'better-sqlite3': true };
 const READY_TIMEOUT_MS = 60_000;
 /** Marker of ui/index.html that the "not built" page lacks: the hashed bundle it loads. */
 const BUILT_UI = /<script[^>]+src="\.\/app-[A-Z0-9]+\.js"/;
+/** `openssl s_server -www` answers every request with a status page that names itself. */
 const UPSTREAM_BODY_MARKER = 's_server';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mitmscope-pack-'));

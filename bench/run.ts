@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the side-by-side benchmark of issue #9. One run on one machine: an nginx
+ * `npm run bench`: the side-by-side benchmark. One run on one machine: an nginx
  * origin, then direct, mitmscope and mitmdump under identical load from a separate client
  * process, figures reported as ratios to direct measured in the same run. Prints a Markdown
  * table and writes it to bench/results/latest.md (only for a run with the default settings).

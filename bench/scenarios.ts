@@ -1,5 +1,6 @@
 /**
- * The scenarios of issue #9, each bounded in time, each run by a fresh load-client process
+ * The benchmark scenarios (keep-alive, new connections, bulk transfer, first request to a new
+ * host, memory), each bounded in time, each run by a fresh load-client process
  * (dist/bench/client.js) against one target while the target's process is sampled.
  */
 import { spawn } from 'node:child_process';

@@ -19,7 +19,7 @@ import { buildUi } from '../ui/build.js';
 
 export const BENCH_FLOWS = 100_000;
 const CHROMIUM_PATH = '/usr/bin/chromium';
-/** TESTING-NOTES.md: root needs --no-sandbox; the rest stop Chromium phoning home. */
+/** Chromium refuses to run as root without --no-sandbox; the rest stop it phoning home. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 const LOAD_TIMEOUT_MS = 120_000;
 const WHEEL_STEPS = 60;

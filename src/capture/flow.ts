@@ -1,6 +1,6 @@
 /**
  * Flow and Connection: the captured record of one exchange and of the TCP/TLS connections it used.
- * These shapes are the dashboard API's JSON; the dashboard serialises them with `flowToJson`.
+ * These shapes are the dashboard API's contract (docs/ARCHITECTURE.md); it serialises them with `flowToJson`.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';

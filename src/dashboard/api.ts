@@ -1,5 +1,5 @@
 /**
- * The REST routes under /api (docs/ERRORS.md lists their error codes). Authentication, Host and Origin checks
+ * The REST routes under /api (contract in docs/ARCHITECTURE.md). Authentication, Host and Origin checks
  * happen before this router; handlers only read and change the store.
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';

@@ -1,6 +1,6 @@
 /**
  * Per-socket state lives here, in typed WeakMaps, never as properties patched onto Node's
- * sockets (DESIGN style rule 7). Entries vanish with their sockets.
+ * sockets, whose types would then lie. Entries vanish with their sockets.
  */
 import type { Socket } from 'node:net';
 import { roundMs, type Connection, type Flow } from '../capture/flow.js';

@@ -7,7 +7,7 @@ import { startHttpServer, stopChild, tempDir, type Listening } from '../helpers/
 import { seeded } from '../helpers/random.js';
 import { startCli } from '../helpers/cli.js';
 
-/** The issue's promise: every exchange that completed this long before the kill is in the file. */
+/** The recording's promise: every exchange that completed this long before the kill is in the file. */
 const SETTLE_MS = 200;
 const SEEDS = [11, 22, 33];
 

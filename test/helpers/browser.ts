@@ -1,13 +1,15 @@
 /**
- * Headless Chromium (Debian's /usr/bin/chromium via playwright-core) with the flags
- * TESTING-NOTES.md lists, a fresh profile, and optionally an NSS database trusting a CA.
+ * Headless Chromium (Debian's /usr/bin/chromium via playwright-core) with the sandbox off (the
+ * tests may run as root) and its background traffic off, a fresh profile, and optionally an NSS
+ * database trusting a CA.
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { run } from './servers.js';
+import { TOOLS } from './tools.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = TOOLS.chromium[0];
 
 const QUIET_FLAGS = [
   '--no-sandbox',

@@ -67,7 +67,7 @@ export function requireTools(...names: ToolName[]): SkipReason {
 
 /** python3 able to import `module` (e.g. requests from python3-requests). */
 export function requirePythonModule(module: string, debianPackage: string): SkipReason {
-  const python = requireTool('python3', 'python3');
+  const python = requireTools('python3');
   if (python !== false) return python;
   const key = `python3:${module}`;
   let found = lookedUp.get(key);

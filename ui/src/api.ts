@@ -1,5 +1,5 @@
 /**
- * The dashboard REST API (DESIGN.md contract). Paths are relative to the page so the dashboard
+ * The dashboard REST API (contract in docs/ARCHITECTURE.md). Paths are relative to the page so the dashboard
  * also works behind a reverse proxy that mounts it under a prefix; the token travels in the
  * cookie the server set when the page was opened with `?token=`.
  */

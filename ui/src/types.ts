@@ -1,5 +1,5 @@
 /**
- * The dashboard API's JSON as the page receives it.
+ * The dashboard API's JSON as the page receives it (docs/ARCHITECTURE.md, "Dashboard HTTP API").
  * Mirrors `FlowSummary` and `FlowJson` in src/capture/flow.ts without importing them: that
  * module needs Node's types (Buffer, node:crypto), which the page must not compile against.
  * test/ui/types.test.ts fails to type-check when the two drift apart.
