@@ -18,6 +18,9 @@ import { summarize, type Connection, type Flow, type FlowSummary, type Handshake
 import { SessionDb, DB_FILE, summaryOf, type FlowRow } from './session/db.js';
 import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, type Extent } from './session/segments.js';
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
+import { filterSql, type SqlWhere } from './session/filter-sql.js';
+import { compileFilter } from '../filter/match.js';
+import type { ParsedFilter } from '../filter/parse.js';
 
 const debug = debuglog('mitmscope:store');
 
@@ -59,6 +62,9 @@ export interface CaptureStatus {
   since: number | null;
   /** Flows that could not be saved at all while paused. */
   lost: number;
+  /** Flows the database refused for their content (a bug if ever non-zero), and the last reason. */
+  rejected: number;
+  lastRejected: string | null;
 }
 
 export interface FlowStoreOptions {
@@ -70,9 +76,21 @@ export interface FlowStoreOptions {
   segmentIo?: SegmentIo;
 }
 
+/** A filter as both a predicate (flows in memory) and, when it has one, SQL (flows on disk). */
+export interface StoreFilter {
+  test: (flow: FlowSummary) => boolean;
+  where: SqlWhere | null;
+}
+
+/** A filter-language expression for `page`; null when it has nothing to filter by. */
+export function storeFilter(parsed: ParsedFilter): StoreFilter | null {
+  const compiled = compileFilter(parsed);
+  return compiled.empty ? null : { test: (f) => compiled.test(f), where: filterSql(parsed) };
+}
+
 export interface PageQuery {
-  /** Only flows this predicate accepts; null for all. */
-  filter?: ((flow: FlowSummary) => boolean) | null;
+  /** Only flows this filter accepts; null for all. A bare predicate is run on every row. */
+  filter?: StoreFilter | ((flow: FlowSummary) => boolean) | null;
   limit: number;
   /** Flows older than this id (the window before it), or newer than `after`; neither: the newest. */
   before?: string | null;
@@ -128,7 +146,7 @@ export class FlowStore {
   private writing: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private capture: CaptureStatus = { state: 'recording', reason: null, since: null, lost: 0 };
+  private capture: CaptureStatus = { state: 'recording', reason: null, since: null, lost: 0, rejected: 0, lastRejected: null };
 
   constructor(options: FlowStoreOptions = {}) {
     this.maxBytes = options.maxBytes ?? DEFAULT_STORE_BYTES;
@@ -299,15 +317,14 @@ export class FlowStore {
 
   /** A window of the (filtered) list; see `PageQuery`. Unwritten flows are included. */
   page(q: PageQuery): Page {
-    const filter = q.filter ?? null;
+    const filter: StoreFilter | null = typeof q.filter === 'function' ? { test: q.filter, where: null } : (q.filter ?? null);
     const anchor = q.after ?? q.before ?? null;
     const anchorSeq = anchor === null ? null : this.seqOf(anchor);
     const direction: 'older' | 'newer' = q.after ? 'newer' : 'older';
     const bound = anchorSeq ?? (direction === 'older' ? Number.MAX_SAFE_INTEGER : 0);
     const flows: FlowSummary[] = [];
     let more = false;
-    for (const s of this.summaries(direction, bound)) {
-      if (filter && !filter(s)) continue;
+    for (const s of this.summaries(direction, bound, filter)) {
       if (flows.length === q.limit) {
         more = true;
         break;
@@ -315,26 +332,54 @@ export class FlowStore {
       flows.push(s);
     }
     if (direction === 'older') flows.reverse();
-    let matched: number | null = filter ? null : this.count;
-    if (filter && q.count) {
-      matched = 0;
-      for (const s of this.summaries('older', Number.MAX_SAFE_INTEGER)) if (filter(s)) matched += 1;
-    }
-    return { flows, total: this.count, matched, more };
+    return { flows, total: this.count, matched: filter ? (q.count ? this.countMatching(filter) : null) : this.count, more };
   }
 
-  /** Summaries from the database merged by seq with flows not written yet (memory wins). */
-  private *summaries(direction: 'older' | 'newer', bound: number): Generator<FlowSummary> {
+  /** Flows a filter matches in the whole session: counted by SQLite, corrected for unwritten changes. */
+  private countMatching(filter: StoreFilter): number {
+    if (!filter.where) {
+      let n = 0;
+      for (const _ of this.summaries('older', Number.MAX_SAFE_INTEGER, filter)) n += 1;
+      return n;
+    }
+    let n = this.db.count(filter.where);
+    for (const e of this.dirty) {
+      const row = this.db.flowBySeq(e.seq);
+      if (row && filter.test(summaryOf(row))) n -= 1;
+      if (filter.test(summarize(e.flow))) n += 1;
+    }
+    return n;
+  }
+
+  /**
+   * Summaries from the database merged by seq with flows not written yet (memory wins), of those
+   * the filter accepts: SQL decides for rows when it can, the predicate for the rest.
+   */
+  private *summaries(direction: 'older' | 'newer', bound: number, filter: StoreFilter | null = null): Generator<FlowSummary> {
     const older = direction === 'older';
     const memory = [...this.dirty].filter((e) => (older ? e.seq < bound : e.seq > bound)).sort((a, b) => (older ? b.seq - a.seq : a.seq - b.seq));
     const first = (a: number, b: number): boolean => (older ? a > b : a < b);
+    const accept = (s: FlowSummary): boolean => !filter || filter.test(s);
+    const rowsFiltered = filter?.where ?? null;
     let i = 0;
-    for (const row of this.db.summaries(direction, bound)) {
-      while (i < memory.length && first(memory[i]!.seq, row.seq)) yield summarize(memory[i++]!.flow);
-      if (i < memory.length && memory[i]!.seq === row.seq) yield summarize(memory[i++]!.flow);
-      else yield summaryOf(row);
+    // Rows the SQL filter drops may be stale copies of flows changed in memory: those come from memory.
+    for (const row of this.db.summaries(direction, bound, rowsFiltered)) {
+      while (i < memory.length && first(memory[i]!.seq, row.seq)) {
+        const s = summarize(memory[i++]!.flow);
+        if (accept(s)) yield s;
+      }
+      if (i < memory.length && memory[i]!.seq === row.seq) {
+        const s = summarize(memory[i++]!.flow);
+        if (accept(s)) yield s;
+        continue;
+      }
+      const s = summaryOf(row);
+      if (rowsFiltered || accept(s)) yield s;
     }
-    while (i < memory.length) yield summarize(memory[i++]!.flow);
+    while (i < memory.length) {
+      const s = summarize(memory[i++]!.flow);
+      if (accept(s)) yield s;
+    }
   }
 
   /** Flows `from` .. `from + limit` in arrival order (an index, for clients that page by position). */
@@ -493,7 +538,7 @@ export class FlowStore {
     try {
       await this.segments.flush();
       this.db.transaction(() => {
-        for (const e of batch) this.writeEntry(e);
+        for (const e of batch) this.writeGuarded(e);
       });
     } catch (err) {
       for (const e of batch) this.dirty.add(e);
@@ -507,6 +552,21 @@ export class FlowStore {
     }
     if (this.capture.state === 'paused') this.resume();
     if (this.bytes > this.maxBytes) await this.evict();
+  }
+
+  /**
+   * A flow the database refuses for its content (a value no column takes) is dropped and counted,
+   * never a reason to stop capturing; I/O failures abort the batch and pause capture.
+   */
+  private writeGuarded(e: Entry): void {
+    try {
+      this.writeEntry(e);
+    } catch (err) {
+      if (isIoError(err)) throw err;
+      debug('flow %s cannot be stored: %o', e.flow.id, err);
+      this.capture.rejected += 1;
+      this.capture.lastRejected = `${e.flow.request.method} ${e.flow.request.url}: ${(err as Error).message}`;
+    }
   }
 
   private writeEntry(e: Entry): void {
@@ -557,7 +617,7 @@ export class FlowStore {
       content_type: s.contentType,
       request_size: s.requestSize,
       response_size: s.responseSize,
-      started_at: s.startedAt,
+      started_at: Number.isFinite(s.startedAt) ? s.startedAt : 0,
       duration: s.duration,
       tls_version: s.tlsVersion,
       error: s.error,
@@ -596,7 +656,7 @@ export class FlowStore {
     const reason = code === 'ENOSPC' || code === 'SQLITE_FULL' ? `the disk is full (${code})` : `the session cannot be written (${code}: ${(err as Error).message})`;
     debug('capture paused: %s', reason);
     if (this.capture.state !== 'paused') {
-      this.capture = { state: 'paused', reason, since: Date.now(), lost: this.capture.lost };
+      this.capture = { ...this.capture, state: 'paused', reason, since: Date.now() };
       this.emit({ type: 'capture', status: this.status });
     }
     if (this.retryTimer || this.closed) return;
@@ -608,7 +668,7 @@ export class FlowStore {
 
   private resume(): void {
     debug('capture resumed');
-    this.capture = { state: 'recording', reason: null, since: null, lost: this.capture.lost };
+    this.capture = { ...this.capture, state: 'recording', reason: null, since: null };
     this.emit({ type: 'capture', status: this.status });
   }
 
@@ -675,6 +735,13 @@ function pushExtent(list: Extent[], e: Extent): boolean {
 function connectionMark(c: Connection): string {
   const t = c.tls;
   return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}`;
+}
+
+/** Errors of the disk or the file system, as opposed to a value the database refuses. */
+function isIoError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return /^(E[A-Z]+|SQLITE_(FULL|IOERR.*|CANTOPEN.*|READONLY.*|BUSY.*|LOCKED.*|CORRUPT.*|NOTADB|PERM|PROTOCOL))$/.test(code);
 }
 
 function prepareFolder(dir: string): void {

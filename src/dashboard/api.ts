@@ -3,13 +3,13 @@
  * happen before this router; handlers only read and change the store.
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
-import { flowToJson, type Flow, type FlowSummary } from '../capture/flow.js';
-import type { CaptureStatus, FlowStore } from '../capture/store.js';
+import { flowToJson, type Flow } from '../capture/flow.js';
+import { storeFilter, type CaptureStatus, type FlowStore } from '../capture/store.js';
 import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
 import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
-import { compileFilter } from '../../ui/src/filter.js';
+import { parseFilter } from '../filter/parse.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
@@ -113,9 +113,9 @@ export function createApiRouter(ctx: ApiContext): Router {
     if ((before !== undefined && typeof before !== 'string') || (after !== undefined && typeof after !== 'string') || (text !== undefined && typeof text !== 'string'))
       return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'before, after and filter must each be given once');
     if (before !== undefined && after !== undefined) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'give before or after, not both');
-    const compiled = text ? compileFilter(text) : null;
-    if (compiled && compiled.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${compiled.errors.join('; ')}`);
-    const filter = compiled && !compiled.empty ? (f: FlowSummary) => compiled.test(f) : null;
+    const parsed = text ? parseFilter(text) : null;
+    if (parsed && parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
+    const filter = parsed ? storeFilter(parsed) : null;
     const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
     for (const anchor of [before, after]) {
       if (anchor !== undefined && !store.get(anchor)) return sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(anchor)}`);

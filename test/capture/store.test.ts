@@ -4,7 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, truncate, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlowStore, INTERRUPTED, type StoreEvent } from '../../src/capture/store.js';
+import { FlowStore, INTERRUPTED, storeFilter, type StoreEvent } from '../../src/capture/store.js';
+import { parseFilter } from '../../src/filter/parse.js';
+import { compileFilter } from '../../src/filter/match.js';
 import { createFlow, emptyHandshake, emptyRequest, type Connection, type Flow } from '../../src/capture/flow.js';
 import { BodyCapture } from '../../src/capture/body-capture.js';
 import { fileSegmentIo, type SegmentIo } from '../../src/capture/session/segment-io.js';
@@ -105,6 +107,52 @@ for (const kind of ['memory', 'session'] as const) {
       assert.equal(five.matched, 10);
       assert.equal(five.total, 50);
       assert.deepEqual(store.range(48, 5).flows.map((f) => f.id), ids.slice(48));
+    });
+
+    test('a filter run as SQL over written flows picks exactly what the predicate picks', async (t) => {
+      const store = await open(t);
+      const flows: Flow[] = [];
+      const methods = ['GET', 'POST', 'DELETE'];
+      for (let i = 0; i < 60; i++) {
+        const f = flow(i % 9 === 0 ? 'pending' : 'complete', `https://${i % 2 ? 'api' : 'www'}.h${i % 3}.test/${i % 4 ? 'items' : 'Üsers'}/${i}?q=a_b%25`);
+        f.host = new URL(f.request.url).hostname;
+        f.request.method = methods[i % 3]!;
+        if (i % 9 === 0) f.response = null;
+        else {
+          f.response!.status = [200, 204, 301, 404, 500][i % 5]!;
+          f.response!.headers = i % 6 ? [['Content-Type', i % 2 ? 'application/json' : 'text/html']] : [];
+        }
+        if (i % 5 === 1) f.serverConnection = { ...connection(), id: `c${i}`, tls: { ...emptyHandshake(), version: i % 2 ? 'TLSv1.3' : 'TLSv1.2' } };
+        flows.push(f);
+        store.add(f);
+      }
+      await store.flushed();
+      // Some changes not written yet: memory must win over the stale rows.
+      flows[3]!.response!.status = 418;
+      store.update(flows[3]!);
+      const texts = ['host:api', '-host:api', 'status:4xx', 'status:>=300', '-status:200', 'method:post', 'method:get,delete', 'type:json', '-type:json', 'tls:1.3', 'tls:none', 'path:/items', 'url:a_b', 'url:%25', 'POST', '404', 'json', 'üsers', 'host:h1 status:2xx -method:get', 'status:418'];
+      for (const text of texts) {
+        const parsed = parseFilter(text);
+        const predicate = compileFilter(parsed);
+        const expected = flows.filter((f) => predicate.test(store.newest(100).find((s) => s.id === f.id)!)).map((f) => f.id);
+        const page = store.page({ limit: 100, filter: storeFilter(parsed), count: true });
+        assert.deepEqual(page.flows.map((f) => f.id), expected, text);
+        assert.equal(page.matched, expected.length, `${text}: matched count`);
+      }
+    });
+
+    test('a flow the database refuses is counted and skipped; capture goes on', async (t) => {
+      const store = await open(t);
+      const bad = flow();
+      // No column takes a missing method: the one row is refused, not the batch.
+      (bad.request as { method: unknown }).method = undefined;
+      const good = flow();
+      store.add(bad);
+      store.add(good);
+      await store.flushed();
+      assert.equal(store.status.state, 'recording');
+      assert.equal(store.status.rejected, 1);
+      assert.ok(store.get(good.id));
     });
 
     test('past its byte budget the store evicts the oldest finished flows, never pending ones', async (t) => {

@@ -200,4 +200,6 @@ export interface CaptureStatus {
   reason: string | null;
   since: number | null;
   lost: number;
+  rejected: number;
+  lastRejected: string | null;
 }

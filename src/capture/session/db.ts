@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
 import type { Connection, FlowSummary, WebSocketMessage } from '../flow.js';
+import { SQL_FUNCTIONS, type SqlWhere } from './filter-sql.js';
 
 /** Bumped when the schema changes incompatibly; older files are refused with a clear message. */
 export const SCHEMA_VERSION = 1;
@@ -124,6 +125,7 @@ export class SessionDb {
       if (version === null) this.setMeta('schema', String(SCHEMA_VERSION));
       else if (version !== String(SCHEMA_VERSION)) throw new Error(`session format ${version} is not supported (this mitmscope reads format ${SCHEMA_VERSION})`);
     }
+    for (const [name, fn] of Object.entries(SQL_FUNCTIONS)) this.db.function(name, { deterministic: true }, fn);
     this.upsertFlow = this.db.prepare(
       `INSERT INTO flows (seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported, client_connection, server_connection, request_body, response_body, data)
        VALUES (@seq, @id, @kind, @state, @method, @url, @scheme, @host, @status, @content_type, @request_size, @response_size, @started_at, @duration, @tls_version, @error, @imported, @client_connection, @server_connection, @request_body, @response_body, @data)
@@ -184,21 +186,23 @@ export class SessionDb {
     return this.messages.all(seq).map((r) => JSON.parse(r.data) as WebSocketMessage);
   }
 
-  count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
+  count(where: SqlWhere | null = null): number {
+    const sql = `SELECT count(*) AS n FROM flows${where ? ` WHERE ${where.sql}` : ''}`;
+    return (this.db.prepare(sql).get(...(where?.params ?? [])) as { n: number }).n;
   }
 
   maxSeq(): number {
     return (this.db.prepare('SELECT max(seq) AS n FROM flows').get() as { n: number | null }).n ?? 0;
   }
 
-  /** Summary rows, newest first from `below` (exclusive), or oldest first from `above`. */
-  summaries(direction: 'older' | 'newer', bound: number): IterableIterator<SummaryRow> {
+  /** Summary rows (of those `where` accepts) newest first below `bound`, or oldest first above it. */
+  summaries(direction: 'older' | 'newer', bound: number, where: SqlWhere | null = null): IterableIterator<SummaryRow> {
+    const filter = where ? ` AND (${where.sql})` : '';
     const sql =
       direction === 'older'
-        ? `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq < ? ORDER BY seq DESC`
-        : `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq > ? ORDER BY seq ASC`;
-    return this.db.prepare(sql).iterate(bound) as IterableIterator<SummaryRow>;
+        ? `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq < ?${filter} ORDER BY seq DESC`
+        : `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq > ?${filter} ORDER BY seq ASC`;
+    return this.db.prepare(sql).iterate(bound, ...(where?.params ?? [])) as IterableIterator<SummaryRow>;
   }
 
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */
