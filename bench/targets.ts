@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { freePort, waitForPort } from './upstream.js';
 import { stopChild, track } from './procs.js';
 
@@ -49,6 +50,8 @@ export function mitmscopeHasFlag(flag: string): boolean {
 
 export async function startMitmscope(options: MitmscopeOptions): Promise<ProxyProcess> {
   const args = [...(options.nodeArgs ?? []), options.cli ?? mitmscopeCli(), '--port', '0', '--ca-dir', options.caDir, '--upstream-ca', options.upstreamCa];
+  // A fresh session per run, in the run's temporary folder (the default would be under the working directory).
+  if (!(options.flags ?? []).includes('--session')) args.push('--session', join(options.caDir, `session-${process.hrtime.bigint()}`));
   args.push(...(options.flags ?? []));
   if (options.dashboardToken === null) args.push('--no-ui');
   else args.push('--ui-port', '0', '--token', options.dashboardToken);

@@ -82,16 +82,20 @@ export async function start(config: Config): Promise<Running> {
   const extraCa = await readCaFiles(config.upstreamCa);
   const rootCa = await loadOrCreateRootCa(config.caDir);
   const minter = await CertificateMinter.create(rootCa);
-  const store = new FlowStore({ maxBytes: config.storeSize });
+  const loaded: Flow[] = [];
+  for (const file of config.load) loaded.push(...(await loadHar(file)));
+  const store = new FlowStore({ session: config.session, maxBytes: config.storeSize });
   const token = config.token ?? randomBytes(TOKEN_BYTES).toString('base64url');
-  // The recorder subscribes before any traffic so that no completed exchange is missed.
-  for (const file of config.load) for (const flow of await loadHar(file)) store.add(flow);
-  const recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
+  for (const flow of loaded) store.add(flow);
+  let recorder: HarRecorder | null = null;
   let keylog: KeylogWriter | null = null;
   try {
+    // The recorder subscribes before any traffic so that no completed exchange is missed.
+    recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
     keylog = config.keylog ? await openKeylog(config.keylog) : null;
   } catch (err) {
     await recorder?.close().catch(() => {});
+    await store.close();
     throw err;
   }
   const proxy = new ProxyServer({
@@ -131,6 +135,7 @@ export async function start(config: Config): Promise<Running> {
     await proxy.close().catch(() => {});
     await recorder?.close().catch(() => {});
     await keylog?.close();
+    await store.close();
     throw err;
   }
   return {
@@ -151,6 +156,8 @@ export async function start(config: Config): Promise<Running> {
       // After the proxy: the last exchanges complete first, then the file is finished.
       await recorder?.close();
       await keylog?.close();
+      // Last: everything above may still announce flows, which the store writes before closing.
+      await store.close();
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageVersion } from './package-info.js';
 import { ConfigError, isMitmError } from './errors.js';
@@ -14,12 +14,16 @@ import { start, type Running } from './app.js';
 import { loadOrCreateRootCa } from './ca/root-ca.js';
 import { writeCaBundle } from './setup/bundle.js';
 import { envExports, parseShell } from './setup/env.js';
+import { listSessions, formatSessions } from './capture/session/list.js';
 
 /** In-flight exchanges get this long to finish on SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 5000;
+/** Where sessions go unless --session names one (relative to the working directory). */
+const DEFAULT_SESSIONS_DIR = 'sessions';
 
 const HELP = `Usage: mitmscope [options]
        mitmscope env [--shell bash|zsh|fish|powershell] [--host H] [--port P] [--ca-dir DIR]
+       mitmscope sessions [DIR]   list the sessions in DIR (default ./sessions)
 
 An intercepting HTTPS debugging proxy that shows every TLS handshake step.
 
@@ -43,8 +47,11 @@ Options:
   --redact-header NAME   also redact this header (repeatable; implies --redact)
   --load FILE            show the entries of a HAR file as flows (repeatable)
   --keylog FILE          append NSS key log lines (Wireshark) for both legs
-  --max-body BYTES       bytes of each body kept for display (default 1MiB)
-  --store-size BYTES     memory for stored flows (default 512MiB)
+  --session DIR          open or create the session folder captures are stored in
+                         (default: a new sessions/YYYYMMDD-HHMMSS under this folder)
+  --store-size BYTES     disk budget of the session; the oldest flows are evicted
+                         past it (default 2GiB)
+  --max-body BYTES       bytes of each body kept (default 64MiB)
   --token TOKEN          dashboard token (default: random; or MITMSCOPE_TOKEN)
   --connect-timeout MS   upstream TCP+TLS connect timeout (default 10000)
   --headers-timeout MS   upstream response headers timeout (default 60000)
@@ -78,6 +85,7 @@ const OPTIONS = {
   keylog: { type: 'string' },
   'max-body': { type: 'string' },
   'store-size': { type: 'string' },
+  session: { type: 'string' },
   token: { type: 'string' },
   'connect-timeout': { type: 'string' },
   'headers-timeout': { type: 'string' },
@@ -88,7 +96,18 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-export type Command = { kind: 'run'; config: Config; warnings: string[] } | { kind: 'help' } | { kind: 'version' } | { kind: 'env'; config: Config; shell: string };
+export type Command =
+  | { kind: 'run'; config: Config; warnings: string[] }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'env'; config: Config; shell: string }
+  | { kind: 'sessions'; dir: string };
+
+/** Default session folder name: the local start time, sortable (`20261201-143005`). */
+export function sessionName(now = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+}
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Command {
   let parsed;
@@ -101,6 +120,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (v.help) return { kind: 'help' };
   if (v.version) return { kind: 'version' };
   const sub = positionals[0];
+  if (sub === 'sessions') return { kind: 'sessions', dir: resolve(positionals[1] ?? DEFAULT_SESSIONS_DIR) };
   if (sub !== undefined && sub !== 'env') throw new ConfigError(`unknown command "${sub}" (see --help)`);
   const config: Config = {
     ...DEFAULTS,
@@ -124,6 +144,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     keylog: v.keylog !== undefined ? resolve(v.keylog) : null,
     maxBody: v['max-body'] !== undefined ? parseBytes('max-body', v['max-body']) : DEFAULTS.maxBody,
     storeSize: v['store-size'] !== undefined ? parseBytes('store-size', v['store-size']) : DEFAULTS.storeSize,
+    session: resolve(v.session ?? join(DEFAULT_SESSIONS_DIR, sessionName())),
     token: v.token ?? env['MITMSCOPE_TOKEN'] ?? null,
     connectTimeout: v['connect-timeout'] !== undefined ? parseMs('connect-timeout', v['connect-timeout']) : DEFAULTS.connectTimeout,
     headersTimeout: v['headers-timeout'] !== undefined ? parseMs('headers-timeout', v['headers-timeout']) : DEFAULTS.headersTimeout,
@@ -170,6 +191,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${packageVersion()}\n`);
     return;
   }
+  if (command.kind === 'sessions') {
+    process.stdout.write(formatSessions(command.dir, await listSessions(command.dir)));
+    return;
+  }
   if (command.kind === 'env') {
     try {
       process.stdout.write(await environment(command.config, command.shell));
@@ -214,6 +239,7 @@ async function main(): Promise<void> {
   if (running.dashboardUrl) out.write(`dashboard  ${running.dashboardUrl}/?token=${running.token}\n`);
   out.write(`CA         ${running.rootCa.paths.pem}\n`);
   out.write(`CA SHA-256 ${running.rootCa.fingerprint256}\n`);
+  if (running.store.dir) out.write(`session    ${running.store.dir} (${running.store.size} flows)\n`);
   if (running.rootCa.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
   for (const w of running.rootCa.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
   out.write('ready\n');

@@ -24,6 +24,9 @@ export interface Config {
   ignoreHosts: RegExp[];
   keylog: string | null;
   maxBody: number;
+  /** Session folder the capture is stored in; null keeps it in memory (embedding, tests). */
+  session: string | null;
+  /** Disk budget of the session in bytes: past it the oldest finished flows are evicted. */
   storeSize: number;
   token: string | null;
   uiHosts: string[];
@@ -57,8 +60,10 @@ export const DEFAULTS: Config = {
   load: [],
   ignoreHosts: [],
   keylog: null,
-  maxBody: 1024 * 1024,
-  storeSize: 512 * 1024 * 1024,
+  // Bodies live on disk, so whole ones are kept up to a size no debugging session needs more of.
+  maxBody: 64 * 1024 * 1024,
+  session: null,
+  storeSize: 2 * 1024 ** 3,
   token: null,
   uiHosts: [],
   autoPassthrough: false,

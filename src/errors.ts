@@ -32,6 +32,9 @@ export const ERROR_CODES = {
   MITM_ERR_KEYLOG_IO: 'the --keylog file cannot be opened for writing',
   MITM_ERR_METHOD_NOT_ALLOWED: 'the CA page was asked for something other than GET or HEAD',
   MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',
+  MITM_ERR_SESSION_IO: 'the session folder or its files cannot be created, read or written',
+  MITM_ERR_SESSION_CORRUPT: 'the session database exists but cannot be opened as a mitmscope session',
+  MITM_ERR_INTERRUPTED: 'the proxy stopped before the exchange finished (found when a session is reopened)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -74,6 +77,10 @@ const STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
   MITM_ERR_KEYLOG_IO: 500,
   MITM_ERR_METHOD_NOT_ALLOWED: 405,
   MITM_ERR_INTERNAL: 500,
+  MITM_ERR_SESSION_IO: 500,
+  MITM_ERR_SESSION_CORRUPT: 500,
+  // A flow recorded as interrupted never reached a client answer: the proxy was gone.
+  MITM_ERR_INTERRUPTED: 502,
 };
 
 export function statusFor(code: ErrorCode): number {
@@ -133,6 +140,16 @@ export class HarError extends MitmError {
   constructor(code: 'MITM_ERR_HAR_INVALID' | 'MITM_ERR_HAR_EXISTS' | 'MITM_ERR_HAR_IO', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'HarError';
+  }
+}
+
+/** The session store cannot use its folder or files; `path` names the one at fault. */
+export class StoreError extends MitmError {
+  readonly path: string;
+  constructor(code: 'MITM_ERR_SESSION_IO' | 'MITM_ERR_SESSION_CORRUPT', path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'StoreError';
+    this.path = path;
   }
 }
 

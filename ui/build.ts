@@ -67,7 +67,8 @@ export async function isStale(root: string, outDir: string): Promise<boolean> {
   } catch {
     return true;
   }
-  const inputs = [join(root, 'src'), join(root, 'index.html'), join(root, 'styles.css'), join(root, 'build.ts')];
+  // The filter language is shared with the server and bundled from its source folder.
+  const inputs = [join(root, 'src'), join(root, '..', 'src', 'filter'), join(root, 'index.html'), join(root, 'styles.css'), join(root, 'build.ts')];
   // A dependency upgrade (preact, esbuild) changes the bundle too.
   const lock = join(root, '..', 'package-lock.json');
   if (existsSync(lock)) inputs.push(lock);

@@ -1,58 +1,51 @@
 /**
- * The capped copy of a streamed body. Chunks are copied into one buffer that grows by doubling,
- * so capturing n bytes costs O(n) copies (concatenating per chunk would cost O(n²): a 1 MiB body
- * in 16 KiB chunks copied ~32 MiB). `message.body` is a view of what has arrived so far.
+ * The captured copy of a streamed body. Bytes are gathered into runs of up to `RUN_BYTES` and
+ * each run goes to the session store (one extent on disk), so a body of any size costs at most one
+ * run of memory while it streams. Up to `max` bytes are kept; `bodySize` counts them all.
  */
 import type { CapturedMessage } from './flow.js';
+import type { BodySink } from './store.js';
 
-/** First allocation when the size is unknown: most bodies are small. */
-const INITIAL_CAPACITY = 4096;
+/** Bytes gathered before a run goes to the store: big enough for few extents, small enough per flow. */
+export const RUN_BYTES = 64 * 1024;
 
 export class BodyCapture {
-  private buffer: Buffer = Buffer.alloc(0);
-  private length = 0;
+  private run: Buffer[] = [];
+  private runLength = 0;
+  private kept = 0;
 
   constructor(
     private readonly message: CapturedMessage,
     private readonly max: number,
-    /** Content-Length when declared: one allocation of the right size. */
-    expected: number | null = null,
-  ) {
-    if (expected !== null && expected > 0) this.buffer = Buffer.allocUnsafe(Math.min(expected, max));
-  }
+    private readonly sink: BodySink,
+  ) {}
 
   push(chunk: Buffer): void {
     const m = this.message;
     m.bodySize += chunk.length;
-    const room = this.max - this.length;
-    if (room <= 0) {
+    const room = this.max - this.kept;
+    if (room <= 0 || m.bodyTruncated) {
       if (chunk.length > 0) m.bodyTruncated = true;
       return;
     }
     const take = Math.min(room, chunk.length);
     if (take < chunk.length) m.bodyTruncated = true;
-    if (this.length + take > this.buffer.length) {
-      const capacity = Math.min(this.max, Math.max(INITIAL_CAPACITY, this.buffer.length * 2, this.length + take));
-      const grown = Buffer.allocUnsafe(capacity);
-      this.buffer.copy(grown, 0, 0, this.length);
-      this.buffer = grown;
-    }
-    chunk.copy(this.buffer, this.length, 0, take);
-    this.length += take;
-    m.body = this.buffer.subarray(0, this.length);
+    this.run.push(take < chunk.length ? chunk.subarray(0, take) : chunk);
+    this.runLength += take;
+    this.kept += take;
+    if (this.runLength >= RUN_BYTES) this.flush();
   }
 
-  /** Drops spare capacity once the body is complete, so stored flows hold only their bytes. */
+  /** Hands the last run to the store once the body is complete (or cut short). */
   finish(): void {
-    if (this.buffer.length > this.length) {
-      this.buffer = Buffer.from(this.buffer.subarray(0, this.length));
-      this.message.body = this.buffer;
-    }
+    this.flush();
   }
-}
 
-/** Content-Length as a number, or null when absent or not a plain non-negative integer. */
-export function declaredLength(value: string | string[] | undefined): number | null {
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) return null;
-  return Number(value);
+  private flush(): void {
+    if (this.runLength === 0) return;
+    // A run the store cannot take (capture paused, disk behind) ends the copy: a body with a gap would lie.
+    if (!this.sink.append(this.run, this.runLength)) this.message.bodyTruncated = true;
+    this.run = [];
+    this.runLength = 0;
+  }
 }

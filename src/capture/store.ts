@@ -1,20 +1,46 @@
 /**
- * The bounded in-memory flow store and the one event stream everybody subscribes to
- * (live feed, HAR recorder, tests). Pending flows are never evicted; complete ones are
- * evicted oldest-completed first once their total size passes the byte budget.
+ * The session store and the one event stream everybody subscribes to (live feed, HAR recorder,
+ * tests). Flows live on disk (a session folder: SQLite for the records, segment files for the
+ * bodies); memory holds the flows in flight, the writes of the current batch and a small cache of
+ * recent flows. Writes are batched: body bytes go out in one `writev` per flush, then every flow
+ * changed since the last flush is written in one transaction — so a stored row never points at
+ * body bytes that are not on disk. Past the byte budget the oldest finished flows are evicted;
+ * pending ones never are.
  */
 import { EventEmitter } from 'node:events';
+import { mkdirSync, accessSync, constants, chmodSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { debuglog } from 'node:util';
 import { LRUCache } from 'lru-cache';
-import { summarize, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
+import { StoreError } from '../errors.js';
+import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
+import { SessionDb, DB_FILE, summaryOf, type FlowRow } from './session/db.js';
+import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, type Extent } from './session/segments.js';
+import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
+import { filterSql, type SqlWhere } from './session/filter-sql.js';
+import { compileFilter } from '../filter/match.js';
+import type { ParsedFilter } from '../filter/parse.js';
 
-/**
- * Fixed cost of a flow's objects beyond its bodies and headers, and of each header pair (an
- * array and two strings): a heap snapshot of 100k stored flows showed ~3.1 KB of heap per flow
- * with ~12 headers, so the budget counts what the heap really holds.
- */
-const FLOW_OVERHEAD_BYTES = 2048;
-const HEADER_OVERHEAD_BYTES = 80;
-export const DEFAULT_STORE_BYTES = 512 * 1024 * 1024;
+const debug = debuglog('mitmscope:store');
+
+export const DEFAULT_STORE_BYTES = 2 * 1024 ** 3;
+/** Recently finished flows kept as objects, so the HAR recorder and detail views skip a read. */
+const RECENT_FLOWS = 512;
+/** Connections parsed from the database, shared by the flows of one keep-alive connection. */
+const CONNECTION_CACHE = 256;
+/** Eviction frees down to this share of the budget, so it runs in batches, not per flow. */
+const EVICT_TO = 0.9;
+const EVICT_BATCH = 500;
+/** While capture is paused (disk full, I/O error), a write is tried again this often. */
+const RETRY_MS = 1000;
+/** Flows waiting for a write while paused; past this the oldest finished ones are dropped and counted. */
+const MAX_UNSAVED = 10_000;
+/** A segment is at most this share of the budget, so eviction frees space in small steps. */
+const SEGMENTS_PER_BUDGET = 16;
+const SEGMENT_DIR = 'bodies';
+const EMPTY = Buffer.alloc(0);
+export const INTERRUPTED = 'the proxy stopped before this exchange finished';
 
 export type StoreEvent =
   | { type: 'flow'; flow: FlowSummary }
@@ -23,67 +49,205 @@ export type StoreEvent =
   | { type: 'tls'; connectionId: string; event: HandshakeEvent }
   /** One relayed WebSocket message: `index` in the flow's `websocket.messages`; `data` may be a shortened preview (`truncated`). */
   | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
+  | { type: 'capture'; status: CaptureStatus }
   | { type: 'cleared' };
 
 export type StoreListener = (event: StoreEvent) => void;
+export type BodyPart = 'request' | 'response';
 
-function headersSize(headers: readonly [string, string][]): number {
-  let n = 0;
-  for (const [k, v] of headers) n += k.length + v.length + HEADER_OVERHEAD_BYTES;
-  return n;
-}
-
-export function flowSize(flow: Flow): number {
-  let n = FLOW_OVERHEAD_BYTES + flow.request.url.length + flow.request.body.length + headersSize(flow.request.headers);
-  if (flow.response) n += flow.response.body.length + headersSize(flow.response.headers);
-  if (flow.websocket) for (const m of flow.websocket.messages) n += m.data.length + 64;
-  return n;
+export interface CaptureStatus {
+  /** `paused` while the session cannot be written (disk full, I/O error); proxying goes on. */
+  state: 'recording' | 'paused';
+  reason: string | null;
+  since: number | null;
+  /** Flows that could not be saved at all while paused. */
+  lost: number;
+  /** Flows the database refused for their content (a bug if ever non-zero), and the last reason. */
+  rejected: number;
+  lastRejected: string | null;
 }
 
 export interface FlowStoreOptions {
+  /** Session folder; none keeps everything in memory (embedding, unit tests). */
+  session?: string | null;
+  /** Disk budget of the session in bytes. */
   maxBytes?: number;
+  /** Storage of body segments (tests inject failures here). */
+  segmentIo?: SegmentIo;
+}
+
+/** A filter as both a predicate (flows in memory) and, when it has one, SQL (flows on disk). */
+export interface StoreFilter {
+  test: (flow: FlowSummary) => boolean;
+  where: SqlWhere | null;
+}
+
+/** A filter-language expression for `page`; null when it has nothing to filter by. */
+export function storeFilter(parsed: ParsedFilter): StoreFilter | null {
+  const compiled = compileFilter(parsed);
+  return compiled.empty ? null : { test: (f) => compiled.test(f), where: filterSql(parsed) };
+}
+
+export interface PageQuery {
+  /** Only flows this filter accepts; null for all. A bare predicate is run on every row. */
+  filter?: StoreFilter | ((flow: FlowSummary) => boolean) | null;
+  limit: number;
+  /** Flows older than this id (the window before it), or newer than `after`; neither: the newest. */
+  before?: string | null;
+  after?: string | null;
+  /** Count every match (a full scan when filtered). */
+  count?: boolean;
+}
+
+export interface Page {
+  /** Oldest first. */
+  flows: FlowSummary[];
+  total: number;
+  /** Flows the filter matches in the whole store, when counted (equals `total` without a filter). */
+  matched: number | null;
+  /** More flows exist beyond the window in the direction it was asked. */
+  more: boolean;
+}
+
+/** One flow the store tracks in memory: in flight, or changed since the last write. */
+interface Entry {
+  seq: number;
+  flow: Flow;
+  request: Extent[];
+  response: Extent[];
+  /** WebSocket messages not yet written. */
+  messages: { index: number; message: WebSocketMessage }[];
+}
+
+/** Where a capture writes: an append of a run of body bytes, or null when capture is paused. */
+export interface BodySink {
+  append(buffers: Buffer[], length: number): boolean;
 }
 
 export class FlowStore {
   readonly maxBytes: number;
-  /** Every stored flow in arrival order; the LRU below only accounts for complete ones. */
-  private readonly flows = new Map<string, Flow>();
-  private readonly done: LRUCache<string, Flow>;
+  /** The session folder, or null for a memory-only store. */
+  readonly dir: string | null;
+  private readonly db: SessionDb;
+  private readonly segments: Segments;
   private readonly emitter = new EventEmitter();
+  /** Flows in flight or not yet written, by id. */
+  private readonly live = new Map<string, Entry>();
+  private readonly dirty = new Set<Entry>();
+  private readonly recent: LRUCache<string, Entry>;
+  private readonly connections = new LRUCache<string, Connection>({ max: CONNECTION_CACHE });
+  /** What each connection looked like when last written, so an unchanged one is not rewritten. */
+  private readonly connectionMarks = new WeakMap<Connection, string>();
+  private nextSeq: number;
+  private count: number;
   private queue: StoreEvent[] = [];
+  private emitScheduled = false;
   private flushScheduled = false;
+  private writing: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private capture: CaptureStatus = { state: 'recording', reason: null, since: null, lost: 0, rejected: 0, lastRejected: null };
 
   constructor(options: FlowStoreOptions = {}) {
     this.maxBytes = options.maxBytes ?? DEFAULT_STORE_BYTES;
-    this.done = new LRUCache<string, Flow>({
-      maxSize: this.maxBytes,
-      sizeCalculation: (flow) => Math.max(1, flowSize(flow)),
-      dispose: (_flow, id, reason) => {
-        if (reason === 'evict') {
-          this.flows.delete(id);
-          this.emit({ type: 'flow-evicted', id });
-        }
-      },
-    });
+    this.dir = options.session ?? null;
+    this.recent = new LRUCache<string, Entry>({ max: RECENT_FLOWS });
+    const segmentBytes = Math.max(1024 * 1024, Math.min(SEGMENT_BYTES, Math.floor(this.maxBytes / SEGMENTS_PER_BUDGET)));
+    if (this.dir) {
+      prepareFolder(this.dir);
+      this.db = openDb(join(this.dir, DB_FILE));
+      const bodies = join(this.dir, SEGMENT_DIR);
+      this.segments = new Segments(options.segmentIo ?? fileSegmentIo(bodies), existingSegments(bodies), segmentBytes);
+    } else {
+      this.db = new SessionDb(':memory:');
+      this.segments = new Segments(options.segmentIo ?? memorySegmentIo(), new Map(), segmentBytes);
+    }
+    this.db.markInterrupted(INTERRUPTED);
+    this.checkBodies();
+    this.nextSeq = this.db.maxSeq() + 1;
+    this.count = this.db.count();
     // Subscribers are optional and many (one per dashboard tab).
     this.emitter.setMaxListeners(0);
+    // Segments nobody refers to (emptied by eviction before a crash) go at once.
+    void this.segments.collect();
   }
 
+  /**
+   * Counts references from stored bodies into segments, and drops references to bytes a crash
+   * tore off (the row was written, the bytes were not): that body is kept as far as it exists.
+   */
+  private checkBodies(): void {
+    const torn: { seq: number; part: BodyPart; kept: Extent[] }[] = [];
+    for (const row of this.db.bodyRefs()) {
+      for (const part of ['request', 'response'] as const) {
+        const extents = unpackExtents(part === 'request' ? row.request_body : row.response_body);
+        const kept = extents.filter((e) => this.segments.holds(e));
+        this.segments.retain(kept);
+        if (kept.length !== extents.length) torn.push({ seq: row.seq, part, kept });
+      }
+    }
+    if (torn.length === 0) return;
+    debug('%d bodies lost bytes to a torn write; keeping what exists', torn.length);
+    this.db.transaction(() => {
+      for (const t of torn) {
+        const row = this.db.flowBySeq(t.seq);
+        if (!row) continue;
+        const flow = this.rowToFlow(row);
+        const message = t.part === 'request' ? flow.request : flow.response;
+        if (message) message.bodyTruncated = true;
+        flow.notes.push(`the ${t.part} body was cut short: the proxy stopped while writing it`);
+        this.db.putFlow(this.rowOf({ seq: t.seq, flow, request: t.part === 'request' ? t.kept : unpackExtents(row.request_body), response: t.part === 'response' ? t.kept : unpackExtents(row.response_body), messages: [] }));
+      }
+    });
+  }
+
+  /** Flows in the session, in flight included. */
   get size(): number {
-    return this.flows.size;
+    return this.count;
   }
 
-  /** Adds a new flow (usually pending) and announces it. */
+  /** Bytes the session takes on disk (database pages in use, its write-ahead log, body segments). */
+  get bytes(): number {
+    return this.db.bytes() + this.walBytes() + this.segments.bytes;
+  }
+
+  private walBytes(): number {
+    if (!this.dir) return 0;
+    try {
+      return statSync(join(this.dir, `${DB_FILE}-wal`)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  get status(): CaptureStatus {
+    return { ...this.capture };
+  }
+
+  /** Flows changed since the last write, plus body bytes not yet on disk: zero once all is saved. */
+  get unsaved(): { flows: number; bytes: number } {
+    return { flows: this.dirty.size, bytes: this.segments.queued };
+  }
+
+  /** Adds a new flow (usually pending) and announces it. Bodies already on the flow (imports) are stored too. */
   add(flow: Flow): void {
-    this.flows.set(flow.id, flow);
-    if (flow.state !== 'pending') this.done.set(flow.id, flow);
+    const entry: Entry = { seq: this.nextSeq++, flow, request: [], response: [], messages: [] };
+    this.count += 1;
+    this.live.set(flow.id, entry);
+    this.takeBody(entry, 'request');
+    this.takeBody(entry, 'response');
+    if (flow.websocket) flow.websocket.messages.forEach((message, index) => entry.messages.push({ index, message }));
+    this.markDirty(entry);
     if (this.listening) this.emit({ type: 'flow', flow: summarize(flow) });
   }
 
-  /** Announces that a flow changed; complete and failed flows become evictable. */
+  /** Announces that a flow changed; finished flows are written and leave memory. */
   update(flow: Flow): void {
-    if (!this.flows.has(flow.id)) return;
-    if (flow.state !== 'pending') this.done.set(flow.id, flow);
+    const entry = this.live.get(flow.id) ?? this.reload(flow);
+    if (!entry) return;
+    entry.flow = flow;
+    this.takeBody(entry, 'response');
+    this.markDirty(entry);
     if (this.listening) this.emit({ type: 'flow-update', flow: summarize(flow) });
   }
 
@@ -91,35 +255,220 @@ export class FlowStore {
     this.emit({ type: 'tls', connectionId, event });
   }
 
-  /** Announces a WebSocket message already appended to a stored flow. */
-  wsMessage(flowId: string, index: number, message: WebSocketMessage): void {
-    if (!this.flows.has(flowId)) return;
-    this.emit({ type: 'ws-message', flowId, index, message });
+  /**
+   * Stores a WebSocket message already appended to a flow and announces it; the announcement may
+   * carry a shorter `preview` (live clients fetch the whole copy with the flow).
+   */
+  wsMessage(flowId: string, index: number, message: WebSocketMessage, preview: WebSocketMessage = message): void {
+    const entry = this.live.get(flowId);
+    if (!entry) return;
+    entry.messages.push({ index, message });
+    this.markDirty(entry);
+    this.emit({ type: 'ws-message', flowId, index, message: preview });
+  }
+
+  /**
+   * Where the body of a flow being captured goes. Each `append` is a run of bytes in arrival
+   * order; false means the bytes were not kept (capture paused or falling behind).
+   */
+  bodySink(flow: Flow, part: BodyPart): BodySink {
+    return {
+      append: (buffers, length) => {
+        const entry = this.live.get(flow.id);
+        if (!entry || this.capture.state === 'paused') return false;
+        const extent = this.segments.append(buffers, length);
+        if (!extent) return false;
+        if (!pushExtent(entry[part], extent)) this.segments.retain([extent]);
+        this.scheduleWrite();
+        return true;
+      },
+    };
   }
 
   get(id: string): Flow | undefined {
-    return this.flows.get(id);
+    const entry = this.live.get(id) ?? this.recent.get(id);
+    if (entry) return entry.flow;
+    const row = this.db.flowById(id);
+    return row ? this.rowToFlow(row) : undefined;
   }
 
+  /** Every flow, oldest first, loaded whole (without bodies). For small sessions and tests; pages and `iterate` scale. */
   list(): Flow[] {
-    return [...this.flows.values()];
+    return [...this.iterate()];
   }
 
-  summaries(): FlowSummary[] {
-    const out: FlowSummary[] = [];
-    for (const flow of this.flows.values()) out.push(summarize(flow));
-    return out;
+  /** Every flow, oldest first, read in batches so memory stays flat however large the session. */
+  *iterate(batch = 200): Generator<Flow> {
+    let after = 0;
+    for (;;) {
+      const rows = this.db.rowsAfter(after, batch);
+      for (const row of rows) yield this.live.get(row.id)?.flow ?? this.rowToFlow(row);
+      if (rows.length < batch) break;
+      after = rows[rows.length - 1]!.seq;
+    }
+    // Flows added since their batch was read are not written yet; they are in memory.
+    for (const e of [...this.live.values()].filter((x) => x.seq > after && !this.db.flowBySeq(x.seq))) yield e.flow;
+  }
+
+  /** The newest `n` summaries, oldest first. */
+  newest(n: number): FlowSummary[] {
+    return this.page({ limit: n }).flows;
+  }
+
+  /** A window of the (filtered) list; see `PageQuery`. Unwritten flows are included. */
+  page(q: PageQuery): Page {
+    const filter: StoreFilter | null = typeof q.filter === 'function' ? { test: q.filter, where: null } : (q.filter ?? null);
+    const anchor = q.after ?? q.before ?? null;
+    const anchorSeq = anchor === null ? null : this.seqOf(anchor);
+    const direction: 'older' | 'newer' = q.after ? 'newer' : 'older';
+    const bound = anchorSeq ?? (direction === 'older' ? Number.MAX_SAFE_INTEGER : 0);
+    const flows: FlowSummary[] = [];
+    let more = false;
+    for (const s of this.summaries(direction, bound, filter)) {
+      if (flows.length === q.limit) {
+        more = true;
+        break;
+      }
+      flows.push(s);
+    }
+    if (direction === 'older') flows.reverse();
+    return { flows, total: this.count, matched: filter ? (q.count ? this.countMatching(filter) : null) : this.count, more };
+  }
+
+  /** Flows a filter matches in the whole session: counted by SQLite, corrected for unwritten changes. */
+  private countMatching(filter: StoreFilter): number {
+    if (!filter.where) {
+      let n = 0;
+      for (const _ of this.summaries('older', Number.MAX_SAFE_INTEGER, filter)) n += 1;
+      return n;
+    }
+    let n = this.db.count(filter.where);
+    for (const e of this.dirty) {
+      const row = this.db.flowBySeq(e.seq);
+      if (row && filter.test(summaryOf(row))) n -= 1;
+      if (filter.test(summarize(e.flow))) n += 1;
+    }
+    return n;
+  }
+
+  /**
+   * Summaries from the database merged by seq with flows not written yet (memory wins), of those
+   * the filter accepts: SQL decides for rows when it can, the predicate for the rest.
+   */
+  private *summaries(direction: 'older' | 'newer', bound: number, filter: StoreFilter | null = null): Generator<FlowSummary> {
+    const older = direction === 'older';
+    const memory = [...this.dirty].filter((e) => (older ? e.seq < bound : e.seq > bound)).sort((a, b) => (older ? b.seq - a.seq : a.seq - b.seq));
+    const first = (a: number, b: number): boolean => (older ? a > b : a < b);
+    const accept = (s: FlowSummary): boolean => !filter || filter.test(s);
+    const rowsFiltered = filter?.where ?? null;
+    let i = 0;
+    // Rows the SQL filter drops may be stale copies of flows changed in memory: those come from memory.
+    for (const row of this.db.summaries(direction, bound, rowsFiltered)) {
+      while (i < memory.length && first(memory[i]!.seq, row.seq)) {
+        const s = summarize(memory[i++]!.flow);
+        if (accept(s)) yield s;
+      }
+      if (i < memory.length && memory[i]!.seq === row.seq) {
+        const s = summarize(memory[i++]!.flow);
+        if (accept(s)) yield s;
+        continue;
+      }
+      const s = summaryOf(row);
+      if (rowsFiltered || accept(s)) yield s;
+    }
+    while (i < memory.length) {
+      const s = summarize(memory[i++]!.flow);
+      if (accept(s)) yield s;
+    }
+  }
+
+  /** Flows `from` .. `from + limit` in arrival order (an index, for clients that page by position). */
+  range(from: number, limit: number): Page {
+    const flows: FlowSummary[] = [];
+    let i = 0;
+    let more = false;
+    for (const s of this.summaries('newer', 0)) {
+      if (i++ < from) continue;
+      if (flows.length === limit) {
+        more = true;
+        break;
+      }
+      flows.push(s);
+    }
+    return { flows, total: this.count, matched: this.count, more };
+  }
+
+  private seqOf(id: string): number | null {
+    const e = this.live.get(id) ?? this.recent.get(id);
+    if (e) return e.seq;
+    return this.db.flowById(id)?.seq ?? null;
+  }
+
+  /** A captured body read from the session, at most `limit` bytes. */
+  async readBody(id: string, part: BodyPart, limit = Infinity): Promise<Buffer> {
+    const extents = this.extentsOf(id, part);
+    return extents.length === 0 ? EMPTY : this.segments.read(extents, limit);
+  }
+
+  /** A captured body as a stream from the session (large downloads never sit in memory whole). */
+  bodyStream(id: string, part: BodyPart): Readable {
+    return this.segments.stream(this.extentsOf(id, part));
+  }
+
+  /** Bytes of a body held in the session. */
+  storedBodySize(id: string, part: BodyPart): number {
+    return extentsLength(this.extentsOf(id, part));
+  }
+
+  /** A copy of the flow with both bodies read from the session (HAR export, the recorder). */
+  async withBodies(flow: Flow): Promise<Flow> {
+    const request = { ...flow.request, body: await this.readBody(flow.id, 'request') };
+    const response = flow.response ? { ...flow.response, body: await this.readBody(flow.id, 'response') } : null;
+    return { ...flow, request, response };
+  }
+
+  private extentsOf(id: string, part: BodyPart): Extent[] {
+    const e = this.live.get(id) ?? this.recent.get(id);
+    if (e) return e[part];
+    const row = this.db.flowById(id);
+    return row ? unpackExtents(part === 'request' ? row.request_body : row.response_body) : [];
+  }
+
+  /** Resolves once everything announced so far is on disk. */
+  async flushed(): Promise<void> {
+    while (this.writing || this.dirty.size > 0 || this.segments.queued > 0) {
+      if (!this.writing) this.startWrite();
+      await this.writing;
+      if (this.capture.state === 'paused') return;
+    }
   }
 
   clear(): void {
-    this.flows.clear();
-    this.done.clear();
+    const pending = [...this.live.values()].filter((e) => e.flow.state === 'pending');
+    this.db.deleteAll();
+    this.live.clear();
+    this.dirty.clear();
+    this.recent.clear();
+    this.count = 0;
+    // In-flight exchanges go on and are stored when they finish, as after any clear.
+    this.segments.resetRefs();
+    for (const e of pending) {
+      this.live.set(e.flow.id, e);
+      this.segments.retain([...e.request, ...e.response]);
+      this.markDirty(e);
+      this.count += 1;
+    }
+    void this.segments.collect();
     this.emit({ type: 'cleared' });
   }
 
-  /** Bytes accounted for complete flows (pending ones are not counted until they finish). */
-  get bytes(): number {
-    return this.done.calculatedSize;
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushed().catch(() => {});
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.segments.close();
+    this.db.close();
   }
 
   /** Summaries cost a little per event: none are made while nobody listens. */
@@ -132,17 +481,296 @@ export class FlowStore {
     return () => this.emitter.off('event', listener);
   }
 
+  // --- writing -------------------------------------------------------------------------------
+
+  /** Bodies handed in on the flow itself (imports, tests) are moved into the session. */
+  private takeBody(entry: Entry, part: BodyPart): void {
+    const message = part === 'request' ? entry.flow.request : entry.flow.response;
+    if (!message || message.body.length === 0) return;
+    const bytes = message.body;
+    message.body = EMPTY;
+    const extent = this.segments.append([bytes], bytes.length);
+    if (!extent) message.bodyTruncated = true;
+    else if (!pushExtent(entry[part], extent)) this.segments.retain([extent]);
+  }
+
+  private reload(flow: Flow): Entry | null {
+    const cached = this.recent.get(flow.id);
+    if (cached) {
+      this.recent.delete(flow.id);
+      this.live.set(flow.id, cached);
+      return cached;
+    }
+    const row = this.db.flowById(flow.id);
+    if (!row) return null;
+    const entry: Entry = { seq: row.seq, flow, request: unpackExtents(row.request_body), response: unpackExtents(row.response_body), messages: [] };
+    this.live.set(flow.id, entry);
+    return entry;
+  }
+
+  private markDirty(entry: Entry): void {
+    if (this.closed) return;
+    this.dirty.add(entry);
+    if (this.capture.state === 'paused' && this.dirty.size > MAX_UNSAVED) this.dropUnsaved();
+    this.scheduleWrite();
+  }
+
+  private scheduleWrite(): void {
+    if (this.flushScheduled || this.writing || this.capture.state === 'paused') return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.writing) this.startWrite();
+    });
+  }
+
+  private startWrite(): void {
+    this.writing = this.write().finally(() => {
+      this.writing = null;
+      if ((this.dirty.size > 0 || this.segments.queued > 0) && this.capture.state === 'recording') this.scheduleWrite();
+    });
+  }
+
+  /** One batch: body bytes first, then the rows that point at them, in one transaction. */
+  private async write(): Promise<void> {
+    const batch = [...this.dirty];
+    this.dirty.clear();
+    try {
+      await this.segments.flush();
+      this.db.transaction(() => {
+        for (const e of batch) this.writeGuarded(e);
+      });
+    } catch (err) {
+      for (const e of batch) this.dirty.add(e);
+      this.pause(err);
+      return;
+    }
+    for (const e of batch) {
+      if (e.flow.state === 'pending' || this.dirty.has(e)) continue;
+      this.live.delete(e.flow.id);
+      this.recent.set(e.flow.id, e);
+    }
+    if (this.capture.state === 'paused') this.resume();
+    if (this.bytes > this.maxBytes) await this.evict();
+  }
+
+  /**
+   * A flow the database refuses for its content (a value no column takes) is dropped and counted,
+   * never a reason to stop capturing; I/O failures abort the batch and pause capture.
+   */
+  private writeGuarded(e: Entry): void {
+    try {
+      this.writeEntry(e);
+    } catch (err) {
+      if (isIoError(err)) throw err;
+      debug('flow %s cannot be stored: %o', e.flow.id, err);
+      this.capture.rejected += 1;
+      this.capture.lastRejected = `${e.flow.request.method} ${e.flow.request.url}: ${(err as Error).message}`;
+    }
+  }
+
+  private writeEntry(e: Entry): void {
+    for (const c of [e.flow.clientConnection, e.flow.serverConnection]) {
+      if (!c) continue;
+      const mark = connectionMark(c);
+      if (this.connectionMarks.get(c) === mark) continue;
+      this.db.putConnection(c, e.seq);
+      this.connectionMarks.set(c, mark);
+    }
+    // Bytes a failed flush lost are dropped; bytes still queued are written with the next batch.
+    for (const part of ['request', 'response'] as const) {
+      const lost = e[part].filter((x) => this.segments.lost(x));
+      if (lost.length === 0) continue;
+      e[part] = e[part].filter((x) => !this.segments.lost(x));
+      void this.segments.release(lost);
+      const message = part === 'request' ? e.flow.request : e.flow.response;
+      if (message) message.bodyTruncated = true;
+    }
+    this.db.putFlow(this.rowOf(e, (x) => this.segments.holds(x)));
+    for (const m of e.messages) this.db.putMessage(e.seq, m.index, m.message);
+    e.messages = [];
+  }
+
+  private rowOf(e: Entry, held: (x: Extent) => boolean = () => true): FlowRow {
+    const f = e.flow;
+    const request = e.request.filter(held);
+    const response = e.response.filter(held);
+    const s = summarize(f);
+    const data = JSON.stringify({
+      ...f,
+      clientConnection: undefined,
+      serverConnection: undefined,
+      request: { ...f.request, body: undefined },
+      response: f.response ? { ...f.response, body: undefined } : null,
+      websocket: f.websocket ? { ...f.websocket, messages: undefined } : null,
+    });
+    return {
+      seq: e.seq,
+      id: f.id,
+      kind: s.kind,
+      state: s.state,
+      method: s.method,
+      url: s.url,
+      scheme: s.scheme,
+      host: s.host,
+      status: s.status,
+      content_type: s.contentType,
+      request_size: s.requestSize,
+      response_size: s.responseSize,
+      started_at: Number.isFinite(s.startedAt) ? s.startedAt : 0,
+      duration: s.duration,
+      tls_version: s.tlsVersion,
+      error: s.error,
+      imported: s.imported ? 1 : 0,
+      client_connection: f.clientConnection?.id ?? null,
+      server_connection: f.serverConnection?.id ?? null,
+      request_body: request.length > 0 ? packExtents(request) : null,
+      response_body: response.length > 0 ? packExtents(response) : null,
+      data,
+    };
+  }
+
+  private rowToFlow(row: FlowRow): Flow {
+    const flow = JSON.parse(row.data) as Flow;
+    flow.request.body = EMPTY;
+    if (flow.response) flow.response.body = EMPTY;
+    flow.clientConnection = row.client_connection ? this.connection(row.client_connection) : null;
+    flow.serverConnection = row.server_connection ? this.connection(row.server_connection) : null;
+    if (flow.websocket) flow.websocket.messages = this.db.messagesOf(row.seq);
+    return flow;
+  }
+
+  private connection(id: string): Connection | null {
+    let c = this.connections.get(id);
+    if (!c) {
+      c = this.db.connectionById(id) ?? undefined;
+      if (c) this.connections.set(id, c);
+    }
+    return c ?? null;
+  }
+
+  // --- faults and eviction ----------------------------------------------------------------------
+
+  private pause(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const reason = code === 'ENOSPC' || code === 'SQLITE_FULL' ? `the disk is full (${code})` : `the session cannot be written (${code}: ${(err as Error).message})`;
+    debug('capture paused: %s', reason);
+    if (this.capture.state !== 'paused') {
+      this.capture = { ...this.capture, state: 'paused', reason, since: Date.now() };
+      this.emit({ type: 'capture', status: this.status });
+    }
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.writing) this.startWrite();
+    }, RETRY_MS);
+  }
+
+  private resume(): void {
+    debug('capture resumed');
+    this.capture = { ...this.capture, state: 'recording', reason: null, since: null };
+    this.emit({ type: 'capture', status: this.status });
+  }
+
+  /** While paused, memory must stay bounded: the oldest finished unsaved flows go, counted. */
+  private dropUnsaved(): void {
+    for (const e of this.dirty) {
+      if (this.dirty.size <= MAX_UNSAVED) break;
+      if (e.flow.state === 'pending') continue;
+      this.dirty.delete(e);
+      this.live.delete(e.flow.id);
+      this.count -= 1;
+      this.capture.lost += 1;
+      this.emit({ type: 'flow-evicted', id: e.flow.id });
+    }
+  }
+
+  private async evict(): Promise<void> {
+    const target = this.maxBytes * EVICT_TO;
+    while (this.bytes > target) {
+      const rows = this.db.oldestFinished(EVICT_BATCH).filter((r) => !this.live.has(r.id));
+      if (rows.length === 0) break;
+      this.db.deleteFlows(rows.map((r) => r.seq));
+      this.count -= rows.length;
+      const released: Extent[] = [];
+      for (const r of rows) {
+        released.push(...unpackExtents(r.request_body), ...unpackExtents(r.response_body));
+        this.recent.delete(r.id);
+        this.emit({ type: 'flow-evicted', id: r.id });
+      }
+      await this.segments.release(released);
+      const min = this.db.minSeq();
+      this.db.deleteConnectionsBefore(min ?? this.nextSeq);
+      if (rows.length < EVICT_BATCH && this.bytes > target) break;
+    }
+  }
+
   /** Emission is asynchronous and batched per tick so capture never waits on subscribers. */
   private emit(event: StoreEvent): void {
     if (this.emitter.listenerCount('event') === 0) return;
     this.queue.push(event);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+    if (this.emitScheduled) return;
+    this.emitScheduled = true;
     setImmediate(() => {
-      this.flushScheduled = false;
+      this.emitScheduled = false;
       const batch = this.queue;
       this.queue = [];
-      for (const e of batch) this.emitter.emit('event', e);
+      for (const ev of batch) this.emitter.emit('event', ev);
     });
+  }
+}
+
+/** Appends an extent, merging it into the previous one when the bytes are contiguous (true then). */
+function pushExtent(list: Extent[], e: Extent): boolean {
+  const last = list[list.length - 1];
+  if (last && last.segment === e.segment && last.offset + last.length === e.offset) {
+    last.length += e.length;
+    return true;
+  }
+  list.push(e);
+  return false;
+}
+
+/** Changes when a connection gains handshake events, certificates or closes. */
+function connectionMark(c: Connection): string {
+  const t = c.tls;
+  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}`;
+}
+
+/** Errors of the disk or the file system, as opposed to a value the database refuses. */
+function isIoError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return /^(E[A-Z]+|SQLITE_(FULL|IOERR.*|CANTOPEN.*|READONLY.*|BUSY.*|LOCKED.*|CORRUPT.*|NOTADB|PERM|PROTOCOL))$/.test(code);
+}
+
+function prepareFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK | constants.R_OK);
+    chmodSync(dir, 0o700);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new StoreError('MITM_ERR_SESSION_IO', dir, `the session folder ${dir} cannot be used (${code}): choose a writable folder with --session DIR`, { cause: err });
+  }
+}
+
+function openDb(path: string): SessionDb {
+  const existed = existsSync(path);
+  try {
+    const db = new SessionDb(path);
+    chmodSync(path, 0o600);
+    return db;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (existed)
+      throw new StoreError(
+        'MITM_ERR_SESSION_CORRUPT',
+        path,
+        `the session database ${path} cannot be opened (${message}); it was left untouched — start with another --session folder, or move this one away`,
+        { cause: err },
+      );
+    throw new StoreError('MITM_ERR_SESSION_IO', path, `the session database ${path} cannot be created (${message})`, { cause: err });
   }
 }

@@ -3,11 +3,13 @@
  * happen before this router; handlers only read and change the store.
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
-import { flowToJson, summarize, type Flow } from '../capture/flow.js';
-import type { FlowStore } from '../capture/store.js';
+import { flowToJson, type Flow } from '../capture/flow.js';
+import { storeFilter, type CaptureStatus, type FlowStore } from '../capture/store.js';
 import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
 import { ERROR_HEADER } from '../proxy/error-response.js';
-import { flowsToHar, harToFlows } from '../har/mapping.js';
+import { harToFlows } from '../har/import.js';
+import { exportHar } from '../har/export.js';
+import { parseFilter } from '../filter/parse.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
@@ -15,6 +17,10 @@ import { sendBody } from './bodies.js';
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
 export const HAR_IMPORT_LIMIT_BYTES = 200 * 1024 * 1024;
 const NON_NEGATIVE_INT = /^\d{1,15}$/;
+/** GET /api/flows without a limit: the newest this many (a page the browser parses in a blink). */
+export const DEFAULT_PAGE_FLOWS = 1000;
+/** Largest page one request may ask for. */
+export const MAX_PAGE_FLOWS = 50_000;
 
 export interface ApiContext {
   store: FlowStore;
@@ -33,6 +39,11 @@ export interface StatusJson {
   flows: number;
   storeBytes: number;
   storeMaxBytes: number;
+  /** The session folder (null for a memory-only store). */
+  session: string | null;
+  capture: CaptureStatus;
+  /** Flows and body bytes not yet written to the session. */
+  unsaved: { flows: number; bytes: number };
   recording: { path: string } | null;
   har: HarRecordingStatus | null;
   passthrough: string[];
@@ -86,15 +97,37 @@ export function createApiRouter(ctx: ApiContext): Router {
     next();
   });
 
-  // `since` is an index in arrival order (what a client already has); `limit` caps the answer.
+  /**
+   * A window of the list, oldest first: the newest `limit` (default 1,000), or the `limit` before
+   * (`before=ID`) or after (`after=ID`) a flow, of those `filter` matches. `X-Total-Count` is the
+   * number of flows, `X-Matched-Count` those the filter matches, `X-More` whether the window could
+   * go on. `since=N` (an index in arrival order) is kept for older clients.
+   */
   api.get('/flows', (req, res) => {
-    const since = intParam(req, 'since');
     const limit = intParam(req, 'limit');
-    if (since === null || limit === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'since and limit must be non-negative integers');
-    const all = store.list();
-    const start = since ?? 0;
-    const end = limit === undefined ? all.length : Math.min(all.length, start + limit);
-    res.json(all.slice(start, end).map(summarize));
+    const since = intParam(req, 'since');
+    if (limit === null || since === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'since and limit must be non-negative integers');
+    const before = req.query['before'];
+    const after = req.query['after'];
+    const text = req.query['filter'];
+    if ((before !== undefined && typeof before !== 'string') || (after !== undefined && typeof after !== 'string') || (text !== undefined && typeof text !== 'string'))
+      return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'before, after and filter must each be given once');
+    if (before !== undefined && after !== undefined) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'give before or after, not both');
+    const parsed = text ? parseFilter(text) : null;
+    if (parsed && parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
+    const filter = parsed ? storeFilter(parsed) : null;
+    const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
+    for (const anchor of [before, after]) {
+      if (anchor !== undefined && !store.get(anchor)) return sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(anchor)}`);
+    }
+    const page =
+      since !== undefined
+        ? store.range(since, limit ?? Number.MAX_SAFE_INTEGER)
+        : store.page({ filter, limit: size, before: before ?? null, after: after ?? null, count: filter !== null && flag(req, 'count') });
+    res.setHeader('X-Total-Count', String(page.total));
+    if (page.matched !== null) res.setHeader('X-Matched-Count', String(page.matched));
+    res.setHeader('X-More', page.more ? '1' : '0');
+    res.json(page.flows);
   });
 
   api.delete('/flows', (_req, res) => {
@@ -111,14 +144,14 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows/:id/request/body', async (req, res) => {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
-    await sendBody(res, flow.request, flow.request.url, 'request', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
+    await sendBody(res, store, flow, 'request', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
   });
 
   api.get('/flows/:id/response/body', async (req, res) => {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
     if (!flow.response) return sendError(res, 'MITM_ERR_NOT_FOUND', 'the flow has no response');
-    await sendBody(res, flow.response, flow.request.url, 'response', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
+    await sendBody(res, store, flow, 'response', { decode: flag(req, 'decode'), inline: flag(req, 'inline') });
   });
 
   api.get('/status', (_req, res) => {
@@ -127,6 +160,9 @@ export function createApiRouter(ctx: ApiContext): Router {
       flows: store.size,
       storeBytes: store.bytes,
       storeMaxBytes: store.maxBytes,
+      session: store.dir,
+      capture: store.status,
+      unsaved: store.unsaved,
       recording: ctx.recording,
       har: ctx.harStatus?.() ?? null,
       passthrough: ctx.passthrough ? [...ctx.passthrough].sort() : [],
@@ -151,10 +187,11 @@ export function createApiRouter(ctx: ApiContext): Router {
     res.json({ removed: req.params.host });
   });
 
-  api.get('/har', (_req, res) => {
-    const har = flowsToHar(store.list(), { creatorVersion: ctx.version, redact: ctx.redact });
+  api.get('/har', async (_req, res) => {
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Disposition', `attachment; filename="mitmscope-${new Date().toISOString().replace(/[:.]/g, '-')}.har"`);
-    res.json(har);
+    await exportHar(store, res, { creatorVersion: ctx.version, redact: ctx.redact });
+    res.end();
   });
 
   // Raw bytes, not express.json: the importer reports syntax errors with line and column.

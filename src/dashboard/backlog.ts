@@ -19,7 +19,7 @@ const SUMMARY_OVERHEAD_BYTES = 400;
 const EVICTION_OVERHEAD_BYTES = 100;
 
 type WsMessageEvent = Extract<LiveEvent, { type: 'ws-message' }>;
-type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string } | WsMessageEvent;
+type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string } | WsMessageEvent | Extract<LiveEvent, { type: 'capture' }>;
 
 /** Map key of a flow's latest WebSocket message; flow ids are UUIDs, so no clash with them. */
 function wsKey(flowId: string): string {
@@ -35,6 +35,7 @@ export function summaryBytes(f: FlowSummary): number {
 function entryBytes(entry: Coalesced | undefined): number {
   if (!entry) return 0;
   if (entry.type === 'flow-evicted') return EVICTION_OVERHEAD_BYTES + 2 * entry.id.length;
+  if (entry.type === 'capture') return EVICTION_OVERHEAD_BYTES + 2 * (entry.status.reason?.length ?? 0);
   if (entry.type === 'ws-message') return SUMMARY_OVERHEAD_BYTES + 2 * entry.message.data.length;
   return summaryBytes(entry.flow);
 }
@@ -73,6 +74,10 @@ export class Backlog {
           this.put(event.flow.id, previous, { type: previous?.type === 'flow' ? 'flow' : event.type, flow: event.flow });
           break;
         }
+        case 'capture':
+          // Only the latest status matters to a client that was away.
+          this.put('capture', this.entries.get('capture'), event);
+          break;
         case 'ws-message': {
           const key = wsKey(event.flowId);
           this.put(key, this.entries.get(key), event);

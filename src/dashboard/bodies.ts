@@ -6,7 +6,9 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Response } from 'express';
-import { headerValue, type CapturedMessage } from '../capture/flow.js';
+import { pipeline } from 'node:stream/promises';
+import { headerValue, type CapturedMessage, type Flow } from '../capture/flow.js';
+import type { BodyPart, FlowStore } from '../capture/store.js';
 import { contentCoding } from '../har/body.js';
 
 /**
@@ -78,12 +80,13 @@ function inflate(decoder: Transform, body: Buffer, limit: number): Promise<{ out
   });
 }
 
-export async function decodeContent(message: CapturedMessage, limit = MAX_DECODED_BYTES): Promise<Decoded> {
+/** `body` is the captured copy of `message`'s body. */
+export async function decodeContent(message: CapturedMessage, body: Buffer, limit = MAX_DECODED_BYTES): Promise<Decoded> {
   const coding = contentCoding(message.headers);
-  if (coding === null || message.body.length === 0) return { bytes: message.body, outcome: 'identity' };
-  if (coding !== 'gzip' && coding !== 'deflate' && coding !== 'br') return { bytes: message.body, outcome: 'unsupported' };
-  const { out, complete } = await inflate(decoderFor(coding, message.body), message.body, limit);
-  if (out.length === 0 && !complete) return { bytes: message.body, outcome: 'failed' };
+  if (coding === null || body.length === 0) return { bytes: body, outcome: 'identity' };
+  if (coding !== 'gzip' && coding !== 'deflate' && coding !== 'br') return { bytes: body, outcome: 'unsupported' };
+  const { out, complete } = await inflate(decoderFor(coding, body), body, limit);
+  if (out.length === 0 && !complete) return { bytes: body, outcome: 'failed' };
   return { bytes: out, outcome: complete && !message.bodyTruncated ? 'full' : 'partial' };
 }
 
@@ -109,14 +112,14 @@ export interface BodyQuery {
   inline: boolean;
 }
 
-/** Sends a captured body with the headers that keep it inert; `X-Mitmscope-*` say what it was. */
-export async function sendBody(res: Response, message: CapturedMessage, url: string, side: 'request' | 'response', query: BodyQuery): Promise<void> {
-  let bytes = message.body;
-  if (query.decode) {
-    const decoded = await decodeContent(message);
-    bytes = decoded.bytes;
-    res.setHeader('X-Mitmscope-Decode', decoded.outcome);
-  }
+/**
+ * Sends a captured body from the session with the headers that keep it inert; `X-Mitmscope-*`
+ * say what it was. As captured it streams from disk; decoded it is read whole (the captured copy
+ * is capped by --max-body and the output by MAX_DECODED_BYTES).
+ */
+export async function sendBody(res: Response, store: FlowStore, flow: Flow, side: BodyPart, query: BodyQuery): Promise<void> {
+  const message = side === 'request' ? flow.request : flow.response;
+  if (!message) return;
   const type = headerValue(message.headers, 'content-type');
   if (type !== undefined) res.setHeader('X-Mitmscope-Content-Type', safeHeaderValue(type));
   const encoding = headerValue(message.headers, 'content-encoding');
@@ -126,7 +129,15 @@ export async function sendBody(res: Response, message: CapturedMessage, url: str
   res.setHeader('Content-Type', 'application/octet-stream');
   res.setHeader('Content-Security-Policy', BODY_CSP);
   res.setHeader('Cache-Control', 'no-store');
-  const filename = bodyFilename(url, side);
+  const filename = bodyFilename(flow.request.url, side);
   res.setHeader('Content-Disposition', query.inline ? `inline; filename="${filename}"` : `attachment; filename="${filename}"`);
-  res.status(200).end(bytes);
+  if (query.decode) {
+    const decoded = await decodeContent(message, await store.readBody(flow.id, side));
+    res.setHeader('X-Mitmscope-Decode', decoded.outcome);
+    res.status(200).end(decoded.bytes);
+    return;
+  }
+  res.setHeader('Content-Length', String(store.storedBodySize(flow.id, side)));
+  res.status(200);
+  await pipeline(store.bodyStream(flow.id, side), res).catch(() => res.destroy());
 }

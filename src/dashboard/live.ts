@@ -26,7 +26,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
-import { summarize, type FlowSummary } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { Backlog, summaryBytes, type LiveEvent, type LiveMessage } from './backlog.js';
 
@@ -178,17 +177,17 @@ export class LiveFeed {
 
   /** The newest flows within both snapshot caps, oldest first. */
   private snapshot(resync: boolean): LiveMessage {
-    const all = this.store.list();
-    const flows: FlowSummary[] = [];
+    const newest = this.store.newest(this.options.snapshotMaxFlows);
     let bytes = 0;
-    for (let i = all.length - 1; i >= 0 && flows.length < this.options.snapshotMaxFlows; i--) {
-      const summary = summarize(all[i]!);
-      bytes += summaryBytes(summary);
+    let first = newest.length;
+    while (first > 0) {
+      bytes += summaryBytes(newest[first - 1]!);
       if (bytes > this.options.snapshotMaxBytes) break;
-      flows.push(summary);
+      first -= 1;
     }
-    flows.reverse();
-    return resync ? { type: 'snapshot', flows, total: all.length, resync: true } : { type: 'snapshot', flows, total: all.length };
+    const flows = newest.slice(first);
+    const total = this.store.size;
+    return resync ? { type: 'snapshot', flows, total, resync: true } : { type: 'snapshot', flows, total };
   }
 
   private send(client: LiveClient, message: LiveMessage | string): void {

@@ -164,7 +164,8 @@ export class HarRecorder {
   /** Byte offset where the `]}}` tail starts. */
   private tailOffset: number;
   private committed: number;
-  private queue: string[] = [];
+  /** Entries in completion order; each is read from the session (bodies included) before it is written. */
+  private queue: Promise<string | null>[] = [];
   private draining: Promise<void> | null = null;
   private failure: HarError | null = null;
   private closing: Promise<void> | null = null;
@@ -208,16 +209,30 @@ export class HarRecorder {
     const flow = this.store.get(event.flow.id);
     if (!flow || flow.state === 'pending' || this.written.has(flow)) return;
     this.written.add(flow);
-    try {
-      // Serialise now: the flow object may change later (or be evicted) while the write queues.
-      this.queue.push(entryJson(flow, this.redact));
-    } catch (err) {
-      debug('flow %s could not be mapped to HAR: %o', flow.id, err);
-      this.unmapped += 1;
-      this.lastError = `${flow.request.method} ${flow.request.url} (flow ${flow.id}) could not be written as a HAR entry: ${(err as Error).message}`;
-      return;
-    }
+    // The bodies are read from the session; the entry is serialised as soon as they are in.
+    this.queue.push(
+      this.store.withBodies(flow).then(
+        (full) => {
+          try {
+            return entryJson(full, this.redact);
+          } catch (err) {
+            this.noteUnmapped(flow, err);
+            return null;
+          }
+        },
+        (err: unknown) => {
+          this.noteUnmapped(flow, err);
+          return null;
+        },
+      ),
+    );
     this.kick();
+  }
+
+  private noteUnmapped(flow: Flow, err: unknown): void {
+    debug('flow %s could not be mapped to HAR: %o', flow.id, err);
+    this.unmapped += 1;
+    this.lastError = `${flow.request.method} ${flow.request.url} (flow ${flow.id}) could not be written as a HAR entry: ${(err as Error).message}`;
   }
 
   /** One write in flight at a time; whatever queues meanwhile goes out as the next batch. */
@@ -231,9 +246,10 @@ export class HarRecorder {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0 && !this.failure) {
-      const batch = this.queue;
+      const pending = this.queue;
       this.queue = [];
-      await this.writeBatch(batch);
+      const batch = (await Promise.all(pending)).filter((e): e is string => e !== null);
+      if (batch.length > 0) await this.writeBatch(batch);
     }
   }
 

@@ -22,7 +22,7 @@ import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
 import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
-import { BodyCapture, declaredLength } from '../capture/body-capture.js';
+import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
@@ -93,7 +93,7 @@ export class Forwarder {
     this.active += 1;
     this.options.store.add(flow);
 
-    const capture = new BodyCapture(request, this.options.maxBody, declaredLength(req.headers['content-length']));
+    const capture = new BodyCapture(request, this.options.maxBody, this.options.store.bodySink(flow, 'request'));
     req.on('data', (chunk: Buffer) => capture.push(chunk));
     req.on('end', () => {
       capture.finish();
@@ -140,8 +140,11 @@ export class Forwarder {
     ex.socketSeen = false;
     ex.reused = false;
     ex.flow.notes.push('retried on a fresh connection: the reused keep-alive connection was reset');
-    const body = ex.flow.request.body;
-    this.send(ex, req, res, Readable.from(body.length > 0 ? [body] : []));
+    // The captured copy is the whole body (not truncated); it is read back from the session.
+    this.options.store.readBody(ex.flow.id, 'request').then(
+      (body) => this.send(ex, req, res, Readable.from(body.length > 0 ? [body] : [])),
+      (readErr: unknown) => this.onError(ex, req, res, readErr as Error),
+    );
     return true;
   }
 
@@ -177,7 +180,7 @@ export class Forwarder {
     const response = capturedResponse(proxyRes);
     ex.flow.response = response;
     this.options.store.update(ex.flow);
-    const capture = new BodyCapture(response, this.options.maxBody, declaredLength(proxyRes.headers['content-length']));
+    const capture = new BodyCapture(response, this.options.maxBody, this.options.store.bodySink(ex.flow, 'response'));
     proxyRes.on('data', (chunk: Buffer) => capture.push(chunk));
     let timedOut: UpstreamError | null = null;
     proxyRes.setTimeout(this.options.bodyTimeout, () => {

@@ -25,7 +25,7 @@ import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
 import { negotiatedDeflate, statusLine } from './ws-upgrade.js';
 import { capturedResponse, roundMs as round, setSendWait } from '../capture/flow.js';
-import { BodyCapture, declaredLength } from '../capture/body-capture.js';
+import { BodyCapture } from '../capture/body-capture.js';
 
 export { isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './ws-upgrade.js';
 
@@ -35,6 +35,11 @@ const FLOW_UPDATE_INTERVAL_MS = 250;
 const LIVE_PREVIEW_CHARS = 4096;
 /** Payload copies one flow may keep in all; later messages keep their metadata only (the store is bounded). */
 const MAX_RECORDED_BYTES_PER_FLOW = 64 * 1024 * 1024;
+/**
+ * One message's copy: messages are stored as text rows (base64 for binary) and an open
+ * connection's messages stay in memory until it closes, so each is capped well below --max-body.
+ */
+const MAX_MESSAGE_COPY_BYTES = 1024 * 1024;
 /** After one leg has closed, the other gets this long to finish (the close timeout of `ws` and browsers). */
 const CLOSE_GRACE_MS = 30_000;
 /** RFC 6455 §7.4.1: closed without a close frame. */
@@ -211,7 +216,7 @@ class Session {
     // Node has undone the chunked framing; it is redone so the headers stay true.
     const chunked = /(^|,)\s*chunked\s*$/i.test(res.headers['transfer-encoding'] ?? '');
     client.write(statusLine(res));
-    const capture = new BodyCapture(response, this.options.maxBody, declaredLength(res.headers['content-length']));
+    const capture = new BodyCapture(response, this.options.maxBody, this.options.store.bodySink(this.flow, 'response'));
     res.on('data', (chunk: Buffer) => {
       capture.push(chunk);
       const more = client.write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk);
@@ -257,7 +262,7 @@ class Session {
         leg,
         new MessageRecorder({
           type: leg === 'client' ? 'send' : 'receive',
-          maxData: this.options.maxBody,
+          maxData: Math.min(this.options.maxBody, MAX_MESSAGE_COPY_BYTES),
           budget,
           deflate: leg === 'client' ? deflate.send : deflate.receive,
           onMessage: (message, close) => this.onMessage(leg, message, close),
@@ -351,7 +356,7 @@ class Session {
       ws.closeCode = close.code ?? CLOSE_NO_STATUS;
       ws.closeReason = close.reason || null;
     }
-    this.options.store.wsMessage(this.flow.id, index, previewOf(message));
+    this.options.store.wsMessage(this.flow.id, index, message, previewOf(message));
     if (this.updateTimer === null && this.phase === 'open') {
       this.updateTimer = setTimeout(() => {
         this.updateTimer = null;

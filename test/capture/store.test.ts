@@ -1,13 +1,33 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlowStore, flowSize, type StoreEvent } from '../../src/capture/store.js';
-import { createFlow, emptyRequest, type Flow } from '../../src/capture/flow.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlowStore, INTERRUPTED, storeFilter, type StoreEvent } from '../../src/capture/store.js';
+import { parseFilter } from '../../src/filter/parse.js';
+import { compileFilter } from '../../src/filter/match.js';
+import { createFlow, emptyHandshake, emptyRequest, type Connection, type Flow } from '../../src/capture/flow.js';
+import { BodyCapture } from '../../src/capture/body-capture.js';
+import { fileSegmentIo, type SegmentIo } from '../../src/capture/session/segment-io.js';
+import { StoreError } from '../../src/errors.js';
 
-function flow(bodyBytes: number, state: Flow['state'] = 'complete'): Flow {
-  const f = createFlow({ kind: 'http', scheme: 'https', host: 'h.test', port: 443, request: emptyRequest('GET', 'https://h.test/'), clientConnection: null });
-  f.request.body = Buffer.alloc(bodyBytes);
+function flow(state: Flow['state'] = 'complete', url = 'https://h.test/'): Flow {
+  const f = createFlow({ kind: 'http', scheme: 'https', host: 'h.test', port: 443, request: emptyRequest('GET', url), clientConnection: null });
   f.state = state;
+  f.response = { status: 200, statusText: 'OK', httpVersion: '1.1', headers: [['Content-Type', 'text/plain']], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
   return f;
+}
+
+/** Streams `body` into the flow's response through the store, as the forwarder does. */
+function capture(store: FlowStore, f: Flow, body: Buffer, max = 1 << 30): void {
+  const c = new BodyCapture(f.response!, max, store.bodySink(f, 'response'));
+  for (let i = 0; i < body.length; i += 16 * 1024) c.push(body.subarray(i, i + 16 * 1024));
+  c.finish();
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
 }
 
 function collect(store: FlowStore): { events: StoreEvent[]; settled: () => Promise<void> } {
@@ -16,48 +36,280 @@ function collect(store: FlowStore): { events: StoreEvent[]; settled: () => Promi
   return { events, settled: () => new Promise((resolve) => setImmediate(resolve)) };
 }
 
-test('the store evicts the oldest complete flows past its byte budget and announces each eviction', async () => {
-  const one = flowSize(flow(10_000));
-  const store = new FlowStore({ maxBytes: one * 3 });
-  const { events, settled } = collect(store);
-  const flows = Array.from({ length: 5 }, () => flow(10_000));
-  for (const f of flows) store.add(f);
-  await settled();
-  assert.deepEqual(store.list().map((f) => f.id), flows.slice(2).map((f) => f.id));
-  assert.deepEqual(events.filter((e) => e.type === 'flow-evicted').map((e) => (e as { id: string }).id), flows.slice(0, 2).map((f) => f.id));
-  assert.ok(store.bytes <= store.maxBytes);
-});
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-session-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
 
-test('pending flows are never evicted; they become evictable once they finish', async () => {
-  const one = flowSize(flow(10_000));
-  const store = new FlowStore({ maxBytes: one * 2 });
-  const pending = flow(10_000, 'pending');
-  store.add(pending);
-  for (let i = 0; i < 4; i++) store.add(flow(10_000));
-  assert.ok(store.get(pending.id), 'the pending flow stays');
-  pending.state = 'complete';
-  store.update(pending);
-  for (let i = 0; i < 3; i++) store.add(flow(10_000));
-  assert.equal(store.get(pending.id), undefined, 'evicted once complete and oldest');
-});
+function connection(): Connection {
+  const tls = emptyHandshake();
+  tls.version = 'TLSv1.2';
+  tls.events.push({ t: 0, from: 'client', type: 'TCPConnect', details: {} }, { t: 1.5, from: 'client', type: 'ClientHello', details: { sni: 'h.test' } });
+  return { id: 'conn-1', side: 'server', address: '127.0.0.1', port: 443, host: 'h.test', openedAt: 1, closedAt: null, tls };
+}
 
-test('events are delivered asynchronously, in order, and only summaries are handed out', async () => {
-  const store = new FlowStore();
-  const { events, settled } = collect(store);
-  const f = flow(10, 'pending');
-  store.add(f);
-  assert.equal(events.length, 0, 'nothing is delivered synchronously');
-  f.state = 'complete';
-  store.update(f);
-  await settled();
-  assert.deepEqual(events.map((e) => e.type), ['flow', 'flow-update']);
-  const first = events[0] as { flow: { state: string } };
-  assert.equal(first.flow.state, 'pending', 'each event is a snapshot of its moment');
-});
+// The same behaviour from the memory store (embedding, unit tests) and the session on disk.
+for (const kind of ['memory', 'session'] as const) {
+  describe(`the ${kind} store`, () => {
+    async function open(t: { after: (fn: () => Promise<void>) => void }, maxBytes?: number): Promise<FlowStore> {
+      const session = kind === 'session' ? join(await tempDir(t), 's') : null;
+      const store = new FlowStore({ session, ...(maxBytes ? { maxBytes } : {}) });
+      t.after(() => store.close());
+      return store;
+    }
 
-test('headers and bodies count toward a flow’s size', () => {
-  const bare = flow(0);
-  const heavy = flow(5000);
-  heavy.request.headers = [['X-A', 'a'.repeat(100)]];
-  assert.ok(flowSize(heavy) >= flowSize(bare) + 5000 + 100);
+    test('events are delivered asynchronously, in order, and only summaries are handed out', async (t) => {
+      const store = await open(t);
+      const { events, settled } = collect(store);
+      const f = flow('pending');
+      store.add(f);
+      assert.equal(events.length, 0, 'nothing is delivered synchronously');
+      f.state = 'complete';
+      store.update(f);
+      await settled();
+      assert.deepEqual(events.map((e) => e.type), ['flow', 'flow-update']);
+      const first = events[0] as { flow: { state: string } };
+      assert.equal(first.flow.state, 'pending', 'each event is a snapshot of its moment');
+    });
+
+    test('a body streamed through the store reads back byte for byte, in memory or once written', async (t) => {
+      const store = await open(t);
+      const f = flow('pending');
+      store.add(f);
+      const body = randomBytes(1024 * 1024 + 123);
+      capture(store, f, body);
+      f.state = 'complete';
+      store.update(f);
+      assert.equal(sha(await store.readBody(f.id, 'response')), sha(body), 'readable before it is written');
+      await store.flushed();
+      assert.equal(sha(await store.readBody(f.id, 'response')), sha(body));
+      assert.equal(f.response!.body.length, 0, 'the flow object holds no body bytes');
+      const whole = await store.withBodies(store.get(f.id)!);
+      assert.equal(sha(whole.response!.body), sha(body));
+    });
+
+    test('pages are windows of the list, oldest first, with total and matched counts', async (t) => {
+      const store = await open(t);
+      const flows = Array.from({ length: 50 }, (_, i) => flow('complete', `https://h.test/${i % 5 === 0 ? 'five' : 'other'}/${i}`));
+      for (const f of flows.slice(0, 30)) store.add(f);
+      await store.flushed();
+      // The last twenty are not written yet: windows include them all the same.
+      for (const f of flows.slice(30)) store.add(f);
+      const ids = flows.map((f) => f.id);
+      assert.deepEqual(store.page({ limit: 10 }).flows.map((f) => f.id), ids.slice(40));
+      const before = store.page({ limit: 10, before: ids[35]! });
+      assert.deepEqual(before.flows.map((f) => f.id), ids.slice(25, 35));
+      assert.equal(before.more, true);
+      assert.deepEqual(store.page({ limit: 3, after: ids[28]! }).flows.map((f) => f.id), ids.slice(29, 32));
+      const five = store.page({ limit: 4, filter: (s) => s.url.includes('/five/'), count: true });
+      assert.deepEqual(five.flows.map((f) => f.url), [25, 30, 35, 40, 45].slice(1).map((i) => `https://h.test/five/${i}`));
+      assert.equal(five.matched, 10);
+      assert.equal(five.total, 50);
+      assert.deepEqual(store.range(48, 5).flows.map((f) => f.id), ids.slice(48));
+    });
+
+    test('a filter run as SQL over written flows picks exactly what the predicate picks', async (t) => {
+      const store = await open(t);
+      const flows: Flow[] = [];
+      const methods = ['GET', 'POST', 'DELETE'];
+      for (let i = 0; i < 60; i++) {
+        const f = flow(i % 9 === 0 ? 'pending' : 'complete', `https://${i % 2 ? 'api' : 'www'}.h${i % 3}.test/${i % 4 ? 'items' : 'Üsers'}/${i}?q=a_b%25`);
+        f.host = new URL(f.request.url).hostname;
+        f.request.method = methods[i % 3]!;
+        if (i % 9 === 0) f.response = null;
+        else {
+          f.response!.status = [200, 204, 301, 404, 500][i % 5]!;
+          f.response!.headers = i % 6 ? [['Content-Type', i % 2 ? 'application/json' : 'text/html']] : [];
+        }
+        if (i % 5 === 1) f.serverConnection = { ...connection(), id: `c${i}`, tls: { ...emptyHandshake(), version: i % 2 ? 'TLSv1.3' : 'TLSv1.2' } };
+        flows.push(f);
+        store.add(f);
+      }
+      await store.flushed();
+      // Some changes not written yet: memory must win over the stale rows.
+      flows[3]!.response!.status = 418;
+      store.update(flows[3]!);
+      const texts = ['host:api', '-host:api', 'status:4xx', 'status:>=300', '-status:200', 'method:post', 'method:get,delete', 'type:json', '-type:json', 'tls:1.3', 'tls:none', 'path:/items', 'url:a_b', 'url:%25', 'POST', '404', 'json', 'üsers', 'host:h1 status:2xx -method:get', 'status:418'];
+      for (const text of texts) {
+        const parsed = parseFilter(text);
+        const predicate = compileFilter(parsed);
+        const expected = flows.filter((f) => predicate.test(store.newest(100).find((s) => s.id === f.id)!)).map((f) => f.id);
+        const page = store.page({ limit: 100, filter: storeFilter(parsed), count: true });
+        assert.deepEqual(page.flows.map((f) => f.id), expected, text);
+        assert.equal(page.matched, expected.length, `${text}: matched count`);
+      }
+    });
+
+    test('a flow the database refuses is counted and skipped; capture goes on', async (t) => {
+      const store = await open(t);
+      const bad = flow();
+      // No column takes a missing method: the one row is refused, not the batch.
+      (bad.request as { method: unknown }).method = undefined;
+      const good = flow();
+      store.add(bad);
+      store.add(good);
+      await store.flushed();
+      assert.equal(store.status.state, 'recording');
+      assert.equal(store.status.rejected, 1);
+      assert.ok(store.get(good.id));
+    });
+
+    test('past its byte budget the store evicts the oldest finished flows, never pending ones', async (t) => {
+      const store = await open(t, 8 * 1024 * 1024);
+      const { events, settled } = collect(store);
+      const pending = flow('pending');
+      store.add(pending);
+      const done: Flow[] = [];
+      for (let i = 0; i < 24; i++) {
+        const f = flow('pending');
+        store.add(f);
+        capture(store, f, randomBytes(512 * 1024));
+        f.state = 'complete';
+        store.update(f);
+        done.push(f);
+        await store.flushed();
+      }
+      await settled();
+      assert.ok(store.bytes <= store.maxBytes, `${store.bytes} bytes within the ${store.maxBytes} budget`);
+      assert.ok(store.get(pending.id), 'the pending flow stays');
+      const evicted = events.filter((e) => e.type === 'flow-evicted').map((e) => (e as { id: string }).id);
+      assert.ok(evicted.length > 0, 'something was evicted');
+      assert.deepEqual(evicted, done.slice(0, evicted.length).map((f) => f.id), 'oldest first');
+      assert.equal(store.get(done[0]!.id), undefined);
+      const last = done[done.length - 1]!;
+      assert.equal((await store.readBody(last.id, 'response')).length, 512 * 1024, 'newer bodies are intact');
+    });
+  });
+}
+
+describe('a session on disk', () => {
+  test('reopens with every flow: bodies, connections, WebSocket messages; unfinished ones say so', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const first = new FlowStore({ session: dir });
+    const f = flow('pending');
+    f.serverConnection = connection();
+    first.add(f);
+    const body = randomBytes(300_000);
+    capture(first, f, body);
+    f.state = 'complete';
+    first.update(f);
+    const ws = flow('pending', 'wss://h.test/socket');
+    ws.kind = 'websocket';
+    ws.websocket = { protocol: null, extensions: null, messages: [], closeCode: null, closeReason: null, closedBy: null };
+    first.add(ws);
+    const message = { type: 'send' as const, time: 1.5, opcode: 1, size: 5, data: 'hello', truncated: false };
+    ws.websocket.messages.push(message);
+    first.wsMessage(ws.id, 0, message);
+    await first.close();
+
+    const again = new FlowStore({ session: dir });
+    t.after(() => again.close());
+    assert.equal(again.size, 2);
+    const back = again.get(f.id)!;
+    assert.equal(back.state, 'complete');
+    assert.equal(back.serverConnection?.tls?.events.map((e) => e.type).join(','), 'TCPConnect,ClientHello');
+    assert.equal(sha(await again.readBody(f.id, 'response')), sha(body));
+    const wsBack = again.get(ws.id)!;
+    assert.deepEqual(wsBack.websocket?.messages, [message]);
+    assert.equal(wsBack.state, 'error', 'an exchange the proxy never finished is not left pending');
+    assert.equal(wsBack.error?.code, 'MITM_ERR_INTERRUPTED');
+    assert.equal(wsBack.error?.message, INTERRUPTED);
+    // Appending after reopening keeps the order.
+    const g = flow();
+    again.add(g);
+    assert.deepEqual(again.newest(3).map((s) => s.id), [f.id, ws.id, g.id]);
+  });
+
+  test('a torn body write is detected at open: the body is kept as far as it exists and marked', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const first = new FlowStore({ session: dir });
+    const f = flow();
+    first.add(f);
+    capture(first, f, randomBytes(200_000));
+    first.update(f);
+    await first.close();
+    const segments = await readdir(join(dir, 'bodies'));
+    assert.equal(segments.length, 1);
+    await truncate(join(dir, 'bodies', segments[0]!), 150_000);
+    const again = new FlowStore({ session: dir });
+    t.after(() => again.close());
+    const back = again.get(f.id)!;
+    assert.equal(back.response?.bodyTruncated, true);
+    assert.match(back.notes.join(' '), /cut short/);
+    assert.ok((await again.readBody(f.id, 'response')).length <= 150_000);
+  });
+
+  test('a full disk pauses capture with a status while flows go on, and capture resumes when space returns', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    let full = false;
+    const real = fileSegmentIo(join(dir, 'bodies'));
+    const io: SegmentIo = {
+      remove: (n) => real.remove(n),
+      async open(n) {
+        const h = await real.open(n);
+        return {
+          read: (p, l) => h.read(p, l),
+          close: () => h.close(),
+          writev: (b, p) => (full ? Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : h.writev(b, p)),
+        };
+      },
+    };
+    const store = new FlowStore({ session: dir, segmentIo: io });
+    t.after(() => store.close());
+    const { events, settled } = collect(store);
+    full = true;
+    const lost = flow();
+    store.add(lost);
+    capture(store, lost, randomBytes(100_000));
+    store.update(lost);
+    await store.flushed();
+    assert.equal(store.status.state, 'paused');
+    assert.match(store.status.reason ?? '', /ENOSPC/);
+    await settled();
+    assert.ok(events.some((e) => e.type === 'capture' && e.status.state === 'paused'), 'the pause is announced');
+    full = false;
+    const later = flow();
+    store.add(later);
+    // The retry timer finds space again.
+    await new Promise<void>((resolve) => {
+      const stop = store.subscribe((e) => {
+        if (e.type === 'capture' && e.status.state === 'recording') {
+          stop();
+          resolve();
+        }
+      });
+    });
+    await store.flushed();
+    assert.equal(store.status.state, 'recording');
+    assert.ok(store.get(later.id), 'flows after the pause are stored');
+    assert.equal(store.get(lost.id)?.response?.bodyTruncated, true, 'the body that could not be written says so');
+  });
+
+  test('a corrupt database is refused with a clear error and left untouched', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    await new FlowStore({ session: dir }).close();
+    const db = join(dir, 'session.db');
+    await writeFile(db, Buffer.concat([Buffer.from('definitely not SQLite'), randomBytes(4096)]));
+    const before = sha(await readFile(db));
+    assert.throws(() => new FlowStore({ session: dir }), (err: unknown) => err instanceof StoreError && err.code === 'MITM_ERR_SESSION_CORRUPT' && err.path === db);
+    assert.equal(sha(await readFile(db)), before);
+  });
+
+  test('a folder that cannot be used is refused with the path and the fix', async (t) => {
+    const parent = await tempDir(t);
+    await writeFile(join(parent, 'file'), 'x');
+    assert.throws(
+      () => new FlowStore({ session: join(parent, 'file', 's') }),
+      (err: unknown) => err instanceof StoreError && err.code === 'MITM_ERR_SESSION_IO' && /--session/.test(err.message),
+    );
+  });
+
+  test('the folder is private to its owner, and so is the database', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const store = new FlowStore({ session: dir });
+    t.after(() => store.close());
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(join(dir, 'session.db'))).mode & 0o777, 0o600);
+  });
 });

@@ -114,7 +114,7 @@ test(`a websocket client that never reads while ${FLOWS} flows are added and com
   if (!got.ended) {
     // A resync snapshot holds the newest flows up to its byte budget; older ones are fetched by page.
     const state = replay(got.messages);
-    const newest = bounded.store.summaries().slice(-1000);
+    const newest = bounded.store.newest(1000);
     for (const f of newest) assert.equal(state.get(f.id)?.state, 'complete');
     assert.ok([...state.values()].every((f) => f.state === 'complete'), 'every flow the client knows is complete');
   }

@@ -3,6 +3,9 @@
  * prints `ready`, with the `name value` lines it printed (proxy, dashboard, CA, CA SHA-256).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from './servers.js';
 
@@ -17,13 +20,30 @@ export interface StartedCli {
 }
 
 /** Runs the command to completion (for --help, errors, env). */
-export function cli(args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
-  return run(process.execPath, ['--import', 'tsx', CLI, ...args], options);
+export async function cli(argv: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  const { args, cleanup } = withSession(argv);
+  try {
+    return await run(process.execPath, ['--import', 'tsx', CLI, ...args], options);
+  } finally {
+    cleanup();
+  }
 }
 
-export function startCli(args: string[]): Promise<StartedCli> {
+/**
+ * Without `--session` the command would create `sessions/…` in the working directory: tests that
+ * do not name one get a temporary folder, removed when the process exits.
+ */
+function withSession(args: string[]): { args: string[]; cleanup: () => void } {
+  if (args.includes('--session')) return { args, cleanup: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'mitmscope-cli-session-'));
+  return { args: [...args, '--session', dir], cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function startCli(argv: string[]): Promise<StartedCli> {
+  const { args, cleanup } = withSession(argv);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('exit', cleanup);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     let out = '';
     let err = '';

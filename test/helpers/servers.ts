@@ -101,7 +101,8 @@ export interface TestProxy extends Running {
 /** An in-process mitmscope on an ephemeral port with a fresh CA in a temporary folder. */
 export async function startProxy(overrides: Partial<Config> = {}): Promise<TestProxy> {
   const dir = await tempDir('mitmscope-ca-');
-  const config: Config = { ...DEFAULTS, port: 0, ui: false, caDir: dir.path, ...overrides };
+  // Every in-process proxy stores its capture in a real session folder, removed with the CA.
+  const config: Config = { ...DEFAULTS, port: 0, ui: false, caDir: dir.path, session: join(dir.path, 'session'), ...overrides };
   const running = await start(config);
   return Object.assign(running, {
     caDir: dir.path,

@@ -191,4 +191,15 @@ export type LiveEvent =
   | { type: 'tls'; connectionId: string; event: HandshakeEvent }
   /** A relayed WebSocket message (`index` into the flow's messages; `data` may be a preview). */
   | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
+  /** The session stopped or resumed recording (a full disk pauses capture; proxying goes on). */
+  | { type: 'capture'; status: CaptureStatus }
   | { type: 'cleared' };
+
+export interface CaptureStatus {
+  state: 'recording' | 'paused';
+  reason: string | null;
+  since: number | null;
+  lost: number;
+  rejected: number;
+  lastRejected: string | null;
+}

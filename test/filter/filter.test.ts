@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileFilter, pathOf, statusMatcher, tlsNumber, tokenize } from '../../ui/src/filter.js';
+import { compileFilter, pathOf, readsResponse, statusMatcher } from '../../src/filter/match.js';
+import { MAX_STATUS, parseFilter, tlsNumber, tokenize } from '../../src/filter/parse.js';
 import type { FlowSummary } from '../../ui/src/types.js';
 
 function flow(over: Partial<FlowSummary>): FlowSummary {
@@ -179,5 +180,33 @@ describe('filter', () => {
     const ms = performance.now() - start;
     assert.ok(n > 0);
     assert.ok(ms < 200, `took ${ms.toFixed(1)} ms`);
+  });
+
+  it('exports an AST a store can translate: keys, negation and status ranges', () => {
+    const parsed = parseFilter('-host:cdn status:4xx,>=500 method:post "a b" status:zzz');
+    assert.deepEqual(parsed.errors.length, 1);
+    assert.deepEqual(parsed.terms, [
+      { key: 'host', value: 'cdn', negated: true, values: [{ kind: 'contains', text: 'cdn' }] },
+      { key: 'status', value: '4xx,>=500', negated: false, values: [{ kind: 'status', min: 400, max: 499 }, { kind: 'status', min: 500, max: MAX_STATUS }] },
+      { key: 'method', value: 'post', negated: false, values: [{ kind: 'equals', text: 'POST' }] },
+      { key: null, value: 'a b', negated: false, values: [{ kind: 'contains', text: 'a b' }] },
+    ]);
+    assert.deepEqual(parseFilter('tls:none').terms[0]!.values, [{ kind: 'tls', version: null }]);
+  });
+
+  it('compiles an already parsed filter the same as its text', () => {
+    const text = 'host:api -status:200';
+    assert.deepEqual(FLOWS.filter(compileFilter(parseFilter(text)).test).map((f) => f.id), ids(text));
+  });
+
+  it('lets status and type terms match a flow without a response when asked to (rules decide early)', () => {
+    const maybe = compileFilter('status:500 type:json host:slow', { responseUnknown: 'maybe' });
+    assert.equal(maybe.test(FLOWS.find((f) => f.id === 'pending')!), true);
+    assert.equal(maybe.test(FLOWS.find((f) => f.id === 'users')!), false);
+    const negated = compileFilter('-status:500', { responseUnknown: 'maybe' });
+    assert.equal(negated.test(FLOWS.find((f) => f.id === 'boom')!), false);
+    assert.equal(negated.test(FLOWS.find((f) => f.id === 'pending')!), true);
+    assert.equal(readsResponse(parseFilter('host:a -type:json')), true);
+    assert.equal(readsResponse(parseFilter('host:a method:GET')), false);
   });
 });

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:store`: the session store on its own, through its own API.
+ *   1. Where bodies go: SQLite blobs (one row per run of bytes, in the store's write transaction)
+ *      against append-only segment files (one positional writev per flush, off the event loop) —
+ *      the event-loop time each costs per MiB, which is what the proxy cannot spend on traffic.
+ *   2. A session of 1,000,000 small flows: RSS after writing them, the first list page, a filter
+ *      over all of them, and a HAR export of 100,000 flows (RSS before and after).
+ * Figures are printed, never asserted.
+ *
+ *   node dist/bench/store.js [--flows 1000000] [--export 100000]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { FlowStore } from '../src/capture/store.js';
+import { createFlow, emptyRequest, type Flow } from '../src/capture/flow.js';
+import { BodyCapture, RUN_BYTES } from '../src/capture/body-capture.js';
+import { exportHar } from '../src/har/export.js';
+import { compileFilter } from '../src/filter/match.js';
+
+const MIB = 1024 * 1024;
+const { values } = parseArgs({ options: { flows: { type: 'string' }, export: { type: 'string' } } });
+const FLOWS = Number(values.flows ?? 1_000_000);
+const EXPORT = Number(values.export ?? 100_000);
+/** Flows added between waits for the store's writes (as traffic would arrive). */
+const BATCH = 2000;
+
+function rssMiB(): number {
+  return process.memoryUsage().rss / MIB;
+}
+
+function ms(t0: number): number {
+  return performance.now() - t0;
+}
+
+function smallFlow(i: number): Flow {
+  const f = createFlow({ kind: 'http', scheme: 'https', host: `host${i % 50}.test`, port: 443, request: emptyRequest(i % 7 === 0 ? 'POST' : 'GET', `https://host${i % 50}.test/api/items/${i}?q=${i % 13}`), clientConnection: null });
+  f.request.headers = [['Host', `host${i % 50}.test`], ['User-Agent', 'bench/1.0'], ['Accept', '*/*']];
+  f.state = 'complete';
+  f.duration = 3.2;
+  f.response = { status: i % 20 === 0 ? 404 : 200, statusText: 'OK', httpVersion: '1.1', headers: [['Content-Type', 'application/json'], ['Content-Length', '17']], bodySize: 17, bodyTruncated: false, body: Buffer.from(`{"item":${i % 1000}}`.padEnd(17)), trailers: [] };
+  return f;
+}
+
+/** Event-loop milliseconds (busy time, from eventLoopUtilization) to store `mib` MiB of bodies in 64 KiB runs, each way. */
+async function bodiesBench(dir: string, mib: number): Promise<{ segmentsMs: number; blobsMs: number; segmentsWallMs: number; blobsWallMs: number }> {
+  const run = randomBytes(RUN_BYTES);
+  const perFlow = MIB / RUN_BYTES;
+
+  const store = new FlowStore({ session: join(dir, 'segments') });
+  let elu = performance.eventLoopUtilization();
+  let t0 = performance.now();
+  for (let b = 0; b < mib; b++) {
+    const f = createFlow({ kind: 'http', scheme: 'https', host: 'h', port: 443, request: emptyRequest('GET', 'https://h/'), clientConnection: null });
+    f.response = { status: 200, statusText: 'OK', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+    store.add(f);
+    const c = new BodyCapture(f.response, Infinity, store.bodySink(f, 'response'));
+    for (let i = 0; i < perFlow; i++) c.push(run);
+    c.finish();
+    f.state = 'complete';
+    store.update(f);
+    await store.flushed();
+  }
+  const segmentsWallMs = ms(t0);
+  const segmentsMs = performance.eventLoopUtilization(elu).active;
+  await store.close();
+
+  const db = new Database(join(dir, 'blobs.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec('CREATE TABLE chunks (flow INTEGER, idx INTEGER, data BLOB, PRIMARY KEY (flow, idx)) WITHOUT ROWID');
+  const insert = db.prepare('INSERT INTO chunks VALUES (?, ?, ?)');
+  elu = performance.eventLoopUtilization();
+  t0 = performance.now();
+  for (let b = 0; b < mib; b++) {
+    db.transaction(() => {
+      for (let i = 0; i < perFlow; i++) insert.run(b, i, run);
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const blobsWallMs = ms(t0);
+  const blobsMs = performance.eventLoopUtilization(elu).active;
+  db.close();
+  return { segmentsMs, blobsMs, segmentsWallMs, blobsWallMs };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mitmscope-bench-store-'));
+  try {
+    const bodies = await bodiesBench(dir, 256);
+    console.log('## Bodies: SQLite blobs vs segment files (256 MiB in 64 KiB runs)');
+    console.log(`segment files: ${(bodies.segmentsMs / 256).toFixed(2)} ms of event loop per MiB (wall ${(bodies.segmentsWallMs / 1000).toFixed(2)} s)`);
+    console.log(`SQLite blobs:  ${(bodies.blobsMs / 256).toFixed(2)} ms of event loop per MiB (wall ${(bodies.blobsWallMs / 1000).toFixed(2)} s)`);
+
+    const rss0 = rssMiB();
+    const store = new FlowStore({ session: join(dir, 'million') });
+    let t0 = performance.now();
+    for (let i = 0; i < FLOWS; i++) {
+      store.add(smallFlow(i));
+      if (i % BATCH === BATCH - 1) await store.flushed();
+    }
+    await store.flushed();
+    const writeMs = ms(t0);
+    globalThis.gc?.();
+    console.log(`\n## ${FLOWS.toLocaleString('en')} small flows through the store's API`);
+    console.log(`written in ${(writeMs / 1000).toFixed(1)} s (${Math.round(FLOWS / (writeMs / 1000)).toLocaleString('en')} flows/s); RSS ${rssMiB().toFixed(0)} MiB (${rss0.toFixed(0)} MiB before); session ${(store.bytes / MIB).toFixed(0)} MiB on disk`);
+
+    t0 = performance.now();
+    const first = store.page({ limit: 1000 });
+    console.log(`first list page (newest 1,000): ${ms(t0).toFixed(1)} ms (${first.flows.length} flows of ${first.total})`);
+    t0 = performance.now();
+    const middle = store.page({ limit: 1000, before: first.flows[0]!.id });
+    console.log(`the page before it: ${ms(t0).toFixed(1)} ms (${middle.flows.length} flows)`);
+    const filter = compileFilter('host:host7 status:404');
+    t0 = performance.now();
+    const filtered = store.page({ limit: 1000, filter: (s) => filter.test(s) });
+    console.log(`filter "host:host7 status:404", first page: ${ms(t0).toFixed(1)} ms (${filtered.flows.length} flows)`);
+    t0 = performance.now();
+    const counted = store.page({ limit: 1000, filter: (s) => filter.test(s), count: true });
+    console.log(`the same with the matched count over all flows: ${ms(t0).toFixed(0)} ms (${counted.matched} matched)`);
+
+    globalThis.gc?.();
+    const before = rssMiB();
+    let peak = before;
+    const sink = new Writable({
+      write(_chunk, _enc, cb) {
+        peak = Math.max(peak, rssMiB());
+        cb();
+      },
+    });
+    const exportStore = new FlowStore({ session: join(dir, 'export') });
+    for (let i = 0; i < EXPORT; i++) {
+      exportStore.add(smallFlow(i));
+      if (i % BATCH === BATCH - 1) await exportStore.flushed();
+    }
+    await exportStore.flushed();
+    globalThis.gc?.();
+    const exportBefore = rssMiB();
+    peak = exportBefore;
+    t0 = performance.now();
+    const n = await exportHar(exportStore, sink);
+    console.log(`\n## HAR export of ${n.toLocaleString('en')} flows (streamed from disk)`);
+    console.log(`${(ms(t0) / 1000).toFixed(1)} s; RSS ${exportBefore.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB during (delta ${(peak - exportBefore).toFixed(0)} MiB)`);
+    await exportStore.close();
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
