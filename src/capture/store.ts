@@ -32,6 +32,11 @@ const CONNECTION_CACHE = 256;
 /** Eviction frees down to this share of the budget, so it runs in batches, not per flow. */
 const EVICT_TO = 0.9;
 const EVICT_BATCH = 500;
+/**
+ * A flow still pending this long after it was added is written anyway (a WebSocket, a slow
+ * download); most exchanges finish sooner and are written once, finished, instead of twice.
+ */
+const PENDING_WRITE_MS = 1000;
 /** While capture is paused (disk full, I/O error), a write is tried again this often. */
 const RETRY_MS = 1000;
 /** Flows waiting for a write while paused; past this the oldest finished ones are dropped and counted. */
@@ -117,6 +122,10 @@ interface Entry {
   response: Extent[];
   /** WebSocket messages not yet written. */
   messages: { index: number; message: WebSocketMessage }[];
+  /** performance.now() when added: young pending flows wait (see PENDING_WRITE_MS). */
+  addedAt: number;
+  /** A row for it exists in the database. */
+  written: boolean;
 }
 
 /** Where a capture writes: an append of a run of body bytes, or null when capture is paused. */
@@ -134,6 +143,9 @@ export class FlowStore {
   /** Flows in flight or not yet written, by id. */
   private readonly live = new Map<string, Entry>();
   private readonly dirty = new Set<Entry>();
+  /** Young pending flows whose first write waits (they are listed from memory meanwhile). */
+  private readonly deferred = new Set<Entry>();
+  private deferTimer: NodeJS.Timeout | null = null;
   private readonly recent: LRUCache<string, Entry>;
   private readonly connections = new LRUCache<string, Connection>({ max: CONNECTION_CACHE });
   /** What each connection looked like when last written, so an unchanged one is not rewritten. */
@@ -146,6 +158,7 @@ export class FlowStore {
   private writing: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private closing = false;
   private capture: CaptureStatus = { state: 'recording', reason: null, since: null, lost: 0, rejected: 0, lastRejected: null };
 
   constructor(options: FlowStoreOptions = {}) {
@@ -196,7 +209,9 @@ export class FlowStore {
         const message = t.part === 'request' ? flow.request : flow.response;
         if (message) message.bodyTruncated = true;
         flow.notes.push(`the ${t.part} body was cut short: the proxy stopped while writing it`);
-        this.db.putFlow(this.rowOf({ seq: t.seq, flow, request: t.part === 'request' ? t.kept : unpackExtents(row.request_body), response: t.part === 'response' ? t.kept : unpackExtents(row.response_body), messages: [] }));
+        const request = t.part === 'request' ? t.kept : unpackExtents(row.request_body);
+        const response = t.part === 'response' ? t.kept : unpackExtents(row.response_body);
+        this.db.putFlow(this.rowOf({ seq: t.seq, flow, request, response, messages: [], addedAt: 0, written: true }));
       }
     });
   }
@@ -226,12 +241,12 @@ export class FlowStore {
 
   /** Flows changed since the last write, plus body bytes not yet on disk: zero once all is saved. */
   get unsaved(): { flows: number; bytes: number } {
-    return { flows: this.dirty.size, bytes: this.segments.queued };
+    return { flows: this.dirty.size + this.deferred.size, bytes: this.segments.queued };
   }
 
   /** Adds a new flow (usually pending) and announces it. Bodies already on the flow (imports) are stored too. */
   add(flow: Flow): void {
-    const entry: Entry = { seq: this.nextSeq++, flow, request: [], response: [], messages: [] };
+    const entry: Entry = { seq: this.nextSeq++, flow, request: [], response: [], messages: [], addedAt: performance.now(), written: false };
     this.count += 1;
     this.live.set(flow.id, entry);
     this.takeBody(entry, 'request');
@@ -343,8 +358,8 @@ export class FlowStore {
       return n;
     }
     let n = this.db.count(filter.where);
-    for (const e of this.dirty) {
-      const row = this.db.flowBySeq(e.seq);
+    for (const e of this.unwritten()) {
+      const row = e.written ? this.db.flowBySeq(e.seq) : undefined;
       if (row && filter.test(summaryOf(row))) n -= 1;
       if (filter.test(summarize(e.flow))) n += 1;
     }
@@ -357,7 +372,7 @@ export class FlowStore {
    */
   private *summaries(direction: 'older' | 'newer', bound: number, filter: StoreFilter | null = null): Generator<FlowSummary> {
     const older = direction === 'older';
-    const memory = [...this.dirty].filter((e) => (older ? e.seq < bound : e.seq > bound)).sort((a, b) => (older ? b.seq - a.seq : a.seq - b.seq));
+    const memory = [...this.unwritten()].filter((e) => (older ? e.seq < bound : e.seq > bound)).sort((a, b) => (older ? b.seq - a.seq : a.seq - b.seq));
     const first = (a: number, b: number): boolean => (older ? a > b : a < b);
     const accept = (s: FlowSummary): boolean => !filter || filter.test(s);
     const rowsFiltered = filter?.where ?? null;
@@ -448,11 +463,13 @@ export class FlowStore {
     this.db.deleteAll();
     this.live.clear();
     this.dirty.clear();
+    this.deferred.clear();
     this.recent.clear();
     this.count = 0;
     // In-flight exchanges go on and are stored when they finish, as after any clear.
     this.segments.resetRefs();
     for (const e of pending) {
+      e.written = false;
       this.live.set(e.flow.id, e);
       this.segments.retain([...e.request, ...e.response]);
       this.markDirty(e);
@@ -464,9 +481,14 @@ export class FlowStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Flows still in flight are written as they are (a reopened session marks them interrupted).
+    this.closing = true;
+    for (const e of this.deferred) this.dirty.add(e);
+    this.deferred.clear();
     await this.flushed().catch(() => {});
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.deferTimer) clearTimeout(this.deferTimer);
     await this.segments.close();
     this.db.close();
   }
@@ -503,13 +525,14 @@ export class FlowStore {
     }
     const row = this.db.flowById(flow.id);
     if (!row) return null;
-    const entry: Entry = { seq: row.seq, flow, request: unpackExtents(row.request_body), response: unpackExtents(row.response_body), messages: [] };
+    const entry: Entry = { seq: row.seq, flow, request: unpackExtents(row.request_body), response: unpackExtents(row.response_body), messages: [], addedAt: 0, written: true };
     this.live.set(flow.id, entry);
     return entry;
   }
 
   private markDirty(entry: Entry): void {
     if (this.closed) return;
+    this.deferred.delete(entry);
     this.dirty.add(entry);
     if (this.capture.state === 'paused' && this.dirty.size > MAX_UNSAVED) this.dropUnsaved();
     this.scheduleWrite();
@@ -531,10 +554,37 @@ export class FlowStore {
     });
   }
 
+  /** Flows whose latest state is only in memory. */
+  private *unwritten(): Generator<Entry> {
+    yield* this.dirty;
+    yield* this.deferred;
+  }
+
+  /** Moves young pending flows aside until they are old enough (or change state). */
+  private takeBatch(): Entry[] {
+    const now = performance.now();
+    const batch: Entry[] = [];
+    for (const e of this.dirty) {
+      if (!e.written && e.flow.state === 'pending' && now - e.addedAt < PENDING_WRITE_MS && !this.closing) this.deferred.add(e);
+      else batch.push(e);
+    }
+    this.dirty.clear();
+    if (this.deferred.size > 0 && !this.deferTimer) {
+      this.deferTimer = setTimeout(() => {
+        this.deferTimer = null;
+        for (const e of this.deferred) this.dirty.add(e);
+        this.deferred.clear();
+        this.scheduleWrite();
+      }, PENDING_WRITE_MS);
+      // Nothing is lost by not waiting: close() writes deferred flows at once.
+      this.deferTimer.unref();
+    }
+    return batch;
+  }
+
   /** One batch: body bytes first, then the rows that point at them, in one transaction. */
   private async write(): Promise<void> {
-    const batch = [...this.dirty];
-    this.dirty.clear();
+    const batch = this.takeBatch();
     try {
       await this.segments.flush();
       this.db.transaction(() => {
@@ -587,6 +637,7 @@ export class FlowStore {
       if (message) message.bodyTruncated = true;
     }
     this.db.putFlow(this.rowOf(e, (x) => this.segments.holds(x)));
+    e.written = true;
     for (const m of e.messages) this.db.putMessage(e.seq, m.index, m.message);
     e.messages = [];
   }

@@ -53,7 +53,7 @@ export function startCli(argv: string[]): Promise<StartedCli> {
       if (!/^ready$/m.test(out)) return;
       const lines: Record<string, string> = {};
       for (const line of out.split('\n')) {
-        const m = /^(proxy|dashboard|CA SHA-256|CA)\s+(\S+)/.exec(line);
+        const m = /^(proxy|dashboard|CA SHA-256|CA|session)\s+(\S+)/.exec(line);
         if (m) lines[m[1]!] = m[2]!;
       }
       const port = Number(/:(\d+)$/.exec(lines['proxy'] ?? '')?.[1] ?? 0);
