@@ -15,10 +15,11 @@ import { debuglog } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
 import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
-import { SessionDb, DB_FILE, summaryOf, type FlowRow } from './session/db.js';
+import { SessionDb, DB_FILE, summaryOf, type FlowRow, type SummaryRow } from './session/db.js';
 import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, type Extent } from './session/segments.js';
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
 import { filterSql, type SqlWhere } from './session/filter-sql.js';
+import { SessionReader } from './session/reader.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
 
@@ -139,6 +140,8 @@ export class FlowStore {
   readonly dir: string | null;
   private readonly db: SessionDb;
   private readonly segments: Segments;
+  /** Full-scan queries off the event loop (sessions on disk; a memory store runs them inline). */
+  private readonly reader: SessionReader | null;
   private readonly emitter = new EventEmitter();
   /** Flows in flight or not yet written, by id. */
   private readonly live = new Map<string, Entry>();
@@ -171,9 +174,11 @@ export class FlowStore {
       this.db = openDb(join(this.dir, DB_FILE));
       const bodies = join(this.dir, SEGMENT_DIR);
       this.segments = new Segments(options.segmentIo ?? fileSegmentIo(bodies), existingSegments(bodies), segmentBytes);
+      this.reader = new SessionReader(join(this.dir, DB_FILE));
     } else {
       this.db = new SessionDb(':memory:');
       this.segments = new Segments(options.segmentIo ?? memorySegmentIo(), new Map(), segmentBytes);
+      this.reader = null;
     }
     this.db.markInterrupted(INTERRUPTED);
     this.checkBodies();
@@ -350,6 +355,36 @@ export class FlowStore {
     return { flows, total: this.count, matched: filter ? (q.count ? this.countMatching(filter) : null) : this.count, more };
   }
 
+  /**
+   * `page`, with filtered windows and counts (which may scan every row) run by the session's
+   * reader thread, so the proxy never waits on them. The dashboard API uses this.
+   */
+  async query(q: PageQuery): Promise<Page> {
+    const filter = typeof q.filter === 'function' ? null : (q.filter ?? null);
+    if (!this.reader || !filter?.where) return this.page(q);
+    const anchor = q.after ?? q.before ?? null;
+    const anchorSeq = anchor === null ? null : this.seqOf(anchor);
+    const direction: 'older' | 'newer' = q.after ? 'newer' : 'older';
+    const bound = anchorSeq ?? (direction === 'older' ? Number.MAX_SAFE_INTEGER : 0);
+    // Unwritten changes may stand in for some rows: ask for enough to fill the window anyway.
+    const margin = this.dirty.size + this.deferred.size + 1;
+    const [rows, counted] = await Promise.all([
+      this.reader.rows(direction, bound, filter.where, q.limit + margin),
+      q.count ? this.reader.count(filter.where) : Promise.resolve(null),
+    ]);
+    const flows: FlowSummary[] = [];
+    let more = rows.length === q.limit + margin;
+    for (const s of this.summaries(direction, bound, filter, rows)) {
+      if (flows.length === q.limit) {
+        more = true;
+        break;
+      }
+      flows.push(s);
+    }
+    if (direction === 'older') flows.reverse();
+    return { flows, total: this.count, matched: counted === null ? null : counted + this.unwrittenCorrection(filter), more };
+  }
+
   /** Flows a filter matches in the whole session: counted by SQLite, corrected for unwritten changes. */
   private countMatching(filter: StoreFilter): number {
     if (!filter.where) {
@@ -357,7 +392,12 @@ export class FlowStore {
       for (const _ of this.summaries('older', Number.MAX_SAFE_INTEGER, filter)) n += 1;
       return n;
     }
-    let n = this.db.count(filter.where);
+    return this.db.count(filter.where) + this.unwrittenCorrection(filter);
+  }
+
+  /** What unwritten changes add to (or take from) a count of the written rows. */
+  private unwrittenCorrection(filter: StoreFilter): number {
+    let n = 0;
     for (const e of this.unwritten()) {
       const row = e.written ? this.db.flowBySeq(e.seq) : undefined;
       if (row && filter.test(summaryOf(row))) n -= 1;
@@ -370,7 +410,7 @@ export class FlowStore {
    * Summaries from the database merged by seq with flows not written yet (memory wins), of those
    * the filter accepts: SQL decides for rows when it can, the predicate for the rest.
    */
-  private *summaries(direction: 'older' | 'newer', bound: number, filter: StoreFilter | null = null): Generator<FlowSummary> {
+  private *summaries(direction: 'older' | 'newer', bound: number, filter: StoreFilter | null = null, rows: Iterable<SummaryRow> | null = null): Generator<FlowSummary> {
     const older = direction === 'older';
     const memory = [...this.unwritten()].filter((e) => (older ? e.seq < bound : e.seq > bound)).sort((a, b) => (older ? b.seq - a.seq : a.seq - b.seq));
     const first = (a: number, b: number): boolean => (older ? a > b : a < b);
@@ -378,7 +418,7 @@ export class FlowStore {
     const rowsFiltered = filter?.where ?? null;
     let i = 0;
     // Rows the SQL filter drops may be stale copies of flows changed in memory: those come from memory.
-    for (const row of this.db.summaries(direction, bound, rowsFiltered)) {
+    for (const row of rows ?? this.db.summaries(direction, bound, rowsFiltered)) {
       while (i < memory.length && first(memory[i]!.seq, row.seq)) {
         const s = summarize(memory[i++]!.flow);
         if (accept(s)) yield s;
@@ -489,6 +529,7 @@ export class FlowStore {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.deferTimer) clearTimeout(this.deferTimer);
+    await this.reader?.close();
     await this.segments.close();
     this.db.close();
   }

@@ -103,7 +103,7 @@ export function createApiRouter(ctx: ApiContext): Router {
    * number of flows, `X-Matched-Count` those the filter matches, `X-More` whether the window could
    * go on. `since=N` (an index in arrival order) is kept for older clients.
    */
-  api.get('/flows', (req, res) => {
+  api.get('/flows', async (req, res) => {
     const limit = intParam(req, 'limit');
     const since = intParam(req, 'since');
     if (limit === null || since === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'since and limit must be non-negative integers');
@@ -123,7 +123,7 @@ export function createApiRouter(ctx: ApiContext): Router {
     const page =
       since !== undefined
         ? store.range(since, limit ?? Number.MAX_SAFE_INTEGER)
-        : store.page({ filter, limit: size, before: before ?? null, after: after ?? null, count: filter !== null && flag(req, 'count') });
+        : await store.query({ filter, limit: size, before: before ?? null, after: after ?? null, count: filter !== null && flag(req, 'count') });
     res.setHeader('X-Total-Count', String(page.total));
     if (page.matched !== null) res.setHeader('X-Matched-Count', String(page.matched));
     res.setHeader('X-More', page.more ? '1' : '0');

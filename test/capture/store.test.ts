@@ -138,6 +138,11 @@ for (const kind of ['memory', 'session'] as const) {
         const page = store.page({ limit: 100, filter: storeFilter(parsed), count: true });
         assert.deepEqual(page.flows.map((f) => f.id), expected, text);
         assert.equal(page.matched, expected.length, `${text}: matched count`);
+        // The same through the reader thread (a session on disk), in windows of five.
+        const window = await store.query({ limit: 5, filter: storeFilter(parsed), count: true });
+        assert.deepEqual(window.flows.map((f) => f.id), expected.slice(-5), `${text} (query)`);
+        assert.equal(window.matched, expected.length, `${text}: matched count (query)`);
+        assert.equal(window.more, expected.length > 5, `${text}: more (query)`);
       }
     });
 

@@ -46,6 +46,22 @@ export type SummaryRow = Pick<
 
 const SUMMARY_COLUMNS = 'seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported';
 
+/** Summary rows of those `where` accepts, newest first below a bound or oldest first above it (`?` = the bound). */
+export function summariesSql(direction: 'older' | 'newer', where: SqlWhere | null, limit: number | null = null): string {
+  const filter = where ? ` AND (${where.sql})` : '';
+  const order = direction === 'older' ? `seq < ?${filter} ORDER BY seq DESC` : `seq > ?${filter} ORDER BY seq ASC`;
+  return `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE ${order}${limit === null ? '' : ` LIMIT ${Math.floor(limit)}`}`;
+}
+
+export function countSql(where: SqlWhere | null): string {
+  return `SELECT count(*) AS n FROM flows${where ? ` WHERE ${where.sql}` : ''}`;
+}
+
+/** Registers the SQL functions filters use on a connection. */
+export function registerFunctions(db: Database.Database): void {
+  for (const [name, fn] of Object.entries(SQL_FUNCTIONS)) db.function(name, { deterministic: true }, fn);
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS flows (
@@ -125,7 +141,7 @@ export class SessionDb {
       if (version === null) this.setMeta('schema', String(SCHEMA_VERSION));
       else if (version !== String(SCHEMA_VERSION)) throw new Error(`session format ${version} is not supported (this mitmscope reads format ${SCHEMA_VERSION})`);
     }
-    for (const [name, fn] of Object.entries(SQL_FUNCTIONS)) this.db.function(name, { deterministic: true }, fn);
+    registerFunctions(this.db);
     this.upsertFlow = this.db.prepare(
       `INSERT INTO flows (seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported, client_connection, server_connection, request_body, response_body, data)
        VALUES (@seq, @id, @kind, @state, @method, @url, @scheme, @host, @status, @content_type, @request_size, @response_size, @started_at, @duration, @tls_version, @error, @imported, @client_connection, @server_connection, @request_body, @response_body, @data)
@@ -187,8 +203,7 @@ export class SessionDb {
   }
 
   count(where: SqlWhere | null = null): number {
-    const sql = `SELECT count(*) AS n FROM flows${where ? ` WHERE ${where.sql}` : ''}`;
-    return (this.db.prepare(sql).get(...(where?.params ?? [])) as { n: number }).n;
+    return (this.db.prepare(countSql(where)).get(...(where?.params ?? [])) as { n: number }).n;
   }
 
   maxSeq(): number {
@@ -197,12 +212,7 @@ export class SessionDb {
 
   /** Summary rows (of those `where` accepts) newest first below `bound`, or oldest first above it. */
   summaries(direction: 'older' | 'newer', bound: number, where: SqlWhere | null = null): IterableIterator<SummaryRow> {
-    const filter = where ? ` AND (${where.sql})` : '';
-    const sql =
-      direction === 'older'
-        ? `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq < ?${filter} ORDER BY seq DESC`
-        : `SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq > ?${filter} ORDER BY seq ASC`;
-    return this.db.prepare(sql).iterate(bound, ...(where?.params ?? [])) as IterableIterator<SummaryRow>;
+    return this.db.prepare(summariesSql(direction, where)).iterate(bound, ...(where?.params ?? [])) as IterableIterator<SummaryRow>;
   }
 
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */
