@@ -45,3 +45,20 @@ export async function openKeylog(path: string): Promise<KeylogWriter> {
     },
   };
 }
+
+export interface KeylogEntry {
+  /** NSS label, e.g. `CLIENT_HANDSHAKE_TRAFFIC_SECRET` or `CLIENT_RANDOM`. */
+  label: string;
+  /** Hex of the ClientHello random the secret belongs to. */
+  clientRandom: string;
+  secret: Buffer;
+}
+
+/** NSS key log line: `<LABEL> <client_random hex> <secret hex>` (one per `keylog` event). */
+const KEYLOG_LINE = /^([A-Z0-9_]+) ([0-9a-fA-F]{64}) ([0-9a-fA-F]{2,256})\s*$/;
+
+export function parseKeylogLine(line: Uint8Array): KeylogEntry | null {
+  const m = KEYLOG_LINE.exec(Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('latin1'));
+  if (m === null || m[3]!.length % 2 !== 0) return null;
+  return { label: m[1]!, clientRandom: m[2]!.toLowerCase(), secret: Buffer.from(m[3]!, 'hex') };
+}
