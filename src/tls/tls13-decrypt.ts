@@ -106,6 +106,8 @@ export class Tls13Decryptor {
   private events = 0;
   private closed = false;
   private pendingBytes = 0;
+  /** Why nothing will be decrypted on this connection, once that is known from its ServerHello. */
+  unavailable: string | null = null;
 
   /** TLS 1.3 was negotiated with a suite whose records we can open. */
   get active(): boolean {
@@ -136,6 +138,11 @@ export class Tls13Decryptor {
       this.cipherName = typeof cipher?.name === 'string' ? cipher.name : `0x${id.toString(16)}`;
       this.tls13 = d['version'] === 'TLSv1.3';
       this.suite = this.tls13 ? tls13Suite(id) : null;
+      if (!this.active) {
+        this.unavailable = this.missing('s2c');
+        this.close();
+        return [];
+      }
       this.sides.s2c.setEpoch('handshake');
       // Whether the client goes on with 0-RTT data is known only from EncryptedExtensions.
       if (!this.earlyDataOffered) this.sides.c2s.setEpoch('handshake');
@@ -163,12 +170,21 @@ export class Tls13Decryptor {
     return this.finish();
   }
 
-  /** Reports every record still waiting as EncryptedHandshake with `reason`, and stops. */
+  /** Records that wait for a secret, both directions. */
+  get waiting(): number {
+    return this.sides.c2s.pending.length + this.sides.s2c.pending.length;
+  }
+
+  /**
+   * Reports every record still waiting as EncryptedHandshake with the reason its direction
+   * cannot be opened (or `reason`), and stops.
+   */
   giveUp(reason: string): TimedMessage[] {
     if (this.closed) return [];
     this.out = [];
     for (const side of Object.values(this.sides)) {
-      for (const p of side.pending) this.emit(side.direction, 'EncryptedHandshake', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason }, p.at);
+      const why = this.missing(side.direction) ?? reason;
+      for (const p of side.pending) this.emit(side.direction, 'EncryptedHandshake', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason: why }, p.at);
     }
     this.close();
     return this.finish();
