@@ -1,10 +1,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
 import { curl, curlStatus, startHttpsServer, startOpensslServer, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
+import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import type { Flow, HandshakeEvent } from '../../src/capture/flow.js';
 
 /** The ladder from the ServerHello on, without application data and tickets (their count varies). */
@@ -122,5 +123,29 @@ describe('the encrypted part of TLS 1.3 handshakes, decrypted through the real p
     assert.ok(steps.indexOf('server:HelloRetryRequest') < steps.indexOf('server:ServerHello'), steps.join(', '));
     assert.deepEqual(encryptedPart(hs.events), ['server:EncryptedExtensions', 'server:Certificate', 'server:CertificateVerify', 'server:Finished', 'proxy:Finished']);
     assert.equal(event(hs.events, 'server', 'Finished').details['verifyDataLength'], 48);
+  });
+
+  test('client leg: a resumed session is named as such and its decrypted ladder has no Certificate', async (t) => {
+    const proxy = await startProxy({ upstreamCa: [caFile] });
+    t.after(() => proxy.cleanup());
+    const upstream = await startHttpsServer(pair, (_req, res) => res.end('ok'));
+    t.after(() => upstream.close());
+    const authority = `localhost:${upstream.port}`;
+    const ca = await readFile(join(proxy.caDir, 'ca.pem'));
+    const request = `GET / HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`;
+    const first = await tlsThroughProxy(proxy.proxyPort, authority, { servername: 'localhost', ca, minVersion: 'TLSv1.3' });
+    const ticket = new Promise<Buffer>((resolve) => first.once('session', resolve));
+    await exchange(first, request);
+    const session = await ticket;
+    const second = await tlsThroughProxy(proxy.proxyPort, authority, { servername: 'localhost', ca, minVersion: 'TLSv1.3', session });
+    const reused = second.isSessionReused();
+    await exchange(second, request);
+    assert.ok(reused, 'the proxy resumed the session from its ticket');
+    const flows = proxy.store.list().filter((f) => f.port === upstream.port && f.kind === 'http');
+    assert.equal(flows.length, 2);
+    const hs = flows[1]!.clientConnection?.tls;
+    assert.ok(hs);
+    assert.equal(event(hs.events, 'proxy', 'ServerHello').details['resumed'], true);
+    assert.deepEqual(encryptedPart(hs.events), ['proxy:EncryptedExtensions', 'proxy:Finished', 'client:Finished']);
   });
 });
