@@ -14,7 +14,8 @@
 import { isMitmError } from '../errors.js';
 import type { Direction, TlsMessage } from './records.js';
 import { alertDescriptionName, alertLevelName } from './names.js';
-import { MAX_CIPHERTEXT_LENGTH, RECORD_HEADER_LENGTH, nextTrafficSecret, openRecord, tls13Suite, trafficKeys, type Tls13Suite, type TrafficKeys } from './tls13-keys.js';
+import { RecordFramer, RECORD_HEADER_LENGTH } from './record-framer.js';
+import { MAX_CIPHERTEXT_LENGTH, nextTrafficSecret, openRecord, tls13Suite, trafficKeys, type Tls13Suite, type TrafficKeys } from './tls13-keys.js';
 import { tls13MessageDetails } from './tls13-messages.js';
 
 /** NSS key log labels of the TLS 1.3 traffic secrets (draft-ietf-tls-keylogfile §3). */
@@ -65,13 +66,8 @@ interface Pending {
 }
 
 class Side {
-  readonly header = Buffer.alloc(RECORD_HEADER_LENGTH);
-  headerFill = 0;
-  recordType = 0;
-  /** Body of a protected record being collected; null while skipping a plaintext record. */
-  body: Buffer | null = null;
-  bodyFill = 0;
-  bodyRemaining = 0;
+  /** Keeps protected records (application_data type) whole; plaintext ones are the parser's. */
+  readonly framer = new RecordFramer((type, length) => type === CONTENT_APPLICATION_DATA && length <= MAX_CIPHERTEXT_LENGTH);
   /** Protected records seen before the ServerHello: 0-RTT data, counted for the early nonce. */
   recordsBeforeHello = 0;
   epoch: Epoch | null = null;
@@ -124,7 +120,7 @@ export class Tls13Decryptor {
   /** Encrypted and partly reassembled bytes held (bounded by MAX_PENDING_BYTES plus a message). */
   get heldBytes(): number {
     const { c2s, s2c } = this.sides;
-    return this.pendingBytes + c2s.handshakeBuffer.length + s2c.handshakeBuffer.length + c2s.bodyFill + s2c.bodyFill;
+    return this.pendingBytes + c2s.handshakeBuffer.length + s2c.handshakeBuffer.length + c2s.framer.buffered + s2c.framer.buffered;
   }
 
   /** Tells the decryptor what the plaintext parser read: the hellos fix the suite and phases. */
@@ -217,8 +213,7 @@ export class Tls13Decryptor {
     for (const side of Object.values(this.sides)) {
       side.pending = [];
       side.handshakeBuffer = Buffer.alloc(0);
-      side.body = null;
-      side.bodyFill = 0;
+      side.framer.reset();
       side.keys = null;
       side.appSecret = null;
     }
@@ -242,54 +237,25 @@ export class Tls13Decryptor {
     for (const p of side.pending) this.pendingBytes -= p.record.length;
     side.pending = [];
     side.handshakeBuffer = Buffer.alloc(0);
-    side.body = null;
-    side.bodyFill = 0;
+    side.framer.reset();
   }
 
   private consume(side: Side, chunk: Uint8Array, at: number): void {
-    let i = 0;
-    while (i < chunk.length && !side.stopped && !this.closed) {
-      if (side.headerFill < RECORD_HEADER_LENGTH) {
-        const take = Math.min(RECORD_HEADER_LENGTH - side.headerFill, chunk.length - i);
-        side.header.set(chunk.subarray(i, i + take), side.headerFill);
-        side.headerFill += take;
-        i += take;
-        if (side.headerFill < RECORD_HEADER_LENGTH) return;
-        side.recordType = side.header[0]!;
-        const length = side.header.readUInt16BE(3);
-        side.bodyRemaining = length;
-        side.bodyFill = 0;
-        side.body = null;
-        if (side.recordType === CONTENT_APPLICATION_DATA) {
-          if (length > MAX_CIPHERTEXT_LENGTH) {
-            this.stopSide(side);
-            this.emit(side.direction, 'DecryptionFailed', { reason: `protected record of ${length} bytes exceeds 2^14 + 256 (RFC 8446 §5.2)`, length }, at);
-            return;
-          }
-          side.body = Buffer.alloc(RECORD_HEADER_LENGTH + length);
-          side.header.copy(side.body);
-          side.bodyFill = RECORD_HEADER_LENGTH;
-        }
-        if (length === 0) this.endRecord(side, at);
-        continue;
+    for (const { type, length, record } of side.framer.push(chunk)) {
+      if (side.stopped || this.closed) return;
+      if (type !== CONTENT_APPLICATION_DATA) continue;
+      if (record === null) {
+        this.stopSide(side);
+        this.emit(side.direction, 'DecryptionFailed', { reason: `protected record of ${length} bytes exceeds 2^14 + 256 (RFC 8446 §5.2)`, length }, at);
+        return;
       }
-      const take = Math.min(side.bodyRemaining, chunk.length - i);
-      if (side.body !== null) side.body.set(chunk.subarray(i, i + take), side.bodyFill);
-      side.bodyFill += take;
-      side.bodyRemaining -= take;
-      i += take;
-      if (side.bodyRemaining === 0) this.endRecord(side, at);
+      this.protectedRecord(side, record, at);
     }
   }
 
-  private endRecord(side: Side, at: number): void {
-    side.headerFill = 0;
-    const record = side.body;
-    side.body = null;
-    side.bodyFill = 0;
-    // Plaintext records (hellos, the middlebox ChangeCipherSpec, plaintext alerts) are the parser's.
+  private protectedRecord(side: Side, record: Buffer, at: number): void {
     // Once a side sends application data its handshake is over: later records are not looked at.
-    if (record === null || side.appDataSeen) return;
+    if (side.appDataSeen) return;
     if (!this.serverHelloSeen) {
       if (side.direction === 'c2s') side.recordsBeforeHello++;
       return;

@@ -5,6 +5,8 @@
  * HMAC and the AEADs; only the label encoding and the record framing are written here.
  */
 import { createDecipheriv, createHmac } from 'node:crypto';
+// The record header (RFC 8446 §5.1) is the AEAD's additional data.
+import { RECORD_HEADER_LENGTH } from './record-framer.js';
 
 /** What a TLS 1.3 suite means for record protection (RFC 8446 §B.4). */
 export interface Tls13Suite {
@@ -20,8 +22,6 @@ export interface Tls13Suite {
 
 /** RFC 8446 §5.3: every TLS 1.3 AEAD uses a 12-byte nonce (iv_length = max(8, N_MIN) = 12). */
 export const IV_LENGTH = 12;
-/** RFC 8446 §5.1: record header type(1) legacy_version(2) length(2), the AEAD's additional data. */
-export const RECORD_HEADER_LENGTH = 5;
 /** RFC 8446 §5.2: TLSCiphertext.length may not exceed 2^14 + 256. */
 export const MAX_CIPHERTEXT_LENGTH = 2 ** 14 + 256;
 /** RFC 8446 §5.4: TLSInnerPlaintext (content + type + padding) may not exceed 2^14 + 1. */
