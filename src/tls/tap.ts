@@ -13,6 +13,7 @@ import { TlsConnectionParser, type TlsSender, type TlsMessage } from './records.
 import { cipherByOpenSslName } from './suites.js';
 import { parseKeylogLine } from './keylog.js';
 import { Tls13Decryptor, type TimedMessage } from './tls13-decrypt.js';
+import { Tls12Verifier } from './tls12-verify.js';
 import { summarizeCertificate } from './messages.js';
 import { nowMs } from '../proxy/socket-state.js';
 
@@ -32,8 +33,11 @@ export class HandshakeTap implements ByteObserver {
   private readonly origin: number;
   private readonly parser = new TlsConnectionParser();
   private readonly decryptor = new Tls13Decryptor();
+  private readonly verifier = new Tls12Verifier();
   /** TLS 1.3 records are reported by the decryptor, not as the parser's opaque rows. */
   private decrypting = false;
+  /** TLS 1.2 Finished records are reported by the verifier, not as the parser's opaque rows. */
+  private verifying = false;
   private readonly listener: TapListener | null;
 
   constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null) {
@@ -44,7 +48,7 @@ export class HandshakeTap implements ByteObserver {
   }
 
   get done(): boolean {
-    return this.parser.done && this.decryptor.done;
+    return this.parser.done && this.decryptor.done && this.verifier.done;
   }
 
   /** Adds an event that did not come from the parser (TCPConnect, errors, fallbacks). */
@@ -64,26 +68,33 @@ export class HandshakeTap implements ByteObserver {
     const sender: TlsSender = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
     const at = nowMs();
     for (const m of this.parser.push(sender, chunk)) {
-      this.apply(m, at);
+      if (!this.superseded(m)) this.apply(m, at);
       this.decrypted(this.decryptor.noteMessage(m));
-      if (m.type === 'ServerHello') this.decrypting = this.decryptor.active;
+      this.decrypted(this.verifier.noteMessage(m));
+      if (m.type === 'ServerHello') {
+        this.decrypting = this.decryptor.active;
+        this.verifying = this.verifier.active;
+      }
     }
     this.decrypted(this.decryptor.push(sender, chunk, at));
+    this.decrypted(this.verifier.push(sender, chunk, at));
   }
 
   /** One line of this socket's key log (Node's `keylog` event). */
   keylog(line: Buffer): void {
     const entry = parseKeylogLine(line);
-    if (entry !== null) this.decrypted(this.decryptor.addSecret(entry.label, entry.secret));
+    if (entry === null) return;
+    this.decrypted(this.decryptor.addSecret(entry.label, entry.secret));
+    this.decrypted(this.verifier.addSecret(entry.label, entry.clientRandom, entry.secret));
   }
 
   private decrypted(messages: TimedMessage[]): void {
     for (const { message, at } of messages) this.apply(message, at);
   }
 
-  /** The parser's opaque TLS 1.3 rows are left out while the decryptor reports those records. */
+  /** The parser's opaque rows are left out where the decryptor or the verifier reports those records. */
   private superseded(message: TlsMessage): boolean {
-    if (message.details['decrypted'] === true) return false;
+    if (this.verifying && message.type === 'Finished' && message.details['encrypted'] === true) return true;
     if (this.decrypting) return message.type === 'EncryptedHandshake' || (message.type === 'ApplicationData' && message.details['earlyData'] !== true);
     if (message.type === 'EncryptedHandshake' && this.decryptor.unavailable !== null && this.handshake.version === 'TLSv1.3') {
       message.details['reason'] = this.decryptor.unavailable;
@@ -93,13 +104,13 @@ export class HandshakeTap implements ByteObserver {
 
   /** Stops decrypting: records still waiting for a secret are reported as EncryptedHandshake. */
   private settle(reason: string): void {
+    if (!this.verifier.done) this.decrypted(this.verifier.giveUp(reason));
     if (this.decryptor.done) return;
     this.decrypting = false;
     this.decrypted(this.decryptor.giveUp(reason));
   }
 
   private apply(message: TlsMessage, at: number): void {
-    if (this.superseded(message)) return;
     const hs = this.handshake;
     const d = message.details;
     switch (message.type) {
@@ -153,7 +164,7 @@ export class HandshakeTap implements ByteObserver {
    */
   complete(socket: TLSSocket, presented: readonly Uint8Array[] = []): void {
     // Every handshake secret has been logged by now: records still waiting never get theirs.
-    if (this.decryptor.waiting > 0) this.settle('');
+    if (this.decryptor.waiting > 0 || this.verifier.waiting > 0) this.settle('');
     const hs = this.handshake;
     const protocol = socket.getProtocol();
     if (protocol) hs.version = protocol;
