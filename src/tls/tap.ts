@@ -38,6 +38,8 @@ export class HandshakeTap implements ByteObserver {
   private decrypting = false;
   /** TLS 1.2 Finished records are reported by the verifier, not as the parser's opaque rows. */
   private verifying = false;
+  /** The parser's rows for records the decryptor took over, kept in case no secret ever comes. */
+  private held: TimedMessage[] = [];
   private readonly listener: TapListener | null;
 
   constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null) {
@@ -63,12 +65,13 @@ export class HandshakeTap implements ByteObserver {
     return event;
   }
 
-  observe(direction: 'in' | 'out', chunk: Buffer): void {
+  /** `at` (hrtime ms) defaults to now; a replayed recording passes its own clock. */
+  observe(direction: 'in' | 'out', chunk: Buffer, at: number = nowMs()): void {
     // Client leg: bytes in come from the TLS client. Server leg: bytes in come from the server.
     const sender: TlsSender = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
-    const at = nowMs();
     for (const m of this.parser.push(sender, chunk)) {
       if (!this.superseded(m)) this.apply(m, at);
+      else if (this.decrypting) this.held.push({ message: m, at });
       this.decrypted(this.decryptor.noteMessage(m));
       this.decrypted(this.verifier.noteMessage(m));
       if (m.type === 'ServerHello') {
@@ -90,6 +93,7 @@ export class HandshakeTap implements ByteObserver {
 
   private decrypted(messages: TimedMessage[]): void {
     for (const { message, at } of messages) this.apply(message, at);
+    if (this.decryptor.done) this.held = [];
   }
 
   /** The parser's opaque rows are left out where the decryptor or the verifier reports those records. */
@@ -102,12 +106,27 @@ export class HandshakeTap implements ByteObserver {
     return false;
   }
 
+  /** No more bytes or secrets will come for this connection (a recording replayed, a socket gone). */
+  finish(reason: string): void {
+    this.settle(reason);
+  }
+
   /** Stops decrypting: records still waiting for a secret are reported as EncryptedHandshake. */
   private settle(reason: string): void {
     if (!this.verifier.done) this.decrypted(this.verifier.giveUp(reason));
     if (this.decryptor.done) return;
     this.decrypting = false;
-    this.decrypted(this.decryptor.giveUp(reason));
+    const held = this.held;
+    this.held = [];
+    if (this.decryptor.opened > 0) {
+      this.decrypted(this.decryptor.giveUp(reason));
+      return;
+    }
+    // Nothing could be opened: the parser's reading of the records (handshake, then data) is the
+    // better view, with the reason no secret was there.
+    const why = this.decryptor.missing('s2c') ?? reason;
+    this.decryptor.giveUp(why);
+    for (const { message, at } of held) this.apply({ ...message, details: { ...message.details, reason: why } }, at);
   }
 
   private apply(message: TlsMessage, at: number): void {

@@ -166,6 +166,11 @@ export class Tls13Decryptor {
     return this.finish();
   }
 
+  /** Records opened so far, both directions. */
+  get opened(): number {
+    return this.sides.c2s.opened + this.sides.s2c.opened;
+  }
+
   /** Records that wait for a secret, both directions. */
   get waiting(): number {
     return this.sides.c2s.pending.length + this.sides.s2c.pending.length;

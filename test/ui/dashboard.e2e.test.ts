@@ -223,6 +223,23 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     assert.doesNotMatch((await page.locator('.detail-slot').getAttribute('style')) ?? '', /height/);
   });
 
+  it('explains what mitmscope decrypted and how each leg was secured', async () => {
+    await rowFor(page, '/v1/users?page=2').click();
+    await page.click('[data-tab=tls]');
+    const panel = page.locator('section.secured');
+    await panel.waitFor();
+    // TLS 1.3 client leg: decrypted with the leg's traffic secrets; TLS 1.2 server leg: Finished verified.
+    await panel.locator('ol.secured-steps[data-leg=client] li[data-step=keys][data-status=ok]', { hasText: 'HKDF-Expand-Label' }).waitFor();
+    await panel.locator('ol.secured-steps[data-leg=server] li[data-step=finished][data-status=ok]', { hasText: 'recomputed' }).waitFor();
+    await panel.locator('ol.secured-steps[data-leg=server] li[data-step=key-exchange]', { hasText: 'Forward secrecy' }).waitFor();
+    await page.locator('svg.ladder[data-leg=client] g.ev[data-event=CertificateVerify][data-decrypted=true]').click();
+    const details = page.locator('.event-details[data-event=CertificateVerify]');
+    await details.locator('.pill.decrypted', { hasText: 'decrypted by mitmscope' }).waitFor();
+    assert.match(await details.locator('.secured-words').innerText(), /signed the handshake so far/);
+    await page.locator('svg.ladder[data-leg=server] g.ev[data-event=Finished]').last().click();
+    await page.locator('.event-details[data-event=Finished] .pill.real', { hasText: 'verified' }).waitFor();
+  });
+
   it('shows a failed handshake: the alert in red, the error and the fallback note', async () => {
     await page.locator('.rows .row', { hasText: 'legacy.example.net' }).click();
     await page.click('[data-tab=tls]');

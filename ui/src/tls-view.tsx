@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatClock } from './format.js';
-import { EventDetails, LegOverview } from './tls-details.js';
+import { EventDetails, LegOverview, SecuredPanel } from './tls-details.js';
 import { Ladder } from './tls-ladder.js';
 import type { Connection, FlowDetail, Handshake, Leg } from './types.js';
 
@@ -86,6 +86,13 @@ export function TlsView({ flow }: { flow: FlowDetail }) {
         ) : (
           <>
             <p class="muted hint">Click a message on either ladder to see what it says.</p>
+            <SecuredPanel
+              legs={(['client', 'server'] as const).flatMap((leg) => {
+                const { handshake, connection } = legOf(flow, leg);
+                const title = leg === 'client' ? 'Client ↔ mitmscope' : `mitmscope ↔ ${connection?.host ?? flow.host}`;
+                return handshake && handshake.version ? [{ leg, title, handshake }] : [];
+              })}
+            />
             <div class="overviews">
               {(['client', 'server'] as const).map((leg) => {
                 const { handshake, connection } = legOf(flow, leg);
