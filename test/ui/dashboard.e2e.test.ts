@@ -201,7 +201,7 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     await hello.waitFor();
     const helloText = await hello.innerText();
     assert.match(helloText, /Server name \(SNI\)\s+api\.example\.com/);
-    assert.match(helloText, /28 cipher suites offered/);
+    assert.match(helloText, /56 cipher suites offered/);
     assert.match(helloText, /JA4\s+t12d/);
 
     await server.locator('g.ev[data-event=Certificate]').click();
@@ -226,6 +226,9 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
   it('explains what mitmscope decrypted and how each leg was secured', async () => {
     await rowFor(page, '/v1/users?page=2').click();
     await page.click('[data-tab=tls]');
+    // The previous test left a message selected: go back to both legs at a glance.
+    const back = page.locator('.tls-details button.link', { hasText: 'Both legs at a glance' });
+    if ((await back.count()) > 0) await back.click();
     const panel = page.locator('section.secured');
     await panel.waitFor();
     // TLS 1.3 client leg: decrypted with the leg's traffic secrets; TLS 1.2 server leg: Finished verified.
