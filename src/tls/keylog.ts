@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { debuglog } from 'node:util';
+import type { Handshake } from '../capture/flow.js';
 import { MitmError } from '../errors.js';
 
 const debug = debuglog('mitmscope-keylog');
@@ -61,4 +62,29 @@ export function parseKeylogLine(line: Uint8Array): KeylogEntry | null {
   const m = KEYLOG_LINE.exec(Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('latin1'));
   if (m === null || m[3]!.length % 2 !== 0) return null;
   return { label: m[1]!, clientRandom: m[2]!.toLowerCase(), secret: Buffer.from(m[3]!, 'hex') };
+}
+
+/**
+ * A connection logs 5 TLS 1.3 secrets (6 with 0-RTT) or one TLS 1.2 line; a peer renegotiating
+ * in a loop must not grow the list without bound.
+ */
+export const MAX_KEYLOG_LINES_PER_CONNECTION = 16;
+
+/**
+ * Key log lines per recorded handshake, for `GET /api/flows/:id/keylog` (Wireshark decrypts a
+ * capture with them). Weakly held: they go when the flow's connection objects go.
+ */
+const linesByHandshake = new WeakMap<Handshake, string[]>();
+
+export function rememberKeylog(handshake: Handshake, line: Buffer): void {
+  const text = line.toString('latin1').trim();
+  if (parseKeylogLine(line) === null) return;
+  const lines = linesByHandshake.get(handshake) ?? [];
+  if (lines.length >= MAX_KEYLOG_LINES_PER_CONNECTION) return;
+  lines.push(text);
+  linesByHandshake.set(handshake, lines);
+}
+
+export function keylogLines(handshake: Handshake | null | undefined): readonly string[] {
+  return handshake ? (linesByHandshake.get(handshake) ?? []) : [];
 }

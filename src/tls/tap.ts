@@ -11,7 +11,7 @@ import type { ByteObserver } from '../proxy/tapped-stream.js';
 import { roundMs, type Handshake, type HandshakeEvent, type Leg, type Sender, type CertificateSummary } from '../capture/flow.js';
 import { TlsConnectionParser, type TlsSender, type TlsMessage } from './records.js';
 import { cipherByOpenSslName } from './suites.js';
-import { parseKeylogLine } from './keylog.js';
+import { parseKeylogLine, rememberKeylog } from './keylog.js';
 import { Tls13Decryptor, type TimedMessage } from './tls13-decrypt.js';
 import { Tls12Verifier } from './tls12-verify.js';
 import { summarizeCertificate } from './messages.js';
@@ -87,6 +87,7 @@ export class HandshakeTap implements ByteObserver {
   keylog(line: Buffer): void {
     const entry = parseKeylogLine(line);
     if (entry === null) return;
+    rememberKeylog(this.handshake, line);
     this.decrypted(this.decryptor.addSecret(entry.label, entry.secret));
     this.decrypted(this.verifier.addSecret(entry.label, entry.clientRandom, entry.secret));
   }

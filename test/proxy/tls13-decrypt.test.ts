@@ -148,4 +148,35 @@ describe('the encrypted part of TLS 1.3 handshakes, decrypted through the real p
     assert.equal(event(hs.events, 'proxy', 'ServerHello').details['resumed'], true);
     assert.deepEqual(encryptedPart(hs.events), ['proxy:EncryptedExtensions', 'proxy:Finished', 'client:Finished']);
   });
+
+  test('the dashboard API serves the key log of a flow for Wireshark, and the HAR export carries the decrypted messages', async (t) => {
+    const token = 'tls13-test-token-0123456789';
+    const proxy = await startProxy({ upstreamCa: [caFile], upstreamTls: '1.3', ui: true, uiPort: 0, token });
+    t.after(() => proxy.cleanup());
+    const upstream = await startHttpsServer(pair, (_req, res) => res.end('ok'));
+    t.after(() => upstream.close());
+    const r = await curl(proxy, `https://localhost:${upstream.port}/`, ['--tlsv1.3']);
+    assert.equal(curlStatus(r).status, 200, r.stderr);
+    const flow = flowFor(proxy, upstream.port);
+    const get = (path: string): Promise<Response> => fetch(`${proxy.dashboardUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+    const keys = await get(`/api/flows/${flow.id}/keylog`);
+    assert.equal(keys.status, 200);
+    assert.match(keys.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await keys.text();
+    for (const leg of [flow.clientConnection?.tls, flow.serverConnection?.tls]) {
+      const random = String(leg?.events.find((e) => e.type === 'ClientHello')?.details['random']);
+      for (const label of ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0']) {
+        assert.match(text, new RegExp(`^${label} ${random} [0-9a-f]{64,96}$`, 'm'), `${label} for ${random}`);
+      }
+    }
+    const missing = await get('/api/flows/no-such-flow/keylog');
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { code?: string }).code, 'MITM_ERR_NOT_FOUND');
+
+    const har = (await (await get('/api/har')).json()) as { log: { entries: Array<{ _tls?: { client: { events: HandshakeEvent[] }; server: { events: HandshakeEvent[] } } }> } };
+    const tlsOf = har.log.entries.map((e) => e._tls).find((x) => x?.server.events.some((e) => e.type === 'EncryptedExtensions'));
+    assert.ok(tlsOf, 'a HAR entry with the decrypted server leg');
+    assert.equal(tlsOf.client.events.find((e) => e.type === 'CertificateVerify')?.details['decrypted'], true);
+  });
 });
