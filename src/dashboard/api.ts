@@ -147,7 +147,7 @@ export function createApiRouter(ctx: ApiContext): Router {
     if (!flow) return;
     // NSS key log format: Wireshark's tls.keylog_file decrypts a capture of either leg with it.
     const lines = [...keylogLines(flow.clientConnection?.tls), ...keylogLines(flow.serverConnection?.tls)];
-    if (lines.length === 0) return sendError(res, 404, "no key log lines were kept for this flow's connections", 'MITM_ERR_NOT_FOUND');
+    if (lines.length === 0) return sendError(res, 'MITM_ERR_NOT_FOUND', "no key log lines were kept for this flow's connections");
     res.set('Content-Type', 'text/plain; charset=utf-8');
     res.set('Content-Disposition', `attachment; filename="mitmscope-${flow.id}.keys"`);
     res.set('Cache-Control', 'no-store');

@@ -6,7 +6,7 @@
  * split (sizes only, never key bytes). Bounded, never throws; the secret and the transcript are
  * dropped once both Finished messages are checked.
  */
-import type { Direction, TlsMessage } from './records.js';
+import type { TlsSender, TlsMessage } from './records.js';
 import { RecordFramer, RECORD_HEADER_LENGTH } from './record-framer.js';
 import { checkFinished, keyBlock, keyBlockLayout, openRecord12, VERIFY_DATA_LENGTH, type KeyBlock, type KeyBlockLayout } from './tls12-keys.js';
 import type { TimedMessage } from './tls13-decrypt.js';
@@ -22,7 +22,7 @@ const TLS12_VERSION = 0x0303;
 const HELLO_REQUEST = Buffer.alloc(4);
 
 interface PendingFinished {
-  direction: Direction;
+  sender: TlsSender;
   record: Buffer;
   /** Its place in the transcript: everything before it is what its verify_data covers. */
   index: number;
@@ -30,12 +30,12 @@ interface PendingFinished {
 }
 
 export class Tls12Verifier {
-  private readonly framers: Record<Direction, RecordFramer> = {
+  private readonly framers: Record<TlsSender, RecordFramer> = {
     c2s: new RecordFramer((type, length) => type === HANDSHAKE && length <= MAX_RECORD),
     s2c: new RecordFramer((type, length) => type === HANDSHAKE && length <= MAX_RECORD),
   };
-  private readonly changedCipher: Record<Direction, boolean> = { c2s: false, s2c: false };
-  private readonly finishedSeen: Record<Direction, boolean> = { c2s: false, s2c: false };
+  private readonly changedCipher: Record<TlsSender, boolean> = { c2s: false, s2c: false };
+  private readonly finishedSeen: Record<TlsSender, boolean> = { c2s: false, s2c: false };
   /** Plaintext handshake messages in order; a Finished waiting to be decrypted holds a null slot. */
   private transcript: Array<Buffer | null> = [];
   private transcriptBytes = 0;
@@ -95,18 +95,18 @@ export class Tls12Verifier {
     return this.run();
   }
 
-  push(direction: Direction, chunk: Uint8Array, at: number): TimedMessage[] {
+  push(sender: TlsSender, chunk: Uint8Array, at: number): TimedMessage[] {
     if (this.closed || chunk.length === 0) return [];
     this.out = [];
-    for (const { type, length, record } of this.framers[direction].push(chunk)) {
+    for (const { type, length, record } of this.framers[sender].push(chunk)) {
       if (this.closed) break;
-      if (type === CHANGE_CIPHER_SPEC) this.changedCipher[direction] = true;
+      if (type === CHANGE_CIPHER_SPEC) this.changedCipher[sender] = true;
       if (type !== HANDSHAKE) continue;
       if (record === null) {
         this.stopQuietly(`a handshake record of ${length} bytes is over the record size limit`);
         break;
       }
-      if (this.changedCipher[direction]) this.finishedRecord(direction, record, at);
+      if (this.changedCipher[sender]) this.finishedRecord(sender, record, at);
       else this.plaintext(record.subarray(RECORD_HEADER_LENGTH));
     }
     this.verify();
@@ -118,7 +118,7 @@ export class Tls12Verifier {
     if (this.closed) return [];
     this.out = [];
     const why = this.master === null ? 'no CLIENT_RANDOM line (master secret) was logged for this connection' : reason;
-    for (const p of this.pending) this.emit(p.direction, 'Finished', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason: why }, p.at);
+    for (const p of this.pending) this.emit(p.sender, 'Finished', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason: why }, p.at);
     this.close();
     return this.flush();
   }
@@ -134,11 +134,11 @@ export class Tls12Verifier {
     this.transcript.push(Buffer.from(body));
   }
 
-  private finishedRecord(direction: Direction, record: Buffer, at: number): void {
+  private finishedRecord(sender: TlsSender, record: Buffer, at: number): void {
     // Only the first protected handshake record of a side is its Finished.
-    if (this.finishedSeen[direction]) return;
-    this.finishedSeen[direction] = true;
-    this.pending.push({ direction, record, index: this.transcript.length, at });
+    if (this.finishedSeen[sender]) return;
+    this.finishedSeen[sender] = true;
+    this.pending.push({ sender, record, index: this.transcript.length, at });
     this.transcript.push(null);
   }
 
@@ -159,13 +159,13 @@ export class Tls12Verifier {
   }
 
   private check(p: PendingFinished, layout: KeyBlockLayout, keys: KeyBlock, master: Buffer): void {
-    const client = p.direction === 'c2s';
+    const client = p.sender === 'c2s';
     const length = p.record.length - RECORD_HEADER_LENGTH;
     // The Finished is the first record under the new keys: sequence number 0 (RFC 5246 §6.1).
     const opened = openRecord12(layout, client ? keys.client : keys.server, 0n, p.record, this.encryptThenMac && layout.mode === 'cbc');
     this.checked++;
     if (!opened.ok) {
-      this.emit(p.direction, 'DecryptionFailed', { reason: opened.reason, length, message: 'Finished' }, p.at);
+      this.emit(p.sender, 'DecryptionFailed', { reason: opened.reason, length, message: 'Finished' }, p.at);
       return;
     }
     this.transcript[p.index] = opened.content;
@@ -190,11 +190,11 @@ export class Tls12Verifier {
       const result = checkFinished(layout, master, client ? 'client finished' : 'server finished', before as Buffer[], opened.content);
       Object.assign(details, result);
     }
-    this.emit(p.direction, 'Finished', details, p.at);
+    this.emit(p.sender, 'Finished', details, p.at);
   }
 
-  private emit(direction: Direction, type: string, details: Record<string, unknown>, at: number): void {
-    this.out.push({ message: { direction, type, details }, at });
+  private emit(sender: TlsSender, type: string, details: Record<string, unknown>, at: number): void {
+    this.out.push({ message: { sender, type, details }, at });
   }
 
   private flush(): TimedMessage[] {
@@ -213,7 +213,7 @@ export class Tls12Verifier {
   private stopQuietly(reason: string): void {
     this.unavailable = reason;
     // Finished records already taken from the parser's view must still be shown.
-    for (const p of this.pending) this.emit(p.direction, 'Finished', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason }, p.at);
+    for (const p of this.pending) this.emit(p.sender, 'Finished', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason }, p.at);
     this.close();
   }
 

@@ -8,11 +8,11 @@
  * Records can arrive before their secret (on the leg where we are the TLS client, the server's
  * flight is seen before OpenSSL reads it and logs the keys): they wait, in order, up to
  * MAX_PENDING_BYTES. `giveUp` reports whatever still waits as EncryptedHandshake with a reason.
- * A record that does not authenticate is reported once as `DecryptionFailed` and that direction
+ * A record that does not authenticate is reported once as `DecryptionFailed` and that sender
  * stops. Never throws. Secrets are dropped as soon as the connection's view is complete.
  */
 import { isMitmError } from '../errors.js';
-import type { Direction, TlsMessage } from './records.js';
+import type { TlsSender, TlsMessage } from './records.js';
 import { alertDescriptionName, alertLevelName } from './names.js';
 import { RecordFramer, RECORD_HEADER_LENGTH } from './record-framer.js';
 import { MAX_CIPHERTEXT_LENGTH, nextTrafficSecret, openRecord, tls13Suite, trafficKeys, type Tls13Suite, type TrafficKeys } from './tls13-keys.js';
@@ -49,7 +49,7 @@ const HS_KEY_UPDATE = 24;
 
 type Epoch = 'early' | 'handshake' | 'application';
 
-const EPOCH_SECRETS: Record<Direction, Record<Epoch, Tls13SecretLabel | null>> = {
+const EPOCH_SECRETS: Record<TlsSender, Record<Epoch, Tls13SecretLabel | null>> = {
   c2s: { early: 'CLIENT_EARLY_TRAFFIC_SECRET', handshake: 'CLIENT_HANDSHAKE_TRAFFIC_SECRET', application: 'CLIENT_TRAFFIC_SECRET_0' },
   s2c: { early: null, handshake: 'SERVER_HANDSHAKE_TRAFFIC_SECRET', application: 'SERVER_TRAFFIC_SECRET_0' },
 };
@@ -81,7 +81,7 @@ class Side {
   appDataSeen = false;
   stopped = false;
 
-  constructor(readonly direction: Direction) {}
+  constructor(readonly sender: TlsSender) {}
 
   setEpoch(epoch: Epoch, seq = 0n): void {
     this.epoch = epoch;
@@ -91,7 +91,7 @@ class Side {
 }
 
 export class Tls13Decryptor {
-  private readonly sides: Record<Direction, Side> = { c2s: new Side('c2s'), s2c: new Side('s2c') };
+  private readonly sides: Record<TlsSender, Side> = { c2s: new Side('c2s'), s2c: new Side('s2c') };
   private readonly secrets = new Map<Tls13SecretLabel, Buffer>();
   private suite: Tls13Suite | null = null;
   private cipherName = '';
@@ -154,51 +154,51 @@ export class Tls13Decryptor {
   }
 
   /** Feeds bytes one side sent, with the time they were seen. Never throws. */
-  push(direction: Direction, chunk: Uint8Array, at: number): TimedMessage[] {
+  push(sender: TlsSender, chunk: Uint8Array, at: number): TimedMessage[] {
     if (this.done || chunk.length === 0) return [];
     this.out = [];
     try {
-      this.consume(this.sides[direction], chunk, at);
+      this.consume(this.sides[sender], chunk, at);
     } catch (err) {
-      this.stopSide(this.sides[direction]);
-      this.emit(direction, 'DecryptionFailed', { reason: `internal decryption error: ${err instanceof Error ? err.message : String(err)}` }, at);
+      this.stopSide(this.sides[sender]);
+      this.emit(sender, 'DecryptionFailed', { reason: `internal decryption error: ${err instanceof Error ? err.message : String(err)}` }, at);
     }
     return this.finish();
   }
 
-  /** Records opened so far, both directions. */
+  /** Records opened so far, both senders. */
   get opened(): number {
     return this.sides.c2s.opened + this.sides.s2c.opened;
   }
 
-  /** Records that wait for a secret, both directions. */
+  /** Records that wait for a secret, both senders. */
   get waiting(): number {
     return this.sides.c2s.pending.length + this.sides.s2c.pending.length;
   }
 
   /**
-   * Reports every record still waiting as EncryptedHandshake with the reason its direction
+   * Reports every record still waiting as EncryptedHandshake with the reason its sender
    * cannot be opened (or `reason`), and stops.
    */
   giveUp(reason: string): TimedMessage[] {
     if (this.closed) return [];
     this.out = [];
     for (const side of Object.values(this.sides)) {
-      const why = this.missing(side.direction) ?? reason;
-      for (const p of side.pending) this.emit(side.direction, 'EncryptedHandshake', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason: why }, p.at);
+      const why = this.missing(side.sender) ?? reason;
+      for (const p of side.pending) this.emit(side.sender, 'EncryptedHandshake', { encrypted: true, length: p.record.length - RECORD_HEADER_LENGTH, reason: why }, p.at);
     }
     this.close();
     return this.finish();
   }
 
-  /** Why records of `direction` cannot be opened now, or null when they can. */
-  missing(direction: Direction): string | null {
-    const side = this.sides[direction];
+  /** Why records of `sender` cannot be opened now, or null when they can. */
+  missing(sender: TlsSender): string | null {
+    const side = this.sides[sender];
     if (!this.tls13) return 'not a TLS 1.3 connection';
     if (this.suite === null) return `records protected with ${this.cipherName} cannot be decrypted here`;
     if (side.epoch === null) return 'waiting for EncryptedExtensions to tell whether 0-RTT data follows';
-    const label = EPOCH_SECRETS[direction][side.epoch];
-    if (label === null) return `no ${side.epoch} secret exists for this direction`;
+    const label = EPOCH_SECRETS[sender][side.epoch];
+    if (label === null) return `no ${side.epoch} secret exists for this sender`;
     if (side.epoch === 'application' && side.appSecret !== null) return null;
     return this.secrets.has(label) ? null : `${label} was not logged for this connection`;
   }
@@ -224,17 +224,17 @@ export class Tls13Decryptor {
     }
   }
 
-  private emit(direction: Direction, type: string, details: Record<string, unknown>, at: number): void {
+  private emit(sender: TlsSender, type: string, details: Record<string, unknown>, at: number): void {
     this.events++;
     if (this.events > MAX_DECRYPTED_EVENTS) {
       if (this.events === MAX_DECRYPTED_EVENTS + 1) {
-        this.out.push({ message: { direction, type: 'DecryptionFailed', details: { reason: `more than ${MAX_DECRYPTED_EVENTS} decrypted messages; decryption stopped` } }, at });
+        this.out.push({ message: { sender, type: 'DecryptionFailed', details: { reason: `more than ${MAX_DECRYPTED_EVENTS} decrypted messages; decryption stopped` } }, at });
       }
       this.stopSide(this.sides.c2s);
       this.stopSide(this.sides.s2c);
       return;
     }
-    this.out.push({ message: { direction, type, details }, at });
+    this.out.push({ message: { sender, type, details }, at });
   }
 
   private stopSide(side: Side): void {
@@ -251,7 +251,7 @@ export class Tls13Decryptor {
       if (type !== CONTENT_APPLICATION_DATA) continue;
       if (record === null) {
         this.stopSide(side);
-        this.emit(side.direction, 'DecryptionFailed', { reason: `protected record of ${length} bytes exceeds 2^14 + 256 (RFC 8446 §5.2)`, length }, at);
+        this.emit(side.sender, 'DecryptionFailed', { reason: `protected record of ${length} bytes exceeds 2^14 + 256 (RFC 8446 §5.2)`, length }, at);
         return;
       }
       this.protectedRecord(side, record, at);
@@ -262,16 +262,16 @@ export class Tls13Decryptor {
     // Once a side sends application data its handshake is over: later records are not looked at.
     if (side.appDataSeen) return;
     if (!this.serverHelloSeen) {
-      if (side.direction === 'c2s') side.recordsBeforeHello++;
+      if (side.sender === 'c2s') side.recordsBeforeHello++;
       return;
     }
     if (!this.tls13) {
       this.close();
       return;
     }
-    if (side.pending.length > 0 || this.missing(side.direction) !== null) {
+    if (side.pending.length > 0 || this.missing(side.sender) !== null) {
       if (this.pendingBytes + record.length > MAX_PENDING_BYTES) {
-        this.emit(side.direction, 'EncryptedHandshake', { encrypted: true, length: record.length - RECORD_HEADER_LENGTH, reason: `more than ${MAX_PENDING_BYTES} bytes waited for their keys` }, at);
+        this.emit(side.sender, 'EncryptedHandshake', { encrypted: true, length: record.length - RECORD_HEADER_LENGTH, reason: `more than ${MAX_PENDING_BYTES} bytes waited for their keys` }, at);
         this.stopSide(side);
         return;
       }
@@ -291,7 +291,7 @@ export class Tls13Decryptor {
   }
 
   private drain(side: Side): void {
-    while (side.pending.length > 0 && !side.stopped && !side.appDataSeen && !this.closed && this.missing(side.direction) === null) {
+    while (side.pending.length > 0 && !side.stopped && !side.appDataSeen && !this.closed && this.missing(side.sender) === null) {
       const next = side.pending.shift()!;
       this.pendingBytes -= next.record.length;
       this.open(side, next.record, next.at);
@@ -304,17 +304,17 @@ export class Tls13Decryptor {
     const epoch = side.epoch!;
     let secret: Buffer;
     if (epoch === 'application') {
-      side.appSecret ??= this.secrets.get(EPOCH_SECRETS[side.direction].application!)!;
+      side.appSecret ??= this.secrets.get(EPOCH_SECRETS[side.sender].application!)!;
       secret = side.appSecret;
     } else {
-      secret = this.secrets.get(EPOCH_SECRETS[side.direction][epoch]!)!;
+      secret = this.secrets.get(EPOCH_SECRETS[side.sender][epoch]!)!;
     }
     side.keys = trafficKeys(suite, secret);
     return side.keys;
   }
 
   private open(side: Side, record: Buffer, at: number): void {
-    const d = side.direction;
+    const d = side.sender;
     const length = record.length - RECORD_HEADER_LENGTH;
     const result = openRecord(this.currentKeys(side), side.seq, record);
     if (!result.ok) {
@@ -363,7 +363,7 @@ export class Tls13Decryptor {
       const bodyLength = buffer.readUIntBE(1, 3);
       if (bodyLength > MAX_DECRYPTED_MESSAGE) {
         this.stopSide(side);
-        this.emit(side.direction, 'DecryptionFailed', { reason: `decrypted handshake message of ${bodyLength} bytes exceeds the ${MAX_DECRYPTED_MESSAGE}-byte cap` }, at);
+        this.emit(side.sender, 'DecryptionFailed', { reason: `decrypted handshake message of ${bodyLength} bytes exceeds the ${MAX_DECRYPTED_MESSAGE}-byte cap` }, at);
         return;
       }
       if (buffer.length < HANDSHAKE_HEADER_LENGTH + bodyLength) break;
@@ -385,13 +385,13 @@ export class Tls13Decryptor {
       name = tls13MessageDetails(0xff, body).name;
       details = { messageType: type, length: body.length, malformed: err.message };
     }
-    this.emit(side.direction, name, { ...details, decrypted: true }, at);
+    this.emit(side.sender, name, { ...details, decrypted: true }, at);
     this.afterMessage(side, type, details);
   }
 
   /** Key changes that follow a message (RFC 8446 §7.2 and Figure 1). */
   private afterMessage(side: Side, type: number, details: Record<string, unknown>): void {
-    if (type === HS_ENCRYPTED_EXTENSIONS && side.direction === 's2c') {
+    if (type === HS_ENCRYPTED_EXTENSIONS && side.sender === 's2c') {
       const c2s = this.sides.c2s;
       if (c2s.epoch === null) {
         // Accepted 0-RTT continues the early key after the records sent before the ServerHello.

@@ -51,7 +51,7 @@ describe('TLS 1.2 keys and Finished check', () => {
 
   test('a wrong master secret is a decryption failure for each Finished, never a crash', () => {
     const { out, verifier } = run('curl-rsa-tls12', Buffer.alloc(48, 7));
-    assert.deepEqual(out.map((m) => `${m.message.direction}:${m.message.type}`), ['c2s:DecryptionFailed', 's2c:DecryptionFailed']);
+    assert.deepEqual(out.map((m) => `${m.message.sender}:${m.message.type}`), ['c2s:DecryptionFailed', 's2c:DecryptionFailed']);
     assert.match(String(out[0]?.message.details['reason']), /MAC|padding/);
     assert.equal(verifier.done, true);
     assert.equal(verifier.heldBytes, 0);

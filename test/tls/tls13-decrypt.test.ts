@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TlsConnectionParser, type Direction } from '../../src/tls/records.js';
+import { TlsConnectionParser, type TlsSender } from '../../src/tls/records.js';
 import { hkdfExpandLabel, openRecord, tls13Suite, trafficKeys, recordNonce } from '../../src/tls/tls13-keys.js';
 import { Tls13Decryptor, MAX_PENDING_BYTES, type TimedMessage } from '../../src/tls/tls13-decrypt.js';
 import { parseKeylogLine } from '../../src/tls/keylog.js';
@@ -11,7 +11,7 @@ import { HANDSHAKE_TYPES } from '../../src/tls/suites.js';
 import { seeded } from '../helpers/random.js';
 
 interface VectorRecord {
-  from: Direction;
+  from: TlsSender;
   name: string;
   contentType?: number;
   record: string;
@@ -49,7 +49,7 @@ function replay(options: { secretsFirst: boolean; omit?: string[]; mutate?: (nam
   return { out, decryptor };
 }
 
-const rows = (out: TimedMessage[]): string[] => out.map((m) => `${m.message.direction}:${m.message.type}`);
+const rows = (out: TimedMessage[]): string[] => out.map((m) => `${m.message.sender}:${m.message.type}`);
 
 describe('TLS 1.3 record protection against RFC 8448 §3', () => {
   test('HKDF-Expand-Label derives the write keys and IVs the RFC lists', () => {
@@ -120,7 +120,7 @@ describe('TLS 1.3 record protection against RFC 8448 §3', () => {
       's2c:ApplicationData',
     ]);
     for (const m of out) assert.equal(m.message.details['decrypted'], true);
-    const details = (type: string, dir: Direction = 's2c'): Record<string, unknown> => out.find((m) => m.message.type === type && m.message.direction === dir)!.message.details;
+    const details = (type: string, dir: TlsSender = 's2c'): Record<string, unknown> => out.find((m) => m.message.type === type && m.message.sender === dir)!.message.details;
     assert.deepEqual(details('EncryptedExtensions')['supportedGroups'], ['x25519', 'secp256r1', 'secp384r1', 'secp521r1', 'ffdhe2048', 'ffdhe3072', 'ffdhe4096', 'ffdhe6144', 'ffdhe8192']);
     assert.equal(details('EncryptedExtensions')['serverNameAcknowledged'], true);
     assert.equal(details('EncryptedExtensions')['recordSizeLimit'], 0x4001);
@@ -178,16 +178,16 @@ describe('TLS 1.3 record protection against RFC 8448 §3', () => {
     });
     const failure = out.find((m) => m.message.type === 'DecryptionFailed');
     assert.ok(failure, 'a DecryptionFailed event');
-    assert.equal(failure.message.direction, 's2c');
+    assert.equal(failure.message.sender, 's2c');
     assert.match(String(failure.message.details['reason']), /authentication failed/);
-    assert.equal(out.filter((m) => m.message.direction === 's2c').length, 1, 'nothing else from the server');
+    assert.equal(out.filter((m) => m.message.sender === 's2c').length, 1, 'nothing else from the server');
     // The client's side still decrypts with its own keys.
-    assert.ok(out.some((m) => m.message.direction === 'c2s' && m.message.type === 'Finished'));
+    assert.ok(out.some((m) => m.message.sender === 'c2s' && m.message.type === 'Finished'));
   });
 
   test('a TLS 1.2 connection is not touched', () => {
     const decryptor = new Tls13Decryptor();
-    decryptor.noteMessage({ direction: 's2c', type: 'ServerHello', details: { version: 'TLSv1.2', cipher: { id: 0x35, name: 'TLS_RSA_WITH_AES_256_CBC_SHA' } } });
+    decryptor.noteMessage({ sender: 's2c', type: 'ServerHello', details: { version: 'TLSv1.2', cipher: { id: 0x35, name: 'TLS_RSA_WITH_AES_256_CBC_SHA' } } });
     assert.equal(decryptor.active, false);
     assert.deepEqual(decryptor.push('s2c', bytes(record('server handshake flight').record), 0), []);
     assert.equal(decryptor.done, true);
@@ -212,7 +212,7 @@ const KNOWN = new Set([...HANDSHAKE_TYPES.values(), 'UnknownHandshake', 'Alert',
 test(`the decryptor never throws and stays bounded on ${CASES} mutated transcripts`, () => {
   const labels = Object.keys(RFC8448.secrets);
   const protectedRecords = RFC8448.records.filter((r) => r.contentType !== undefined).map((r) => ({ from: r.from, b: bytes(r.record) }));
-  const hello = { direction: 's2c' as const, type: 'ServerHello', details: { version: 'TLSv1.3', cipher: { id: 0x1301, name: 'TLS_AES_128_GCM_SHA256' } } };
+  const hello = { sender: 's2c' as const, type: 'ServerHello', details: { version: 'TLSv1.3', cipher: { id: 0x1301, name: 'TLS_AES_128_GCM_SHA256' } } };
   let decryptedCases = 0;
   for (let i = 0; i < CASES; i++) {
     const rand = seeded(SEED + i);
