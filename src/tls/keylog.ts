@@ -76,12 +76,10 @@ export const MAX_KEYLOG_LINES_PER_CONNECTION = 16;
  */
 const linesByHandshake = new WeakMap<Handshake, string[]>();
 
-export function rememberKeylog(handshake: Handshake, line: Buffer): void {
-  const text = line.toString('latin1').trim();
-  if (parseKeylogLine(line) === null) return;
+export function rememberKeylog(handshake: Handshake, entry: KeylogEntry): void {
   const lines = linesByHandshake.get(handshake) ?? [];
   if (lines.length >= MAX_KEYLOG_LINES_PER_CONNECTION) return;
-  lines.push(text);
+  lines.push(`${entry.label} ${entry.clientRandom} ${entry.secret.toString('hex')}`);
   linesByHandshake.set(handshake, lines);
 }
 

@@ -87,7 +87,7 @@ export class HandshakeTap implements ByteObserver {
   keylog(line: Buffer): void {
     const entry = parseKeylogLine(line);
     if (entry === null) return;
-    rememberKeylog(this.handshake, line);
+    rememberKeylog(this.handshake, entry);
     this.decrypted(this.decryptor.addSecret(entry.label, entry.secret));
     this.decrypted(this.verifier.addSecret(entry.label, entry.clientRandom, entry.secret));
   }

@@ -13,7 +13,7 @@
  */
 import { isMitmError } from '../errors.js';
 import type { TlsSender, TlsMessage } from './records.js';
-import { alertDescriptionName, alertLevelName } from './names.js';
+import { alertDescriptionName, alertLevelName, handshakeTypeName } from './names.js';
 import { RecordFramer, RECORD_HEADER_LENGTH } from './record-framer.js';
 import { MAX_CIPHERTEXT_LENGTH, nextTrafficSecret, openRecord, tls13Suite, trafficKeys, type Tls13Suite, type TrafficKeys } from './tls13-keys.js';
 import { tls13MessageDetails } from './tls13-messages.js';
@@ -265,10 +265,6 @@ export class Tls13Decryptor {
       if (side.sender === 'c2s') side.recordsBeforeHello++;
       return;
     }
-    if (!this.tls13) {
-      this.close();
-      return;
-    }
     if (side.pending.length > 0 || this.missing(side.sender) !== null) {
       if (this.pendingBytes + record.length > MAX_PENDING_BYTES) {
         this.emit(side.sender, 'EncryptedHandshake', { encrypted: true, length: record.length - RECORD_HEADER_LENGTH, reason: `more than ${MAX_PENDING_BYTES} bytes waited for their keys` }, at);
@@ -382,7 +378,7 @@ export class Tls13Decryptor {
     } catch (err) {
       if (!isMitmError(err)) throw err;
       // The record authenticated, so its sender wrote this: report it, keep going.
-      name = tls13MessageDetails(0xff, body).name;
+      name = handshakeTypeName(type);
       details = { messageType: type, length: body.length, malformed: err.message };
     }
     this.emit(side.sender, name, { ...details, decrypted: true }, at);

@@ -140,10 +140,8 @@ export function finished13Details(body: Uint8Array): Details {
 /** RFC 8446 §4.6.1 NewSessionTicket: a resumption ticket sent after the handshake. */
 export function newSessionTicket13Details(body: Uint8Array): Details {
   const r = new ByteReader(body);
-  const d: Details = {
-    lifetimeSeconds: r.u32('ticket_lifetime'),
-    // ticket_age_add is a secret-ish obfuscation value: its presence matters, not its value.
-  };
+  const d: Details = { lifetimeSeconds: r.u32('ticket_lifetime') };
+  // ticket_age_add only obscures the ticket's age on the wire; nothing to show.
   r.u32('ticket_age_add');
   d['nonceLength'] = r.vector(1, 'ticket_nonce').length;
   d['ticketLength'] = r.vector(2, 'ticket').length;

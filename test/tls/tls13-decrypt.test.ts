@@ -1,10 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createCipheriv } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TlsConnectionParser, type TlsSender } from '../../src/tls/records.js';
-import { hkdfExpandLabel, openRecord, tls13Suite, trafficKeys, recordNonce } from '../../src/tls/tls13-keys.js';
+import { hkdfExpandLabel, openRecord, tls13Suite, trafficKeys, recordNonce, type TrafficKeys } from '../../src/tls/tls13-keys.js';
 import { Tls13Decryptor, MAX_PENDING_BYTES, type TimedMessage } from '../../src/tls/tls13-decrypt.js';
 import { parseKeylogLine } from '../../src/tls/keylog.js';
 import { HANDSHAKE_TYPES } from '../../src/tls/suites.js';
@@ -201,6 +202,44 @@ describe('TLS 1.3 record protection against RFC 8448 §3', () => {
     assert.equal(entry?.secret.toString('hex'), RFC8448.secrets['CLIENT_HANDSHAKE_TRAFFIC_SECRET']);
     assert.equal(parseKeylogLine(Buffer.from('# comment\n')), null);
     assert.equal(parseKeylogLine(Buffer.from(`CLIENT_RANDOM ${'ab'.repeat(32)} abc\n`)), null);
+  });
+});
+
+/** Protects one record the way a TLS 1.3 sender does (RFC 8446 §5.2), with node:crypto's encrypting side. */
+function seal(keys: TrafficKeys, seq: bigint, contentType: number, content: Buffer, padding = 0): Buffer {
+  const inner = Buffer.concat([content, Buffer.of(contentType), Buffer.alloc(padding)]);
+  const header = Buffer.from([23, 3, 3, 0, 0]);
+  header.writeUInt16BE(inner.length + keys.suite.tagLength, 3);
+  const cipher = createCipheriv(keys.suite.cipher as 'aes-128-ccm', keys.key, recordNonce(keys.iv, seq), { authTagLength: keys.suite.tagLength });
+  cipher.setAAD(header, { plaintextLength: inner.length });
+  const body = Buffer.concat([cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
+  return Buffer.concat([header, body]);
+}
+
+describe('every TLS 1.3 suite opens what its sender sealed', () => {
+  for (const id of [0x1301, 0x1302, 0x1303, 0x1304, 0x1305]) {
+    test(`suite 0x${id.toString(16)}: content, type and padding come back`, () => {
+      const s = tls13Suite(id)!;
+      const keys = trafficKeys(s, Buffer.alloc(s.hashLength, 0x42));
+      const record = seal(keys, 7n, 22, Buffer.from('14000000', 'hex'), 5);
+      const opened = openRecord(keys, 7n, record);
+      assert.ok(opened.ok);
+      assert.deepEqual([opened.contentType, opened.content.toString('hex'), opened.paddingLength], [22, '14000000', 5]);
+      assert.equal(openRecord(keys, 8n, record).ok, false, 'the wrong sequence number does not authenticate');
+    });
+  }
+
+  test('an authenticated but malformed message is reported by name, and decryption goes on', () => {
+    const decryptor = new Tls13Decryptor();
+    decryptor.noteMessage({ sender: 's2c', type: 'ServerHello', details: { version: 'TLSv1.3', cipher: { id: 0x1301, name: 'TLS_AES_128_GCM_SHA256' } } });
+    decryptor.addSecret('SERVER_HANDSHAKE_TRAFFIC_SECRET', secret('SERVER_HANDSHAKE_TRAFFIC_SECRET'));
+    const keys = trafficKeys(suite, secret('SERVER_HANDSHAKE_TRAFFIC_SECRET'));
+    // EncryptedExtensions claiming 9 bytes of extensions but holding 2.
+    const bad = Buffer.from('080000040009aaaa', 'hex');
+    const finished = Buffer.concat([Buffer.from('14000020', 'hex'), Buffer.alloc(32, 1)]);
+    const out = [...decryptor.push('s2c', seal(keys, 0n, 22, bad), 1), ...decryptor.push('s2c', seal(keys, 1n, 22, finished), 2)];
+    assert.deepEqual(out.map((m) => m.message.type), ['EncryptedExtensions', 'Finished']);
+    assert.match(String(out[0]?.message.details['malformed']), /truncated/);
   });
 });
 
