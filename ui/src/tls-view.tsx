@@ -88,7 +88,7 @@ export function TlsView({ flow }: { flow: FlowDetail }) {
           <>
             <p class="muted hint">
               Click a message on either ladder to see what it says.{' '}
-              {flow.imported ? null : (
+              {flow.imported || !(flow.tls.client?.version || flow.tls.server?.version) ? null : (
                 <a class="btn" href={keylogUrl(flow.id)} download title="The TLS secrets of both connections in NSS key log format, for Wireshark">
                   Download key log
                 </a>
