@@ -10,6 +10,7 @@ import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
 import { parseFilter } from '../filter/parse.js';
+import { keylogLines } from '../tls/keylog.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
@@ -139,6 +140,18 @@ export function createApiRouter(ctx: ApiContext): Router {
   api.get('/flows/:id', (req, res) => {
     const flow = flowOr404(store, req, res);
     if (flow) res.json(flowToJson(flow));
+  });
+
+  api.get('/flows/:id/keylog', (req, res) => {
+    const flow = flowOr404(store, req, res);
+    if (!flow) return;
+    // NSS key log format: Wireshark's tls.keylog_file decrypts a capture of either leg with it.
+    const lines = [...keylogLines(flow.clientConnection?.tls), ...keylogLines(flow.serverConnection?.tls)];
+    if (lines.length === 0) return sendError(res, 'MITM_ERR_NOT_FOUND', "no key log lines were kept for this flow's connections");
+    res.set('Content-Type', 'text/plain; charset=utf-8');
+    res.set('Content-Disposition', `attachment; filename="mitmscope-${flow.id}.keys"`);
+    res.set('Cache-Control', 'no-store');
+    res.send(`${lines.join('\n')}\n`);
   });
 
   api.get('/flows/:id/request/body', async (req, res) => {

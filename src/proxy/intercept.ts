@@ -96,6 +96,8 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       ALPNProtocols: ['http/1.1'],
     });
     if (options.keylog) tlsSocket.on('keylog', options.keylog);
+    // The tap decrypts this connection's handshake with its own secrets.
+    if (options.observe) tlsSocket.on('keylog', (line: Buffer) => tap.keylog(line));
     let secured = false;
     const onFail = (err: NodeJS.ErrnoException): void => {
       if (secured) return;

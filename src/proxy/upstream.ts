@@ -260,6 +260,8 @@ export class Upstream {
       });
       const keylog = this.options.keylog;
       if (keylog) socket.on('keylog', keylog);
+      // The tap decrypts this connection's handshake with its own secrets.
+      if (this.options.observe) socket.on('keylog', (line: Buffer) => tap.keylog(line));
       const timer = setTimeout(() => {
         socket.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-tls', label, `TLS handshake with ${label} timed out`));
       }, Math.max(1, deadline - nowMs()));

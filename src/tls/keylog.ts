@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { debuglog } from 'node:util';
+import type { Handshake } from '../capture/flow.js';
 import { MitmError } from '../errors.js';
 
 const debug = debuglog('mitmscope-keylog');
@@ -44,4 +45,44 @@ export async function openKeylog(path: string): Promise<KeylogWriter> {
       return new Promise((resolve) => stream.end(() => resolve()));
     },
   };
+}
+
+export interface KeylogEntry {
+  /** NSS label, e.g. `CLIENT_HANDSHAKE_TRAFFIC_SECRET` or `CLIENT_RANDOM`. */
+  label: string;
+  /** Hex of the ClientHello random the secret belongs to. */
+  clientRandom: string;
+  secret: Buffer;
+}
+
+/** NSS key log line: `<LABEL> <client_random hex> <secret hex>` (one per `keylog` event). */
+const KEYLOG_LINE = /^([A-Z0-9_]+) ([0-9a-fA-F]{64}) ([0-9a-fA-F]{2,256})\s*$/;
+
+export function parseKeylogLine(line: Uint8Array): KeylogEntry | null {
+  const m = KEYLOG_LINE.exec(Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString('latin1'));
+  if (m === null || m[3]!.length % 2 !== 0) return null;
+  return { label: m[1]!, clientRandom: m[2]!.toLowerCase(), secret: Buffer.from(m[3]!, 'hex') };
+}
+
+/**
+ * A connection logs 5 TLS 1.3 secrets (6 with 0-RTT) or one TLS 1.2 line; a peer renegotiating
+ * in a loop must not grow the list without bound.
+ */
+export const MAX_KEYLOG_LINES_PER_CONNECTION = 16;
+
+/**
+ * Key log lines per recorded handshake, for `GET /api/flows/:id/keylog` (Wireshark decrypts a
+ * capture with them). Weakly held: they go when the flow's connection objects go.
+ */
+const linesByHandshake = new WeakMap<Handshake, string[]>();
+
+export function rememberKeylog(handshake: Handshake, entry: KeylogEntry): void {
+  const lines = linesByHandshake.get(handshake) ?? [];
+  if (lines.length >= MAX_KEYLOG_LINES_PER_CONNECTION) return;
+  lines.push(`${entry.label} ${entry.clientRandom} ${entry.secret.toString('hex')}`);
+  linesByHandshake.set(handshake, lines);
+}
+
+export function keylogLines(handshake: Handshake | null | undefined): readonly string[] {
+  return handshake ? (linesByHandshake.get(handshake) ?? []) : [];
 }

@@ -2,13 +2,18 @@
  * Connects the sans-IO TLS parser to one leg of a proxied connection: every byte the tapped
  * stream sees is fed to the parser, every message becomes a timestamped HandshakeEvent on the
  * leg's Handshake, and the Handshake's summary fields (SNI, suite, ALPN, certificates...) are
- * filled from what was actually on the wire. After the handshake it stops parsing.
+ * filled from what was actually on the wire. With the socket's key log lines (`keylog`) the
+ * TLS 1.3 messages that travel encrypted are decrypted and take the place of the opaque rows.
+ * After the handshake it stops parsing and lets go of the secrets.
  */
 import type { TLSSocket } from 'node:tls';
 import type { ByteObserver } from '../proxy/tapped-stream.js';
 import { roundMs, type Handshake, type HandshakeEvent, type Leg, type Sender, type CertificateSummary } from '../capture/flow.js';
 import { TlsConnectionParser, type TlsSender, type TlsMessage } from './records.js';
 import { cipherByOpenSslName } from './suites.js';
+import { parseKeylogLine, rememberKeylog } from './keylog.js';
+import { Tls13Decryptor, type TimedMessage } from './tls13-decrypt.js';
+import { Tls12Verifier } from './tls12-verify.js';
 import { summarizeCertificate } from './messages.js';
 import { nowMs } from '../proxy/socket-state.js';
 
@@ -27,6 +32,14 @@ export class HandshakeTap implements ByteObserver {
   /** hrtime (ms) of the TCP connection's start; event times are relative to it. */
   private readonly origin: number;
   private readonly parser = new TlsConnectionParser();
+  private readonly decryptor = new Tls13Decryptor();
+  private readonly verifier = new Tls12Verifier();
+  /** TLS 1.3 records are reported by the decryptor, not as the parser's opaque rows. */
+  private decrypting = false;
+  /** TLS 1.2 Finished records are reported by the verifier, not as the parser's opaque rows. */
+  private verifying = false;
+  /** The parser's rows for records the decryptor took over, kept in case no secret ever comes. */
+  private held: TimedMessage[] = [];
   private readonly listener: TapListener | null;
 
   constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null) {
@@ -37,24 +50,84 @@ export class HandshakeTap implements ByteObserver {
   }
 
   get done(): boolean {
-    return this.parser.done;
+    return this.parser.done && this.decryptor.done && this.verifier.done;
   }
 
   /** Adds an event that did not come from the parser (TCPConnect, errors, fallbacks). */
   record(from: Sender, type: string, details: Record<string, unknown>, at: number = nowMs()): HandshakeEvent {
     const event: HandshakeEvent = { t: roundMs(at - this.origin), from, type, details };
-    this.handshake.events.push(event);
+    const events = this.handshake.events;
+    // A decrypted record may be reported after later ones (it waited for its key): keep time order.
+    let i = events.length;
+    while (i > 0 && events[i - 1]!.t > event.t) i--;
+    events.splice(i, 0, event);
     this.listener?.(event);
     return event;
   }
 
-  observe(direction: 'in' | 'out', chunk: Buffer): void {
+  /** `at` (hrtime ms) defaults to now; a replayed recording passes its own clock. */
+  observe(direction: 'in' | 'out', chunk: Buffer, at: number = nowMs()): void {
     // Client leg: bytes in come from the TLS client. Server leg: bytes in come from the server.
     const sender: TlsSender = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
-    const messages = this.parser.push(sender, chunk);
-    if (messages.length === 0) return;
-    const at = nowMs();
-    for (const m of messages) this.apply(m, at);
+    for (const m of this.parser.push(sender, chunk)) {
+      if (!this.superseded(m)) this.apply(m, at);
+      else if (this.decrypting) this.held.push({ message: m, at });
+      this.decrypted(this.decryptor.noteMessage(m));
+      this.decrypted(this.verifier.noteMessage(m));
+      if (m.type === 'ServerHello') {
+        this.decrypting = this.decryptor.active;
+        this.verifying = this.verifier.active;
+      }
+    }
+    this.decrypted(this.decryptor.push(sender, chunk, at));
+    this.decrypted(this.verifier.push(sender, chunk, at));
+  }
+
+  /** One line of this socket's key log (Node's `keylog` event). */
+  keylog(line: Buffer): void {
+    const entry = parseKeylogLine(line);
+    if (entry === null) return;
+    rememberKeylog(this.handshake, entry);
+    this.decrypted(this.decryptor.addSecret(entry.label, entry.secret));
+    this.decrypted(this.verifier.addSecret(entry.label, entry.clientRandom, entry.secret));
+  }
+
+  private decrypted(messages: TimedMessage[]): void {
+    for (const { message, at } of messages) this.apply(message, at);
+    if (this.decryptor.done) this.held = [];
+  }
+
+  /** The parser's opaque rows are left out where the decryptor or the verifier reports those records. */
+  private superseded(message: TlsMessage): boolean {
+    if (this.verifying && message.type === 'Finished' && message.details['encrypted'] === true) return true;
+    if (this.decrypting) return message.type === 'EncryptedHandshake' || (message.type === 'ApplicationData' && message.details['earlyData'] !== true);
+    if (message.type === 'EncryptedHandshake' && this.decryptor.unavailable !== null && this.handshake.version === 'TLSv1.3') {
+      message.details['reason'] = this.decryptor.unavailable;
+    }
+    return false;
+  }
+
+  /** No more bytes or secrets will come for this connection (a recording replayed, a socket gone). */
+  finish(reason: string): void {
+    this.settle(reason);
+  }
+
+  /** Stops decrypting: records still waiting for a secret are reported as EncryptedHandshake. */
+  private settle(reason: string): void {
+    if (!this.verifier.done) this.decrypted(this.verifier.giveUp(reason));
+    if (this.decryptor.done) return;
+    this.decrypting = false;
+    const held = this.held;
+    this.held = [];
+    if (this.decryptor.opened > 0) {
+      this.decrypted(this.decryptor.giveUp(reason));
+      return;
+    }
+    // Nothing could be opened: the parser's reading of the records (handshake, then data) is the
+    // better view, with the reason no secret was there.
+    const why = this.decryptor.missing('s2c') ?? reason;
+    this.decryptor.giveUp(why);
+    for (const { message, at } of held) this.apply({ ...message, details: { ...message.details, reason: why } }, at);
   }
 
   private apply(message: TlsMessage, at: number): void {
@@ -74,6 +147,12 @@ export class HandshakeTap implements ByteObserver {
         if (typeof d['version'] === 'string') hs.version = d['version'];
         const cipher = d['cipher'];
         if (cipher && typeof cipher === 'object') hs.cipher = cipher as Handshake['cipher'];
+        if (typeof d['alpn'] === 'string') hs.alpn = d['alpn'];
+        // RFC 8446 §4.2.11: a pre_shared_key answer means the session was resumed.
+        if (d['preSharedKey'] === true) d['resumed'] = true;
+        break;
+      }
+      case 'EncryptedExtensions': {
         if (typeof d['alpn'] === 'string') hs.alpn = d['alpn'];
         break;
       }
@@ -104,6 +183,8 @@ export class HandshakeTap implements ByteObserver {
    * group and more are encrypted on the wire, so the parser cannot see them.
    */
   complete(socket: TLSSocket, presented: readonly Uint8Array[] = []): void {
+    // Every handshake secret has been logged by now: records still waiting never get theirs.
+    if (this.decryptor.waiting > 0 || this.verifier.waiting > 0) this.settle('');
     const hs = this.handshake;
     const protocol = socket.getProtocol();
     if (protocol) hs.version = protocol;
@@ -124,6 +205,7 @@ export class HandshakeTap implements ByteObserver {
   }
 
   fail(reason: string, from: Sender): void {
+    this.settle(`the handshake failed before its keys were logged: ${reason}`);
     if (this.handshake.error === null) this.handshake.error = reason;
     this.record(from, 'Error', { reason });
   }

@@ -172,7 +172,9 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     const clientEvents = await attributes(client.locator('g.ev'), 'data-event');
     const serverEvents = await attributes(server.locator('g.ev'), 'data-event');
     assert.deepEqual(clientEvents.slice(0, 4), ['TCPConnect', 'ClientHello', 'ServerHello', 'ChangeCipherSpec']);
-    assert.ok(clientEvents.includes('EncryptedHandshake'));
+    // The encrypted part of the client's TLS 1.3 handshake is decrypted with the leg's own secrets.
+    assert.ok(clientEvents.includes('EncryptedExtensions') && clientEvents.includes('CertificateVerify'), clientEvents.join(', '));
+    assert.ok(!clientEvents.includes('EncryptedHandshake'));
     assert.deepEqual(serverEvents.slice(0, 9), [
       'TCPConnect',
       'ClientHello',
@@ -199,7 +201,7 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     await hello.waitFor();
     const helloText = await hello.innerText();
     assert.match(helloText, /Server name \(SNI\)\s+api\.example\.com/);
-    assert.match(helloText, /28 cipher suites offered/);
+    assert.match(helloText, /56 cipher suites offered/);
     assert.match(helloText, /JA4\s+t12d/);
 
     await server.locator('g.ev[data-event=Certificate]').click();
@@ -219,6 +221,26 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     // Double-click restores the default split (the rows the next tests click are rendered again).
     await page.dblclick('.resizer');
     assert.doesNotMatch((await page.locator('.detail-slot').getAttribute('style')) ?? '', /height/);
+  });
+
+  it('explains what mitmscope decrypted and how each leg was secured', async () => {
+    await rowFor(page, '/v1/users?page=2').click();
+    await page.click('[data-tab=tls]');
+    // The previous test left a message selected: go back to both legs at a glance.
+    const back = page.locator('.tls-details button.link', { hasText: 'Both legs at a glance' });
+    if ((await back.count()) > 0) await back.click();
+    const panel = page.locator('section.secured');
+    await panel.waitFor();
+    // TLS 1.3 client leg: decrypted with the leg's traffic secrets; TLS 1.2 server leg: Finished verified.
+    await panel.locator('ol.secured-steps[data-leg=client] li[data-step=keys][data-status=ok]', { hasText: 'HKDF-Expand-Label' }).waitFor();
+    await panel.locator('ol.secured-steps[data-leg=server] li[data-step=finished][data-status=ok]', { hasText: 'recomputed' }).waitFor();
+    await panel.locator('ol.secured-steps[data-leg=server] li[data-step=key-exchange]', { hasText: 'Forward secrecy' }).waitFor();
+    await page.locator('svg.ladder[data-leg=client] g.ev[data-event=CertificateVerify][data-decrypted=true]').click();
+    const details = page.locator('.event-details[data-event=CertificateVerify]');
+    await details.locator('.pill.decrypted', { hasText: 'decrypted by mitmscope' }).waitFor();
+    assert.match(await details.locator('.secured-words').innerText(), /signed the handshake so far/);
+    await page.locator('svg.ladder[data-leg=server] g.ev[data-event=Finished]').last().click();
+    await page.locator('.event-details[data-event=Finished] .pill.real', { hasText: 'verified' }).waitFor();
   });
 
   it('shows a failed handshake: the alert in red, the error and the fallback note', async () => {

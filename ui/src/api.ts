@@ -50,6 +50,11 @@ export function bodyUrl(id: string, side: BodySide, opts: { decode?: boolean; in
   return `api/flows/${encodeURIComponent(id)}/${side}/body${query === '' ? '' : `?${query}`}`;
 }
 
+/** The NSS key log of a flow's two connections, for Wireshark (built from the flow id only). */
+export function keylogUrl(id: string): string {
+  return `api/flows/${encodeURIComponent(id)}/keylog`;
+}
+
 export interface BodyBytes {
   bytes: Uint8Array;
   /** The captured Content-Type (the response itself is always application/octet-stream). */

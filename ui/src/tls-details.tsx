@@ -7,6 +7,7 @@ import { CertificateChain } from './certificates.js';
 import { Facts, Row } from './facts.js';
 import { formatOffset, hexId, humanize } from './format.js';
 import { asCipher, describeValue, isEncrypted, offeredSuites, SENDER_NAMES } from './tls-words.js';
+import { decryptedExplanation, isDecrypted, securedSteps } from './tls-secured.js';
 import type { CertificateSummary, CipherInfo, Connection, Handshake, HandshakeEvent, Leg } from './types.js';
 
 export function CipherTable({ cipher }: { cipher: CipherInfo }) {
@@ -180,17 +181,23 @@ function meaning(e: HandshakeEvent, leg: Leg, connection: Connection | null): st
 export function EventDetails({ event, leg, handshake, connection }: { event: HandshakeEvent; leg: Leg; handshake: Handshake; connection: Connection | null }) {
   const d = event.details;
   const words = meaning(event, leg, connection);
-  const alarm = event.type === 'Alert' || event.type === 'Error';
+  const secured = decryptedExplanation(event);
+  const alarm = event.type === 'Alert' || event.type === 'Error' || event.type === 'DecryptionFailed' || d['verified'] === false;
   const certs = asCertificates(d['certificates']);
   return (
     <div class="event-details" data-event={event.type}>
       <h3>
         {event.type} <span class="muted">from {SENDER_NAMES[event.from]} at {formatOffset(event.t)}</span>
+        {isDecrypted(event) ? <span class="pill decrypted">decrypted by mitmscope</span> : null}
+        {d['verified'] === true ? <span class="pill real">verified</span> : null}
       </h3>
       {words ? <p>{words}</p> : null}
+      {secured ? <p class="secured-words">{secured}</p> : null}
       {alarm ? (
         <div class="banner error" role="alert">
-          {event.type === 'Alert'
+          {event.type === 'DecryptionFailed' || d['verified'] === false
+            ? `${describeValue(d['reason'])}`
+            : event.type === 'Alert'
             ? d['encrypted'] === true
               ? `${SENDER_NAMES[event.from]} sent an encrypted alert (its content is not visible).`
               : `${SENDER_NAMES[event.from]} sent a ${describeValue(d['level'])} alert: ${describeValue(d['description'])}${typeof d['code'] === 'number' ? ` (${d['code']})` : ''}.`
@@ -216,6 +223,33 @@ export function EventDetails({ event, leg, handshake, connection }: { event: Han
 function suiteNamesOf(handshake: Handshake): Record<string, unknown> {
   const hello = handshake.events.find((e) => e.type === 'ClientHello');
   return hello ? hello.details : { cipherSuites: handshake.offeredCiphers };
+}
+
+const STEP_MARKS: Record<string, string> = { ok: '✓', warn: '!', bad: '✗', unknown: '?' };
+
+/** "How this connection was secured": the steps of both legs side by side, as text. */
+export function SecuredPanel({ legs }: { legs: { leg: Leg; title: string; handshake: Handshake }[] }) {
+  if (legs.length === 0) return null;
+  return (
+    <section class="secured" aria-label="How this connection was secured">
+      <h3>How this connection was secured</h3>
+      <div class="secured-legs">
+        {legs.map(({ leg, title, handshake }) => (
+          <ol key={leg} class="secured-steps" data-leg={leg}>
+            <li class="secured-title">{title}</li>
+            {securedSteps(handshake).map((step) => (
+              <li key={step.id} class={`step ${step.status}`} data-step={step.id} data-status={step.status}>
+                <span class="mark" aria-hidden="true">
+                  {STEP_MARKS[step.status]}
+                </span>
+                <strong>{step.title}</strong> <span>{step.text}</span>
+              </li>
+            ))}
+          </ol>
+        ))}
+      </div>
+    </section>
+  );
 }
 
 /** A leg at a glance, shown while no event is selected (errors and fallback are above the ladder). */

@@ -7,6 +7,7 @@
 import type { VNode } from 'preact';
 import { formatOffset } from './format.js';
 import { eventHint, eventLabel, isAlarm, isEncrypted, LEG_SENDERS, SENDER_NAMES } from './tls-words.js';
+import { isDecrypted } from './tls-secured.js';
 import type { Connection, Handshake, HandshakeEvent, Leg } from './types.js';
 
 const WIDTH = 600;
@@ -72,7 +73,7 @@ export function Ladder({ leg, handshake, connection, selected, onSelect }: Ladde
     const toX = fromX === LEFT_X ? RIGHT_X : LEFT_X;
     const dir = toX > fromX ? 1 : -1;
     const tip = toX - dir * 1;
-    const classes = `ev${isAlarm(e) ? ' alarm' : ''}${isEncrypted(e) ? ' enc' : ''}${selected === i ? ' sel' : ''}`;
+    const classes = `ev${isAlarm(e) ? ' alarm' : ''}${isEncrypted(e) || isDecrypted(e) ? ' enc' : ''}${isDecrypted(e) ? ' dec' : ''}${selected === i ? ' sel' : ''}`;
     const hint = clip(eventHint(e), MAX_HINT_CHARS);
     const label = eventLabel(e);
     const select = () => onSelect(selected === i ? null : i);
@@ -84,6 +85,7 @@ export function Ladder({ leg, handshake, connection, selected, onSelect }: Ladde
         tabIndex={0}
         data-event={e.type}
         data-index={i}
+        data-decrypted={isDecrypted(e) ? 'true' : undefined}
         aria-pressed={selected === i}
         aria-label={`${label} from ${SENDER_NAMES[e.from]} at ${formatOffset(e.t)}${hint ? `: ${hint}` : ''}`}
         onClick={select}

@@ -3,8 +3,9 @@
  * below them, the selected event in words — or both legs at a glance when nothing is selected.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { keylogUrl } from './api.js';
 import { formatClock } from './format.js';
-import { EventDetails, LegOverview } from './tls-details.js';
+import { EventDetails, LegOverview, SecuredPanel } from './tls-details.js';
 import { Ladder } from './tls-ladder.js';
 import type { Connection, FlowDetail, Handshake, Leg } from './types.js';
 
@@ -85,7 +86,21 @@ export function TlsView({ flow }: { flow: FlowDetail }) {
           </>
         ) : (
           <>
-            <p class="muted hint">Click a message on either ladder to see what it says.</p>
+            <p class="muted hint">
+              Click a message on either ladder to see what it says.{' '}
+              {flow.imported || !(flow.tls.client?.version || flow.tls.server?.version) ? null : (
+                <a class="btn" href={keylogUrl(flow.id)} download title="The TLS secrets of both connections in NSS key log format, for Wireshark">
+                  Download key log
+                </a>
+              )}
+            </p>
+            <SecuredPanel
+              legs={(['client', 'server'] as const).flatMap((leg) => {
+                const { handshake, connection } = legOf(flow, leg);
+                const title = leg === 'client' ? 'Client ↔ mitmscope' : `mitmscope ↔ ${connection?.host ?? flow.host}`;
+                return handshake && handshake.version ? [{ leg, title, handshake }] : [];
+              })}
+            />
             <div class="overviews">
               {(['client', 'server'] as const).map((leg) => {
                 const { handshake, connection } = legOf(flow, leg);

@@ -3,6 +3,7 @@
  * plain rendering of detail values. Pure (no DOM) so node:test covers it.
  */
 import type { CipherInfo, HandshakeEvent, Leg, Sender } from './types.js';
+import { decryptedHint } from './tls-secured.js';
 
 /** The two columns of a leg's ladder, left to right. */
 export const LEG_SENDERS: Record<Leg, readonly [Sender, Sender]> = {
@@ -18,7 +19,7 @@ export const SENDER_NAMES: Record<Sender, string> = {
 
 /** Events drawn in red. */
 export function isAlarm(e: HandshakeEvent): boolean {
-  return e.type === 'Alert' || e.type === 'Error';
+  return e.type === 'Alert' || e.type === 'Error' || e.type === 'DecryptionFailed' || e.details['verified'] === false;
 }
 
 /** Records whose content the wire does not show (after ChangeCipherSpec, or TLS 1.3). */
@@ -51,6 +52,8 @@ function plural(n: number, word: string): string {
 /** The short hint shown after the message name on the ladder. */
 export function eventHint(e: HandshakeEvent): string {
   const d = e.details;
+  const decrypted = decryptedHint(e);
+  if (decrypted !== null && (d['decrypted'] === true || d['verified'] !== undefined)) return decrypted;
   switch (e.type) {
     case 'ClientHello': {
       const parts: string[] = [];
@@ -87,6 +90,7 @@ export function eventHint(e: HandshakeEvent): string {
       return [level, description].filter((x) => x !== null).join(' ');
     }
     case 'Error':
+    case 'DecryptionFailed':
       return str(d['reason']) ?? '';
     case 'TCPConnect':
       return '';
