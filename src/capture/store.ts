@@ -38,6 +38,13 @@ const EVICT_BATCH = 500;
  * download); most exchanges finish sooner and are written once, finished, instead of twice.
  */
 const PENDING_WRITE_MS = 1000;
+/**
+ * Changes are gathered this long before a write. A commit has a fixed cost (WAL frames for every
+ * page it touches) that a batch shares: under load a tick holds a few exchanges, ten milliseconds
+ * a few dozen. Nothing waits on it: readers see unwritten flows from memory, and a crash loses
+ * at most this much of what had just completed.
+ */
+const WRITE_INTERVAL_MS = 10;
 /** While capture is paused (disk full, I/O error), a write is tried again this often. */
 const RETRY_MS = 1000;
 /** Flows waiting for a write while paused; past this the oldest finished ones are dropped and counted. */
@@ -582,10 +589,10 @@ export class FlowStore {
   private scheduleWrite(): void {
     if (this.flushScheduled || this.writing || this.capture.state === 'paused') return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.flushScheduled = false;
       if (!this.writing) this.startWrite();
-    });
+    }, WRITE_INTERVAL_MS);
   }
 
   private startWrite(): void {
