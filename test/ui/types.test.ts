@@ -21,10 +21,11 @@ export const liveFits = (e: ServerLiveEvent): LiveEvent => e;
 const DETAIL_KEYS: Record<keyof FlowDetail, true> = {
   id: true, kind: true, state: true, startedAt: true, duration: true, scheme: true, host: true, port: true, request: true, response: true,
   error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, tls: true,
+  paused: true, replayOf: true,
 };
 const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
   id: true, kind: true, state: true, method: true, url: true, scheme: true, host: true, status: true, contentType: true, requestSize: true,
-  responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true,
+  responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true, paused: true, replayOf: true,
 };
 const HANDSHAKE_KEYS: Record<keyof Handshake, true> = {
   version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3String: true, ja4: true, offeredCiphers: true, group: true,
