@@ -43,6 +43,12 @@ export interface Config {
   bodyTimeout: number;
   /** ms a client may take to send its request headers (slowloris guard). */
   clientHeadersTimeout: number;
+  /** JSON rules file loaded at start (--rules); it replaces the saved rules. */
+  rules: string | null;
+  /** Where rules are saved so they survive a restart; null keeps them in memory only. */
+  rulesFile: string | null;
+  /** ms a paused exchange waits for resume or abort before it is answered 504. */
+  pauseTimeout: number;
 }
 
 export const DEFAULTS: Config = {
@@ -73,6 +79,9 @@ export const DEFAULTS: Config = {
   headersTimeout: 60_000,
   bodyTimeout: 60_000,
   clientHeadersTimeout: 30_000,
+  rules: null,
+  rulesFile: null,
+  pauseTimeout: 5 * 60_000,
 };
 
 export function parsePort(name: string, value: string, allowZero = true): number {

@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   MITM_ERR_AUTH_TOKEN: 'a dashboard request lacks the token (or carries a wrong one)',
   MITM_ERR_AUTH_HOST: 'a dashboard request names a Host the dashboard does not answer to',
   MITM_ERR_AUTH_ORIGIN: 'a state-changing dashboard request or live-feed upgrade came from a foreign Origin',
-  MITM_ERR_TOO_LARGE: 'a request body sent to the dashboard is larger than the limit',
+  MITM_ERR_TOO_LARGE: 'a request body is larger than the limit (a dashboard upload, or a request held for a rule)',
   MITM_ERR_KEYLOG_IO: 'the --keylog file cannot be opened for writing',
   MITM_ERR_METHOD_NOT_ALLOWED: 'the CA page was asked for something other than GET or HEAD',
   MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',

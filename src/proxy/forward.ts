@@ -24,6 +24,12 @@ import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
+import { collectBody, holdRequest, holdResponse, MAX_HELD_BODY_BYTES, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
+import { planRequest, type RequestPlan } from '../rules/plan.js';
+import { flatHeaders, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
+import { dropConnection } from '../rules/drop.js';
+import { summarize } from '../capture/flow.js';
+import { isIP } from 'node:net';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -40,6 +46,8 @@ export interface ForwarderOptions {
   maxBody: number;
   headersTimeout: number;
   bodyTimeout: number;
+  /** Rules and breakpoints; null streams every exchange untouched. */
+  rules?: RuleHooks | null;
 }
 
 /** State of one exchange while it runs. */
@@ -56,6 +64,8 @@ interface Exchange {
   reused: boolean;
   retried: boolean;
   settled: boolean;
+  /** Rules may act on the response: it is held whole instead of streamed (set by `intercept`). */
+  hold: HoldContext | null;
 }
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
@@ -88,7 +98,7 @@ export class Forwarder {
     const request = emptyRequest(req.method ?? 'GET', url, req.httpVersion);
     request.headers = pairHeaders(req.rawHeaders);
     const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: target.client });
-    const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false };
+    const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false, hold: null };
     exchanges.set(req, ex);
     this.active += 1;
     this.options.store.add(flow);
@@ -108,8 +118,116 @@ export class Forwarder {
 
     req.url = path;
     for (const h of HOP_BY_HOP) delete req.headers[h];
-    this.send(ex, req, res, null);
+    const rules = this.options.rules;
+    const plan = rules ? planRequest(rules.rules.active, summarize(flow)) : null;
+    if (rules && plan) void this.intercept(ex, req, res, rules, plan);
+    else this.send(ex, req, res, null);
     return flow;
+  }
+
+  /** An exchange rules act on: the request is held whole, then answered, dropped or sent on. */
+  private async intercept(ex: Exchange, req: IncomingMessage, res: ServerResponse, hooks: RuleHooks, plan: RequestPlan): Promise<void> {
+    // Before any await: the body must be read from its first byte.
+    const body = collectBody(req, MAX_HELD_BODY_BYTES);
+    const gone = new AbortController();
+    res.once('close', () => {
+      gone.abort();
+      hooks.breakpoints.cancel(ex.flow.id);
+    });
+    const ctx: HoldContext = { flow: ex.flow, hooks, store: this.options.store, maxBody: this.options.maxBody, signal: gone.signal };
+    const outcome = await holdRequest(ctx, plan, body);
+    if (outcome.kind !== 'send') return this.conclude(ex, res, outcome, req.method === 'HEAD');
+    if (ex.settled) return;
+    this.applyDraft(ex, req, outcome.draft);
+    if (plan.holdResponse) ex.hold = ctx;
+    this.send(ex, req, res, Readable.from(outcome.draft.body.length > 0 ? [outcome.draft.body] : []));
+  }
+
+  /** Points the outgoing request at the draft: method, URL (and origin, when a rewrite moved it), headers. */
+  private applyDraft(ex: Exchange, req: IncomingMessage, draft: RequestDraft): void {
+    const before = new URL(`${ex.target.scheme}://${hostPort(ex.target)}/`);
+    const url = new URL(draft.url);
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of draft.headers) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.includes(lower)) continue;
+      const prev = headers[lower];
+      headers[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    }
+    if (url.origin !== before.origin) {
+      const scheme = url.protocol === 'https:' ? 'https' : 'http';
+      const host = bareHost(url.hostname);
+      const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
+      ex.target = { ...ex.target, scheme, host, port, servername: isIP(host) ? null : host };
+      Object.assign(ex.flow, { scheme, host, port });
+      headers['host'] = url.host;
+    }
+    req.method = draft.method;
+    req.url = `${url.pathname}${url.search}`;
+    req.headers = headers;
+  }
+
+  /** Ends an exchange a hold did not send on. */
+  private conclude(ex: Exchange, res: ServerResponse, outcome: Exclude<Outcome<unknown>, { kind: 'send' }>, head: boolean): void {
+    if (ex.settled) return;
+    switch (outcome.kind) {
+      case 'answer':
+        ex.tResponse = nowMs();
+        setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tRequest, sent: ex.tResponse, response: ex.tResponse });
+        ex.flow.response = { status: outcome.draft.status, statusText: '', httpVersion: '1.1', headers: outcome.draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+        return void this.respondHeld(ex, res, outcome.draft, head);
+      case 'stop':
+        this.fail(ex, 'intercept', outcome.error);
+        return sendErrorResponse(res, outcome.error);
+      case 'drop':
+        this.fail(ex, 'intercept', outcome.error);
+        return dropConnection(res, outcome.how);
+      case 'gone':
+        this.fail(ex, 'intercept', new MitmError('MITM_ERR_ABORTED', 'the exchange ended while held (the client left or mitmscope stopped)'));
+        res.destroy();
+        return;
+    }
+  }
+
+  /** The response hold, then the (edited) response to the client. */
+  private async respondHeld(ex: Exchange, res: ServerResponse, draft: ResponseDraft, head: boolean): Promise<void> {
+    const hooks = this.options.rules;
+    if (!hooks) return;
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    const ctx: HoldContext = ex.hold ?? { flow: ex.flow, hooks, store: this.options.store, maxBody: this.options.maxBody, signal: gone.signal };
+    const bodyless = head || draft.status < 200 || draft.status === 204 || draft.status === 304;
+    const outcome = await holdResponse(ctx, draft, bodyless);
+    if (outcome.kind !== 'send') return this.conclude(ex, res, outcome, head);
+    if (ex.settled || res.destroyed) return;
+    const out = outcome.draft;
+    const headers = flatHeaders(out.headers.filter(([n]) => n.toLowerCase() !== 'keep-alive'));
+    if (out.statusText) res.writeHead(out.status, out.statusText, headers);
+    else res.writeHead(out.status, headers);
+    res.end(bodyless ? undefined : out.body);
+  }
+
+  /** Reads a held upstream response whole; one too large to hold streams on untouched. */
+  private holdUpstreamResponse(ex: Exchange, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const response = ex.flow.response!;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_HELD_BODY_BYTES) return void chunks.push(chunk);
+      proxyRes.off('data', onData);
+      ex.flow.notes.push(`response larger than ${MAX_HELD_BODY_BYTES} bytes: streamed without rules`);
+      res.writeHead(response.status, response.statusText, flatHeaders(response.headers));
+      for (const c of chunks) res.write(c);
+      res.write(chunk);
+      proxyRes.pipe(res);
+    };
+    proxyRes.on('data', onData);
+    proxyRes.once('end', () => {
+      if (size > MAX_HELD_BODY_BYTES) return;
+      const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body: Buffer.concat(chunks) };
+      void this.respondHeld(ex, res, draft, req.method === 'HEAD');
+    });
   }
 
   private send(ex: Exchange, req: IncomingMessage, res: ServerResponse, replay: Readable | null): void {
@@ -121,6 +239,7 @@ export class Forwarder {
         target: { protocol: `${target.scheme}:`, host: bareHost(target.host), port: target.port },
         agent: this.options.upstream.agentFor(target),
         ...(replay ? { buffer: replay } : {}),
+        ...(ex.hold ? { selfHandleResponse: true } : {}),
       },
       (err) => this.onError(ex, req, res, err),
     );
@@ -207,6 +326,7 @@ export class Forwarder {
     proxyRes.on('error', onAbort);
     proxyRes.on('aborted', () => onAbort());
     proxyRes.on('close', () => onAbort());
+    if (ex.hold) this.holdUpstreamResponse(ex, proxyRes, req, res);
   }
 
   private onError(ex: Exchange, req: IncomingMessage, res: ServerResponse, err: Error): void {
