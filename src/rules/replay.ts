@@ -85,6 +85,8 @@ export function replay(source: Flow, edits: RequestEdits, options: ReplayOptions
   };
 
   const req = http.request({
+    // The pool's agent serves either scheme and does the TLS itself; Node checks the two agree.
+    protocol: `${target.scheme}:`,
     host: target.host,
     port: target.port,
     method: draft.method,
@@ -121,6 +123,9 @@ export function replay(source: Flow, edits: RequestEdits, options: ReplayOptions
       if (res.rawTrailers.length > 0) response.trailers = pairHeaders(res.rawTrailers);
       flow.timings.receive = roundMs(nowMs() - tResponse);
       finish(null);
+    });
+    res.on('close', () => {
+      if (!res.complete) finish(new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-response', label, `${label} closed the connection mid-response`), 'upstream-response');
     });
     res.on('error', (err: Error) => finish(err instanceof MitmError ? err : new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-response', label, `${label} closed the connection mid-response`), 'upstream-response'));
   });
