@@ -4,7 +4,8 @@
  */
 import express, { type Response, type Router } from 'express';
 import type { FlowStore } from '../capture/store.js';
-import { FieldError, isMitmError } from '../errors.js';
+import { FieldError, isMitmError, MitmError, statusFor } from '../errors.js';
+import { ERROR_HEADER } from '../proxy/error-response.js';
 import type { Breakpoints } from './breakpoints.js';
 import { parseRequestEdits, parseResponseEdits } from './edits.js';
 import { replay, type ReplayOptions } from './replay.js';
@@ -22,20 +23,19 @@ export interface RulesApiContext {
   replay: Omit<ReplayOptions, 'store'> | null;
 }
 
-function fail(res: Response, status: number, err: unknown): void {
-  if (err instanceof FieldError) {
-    res.status(status).json({ error: err.message, code: err.code, index: err.index, field: err.field, reason: err.reason });
-    return;
-  }
-  if (isMitmError(err)) {
-    res.status(err.code === 'MITM_ERR_RULES_IO' ? 500 : status).json({ error: err.message, code: err.code });
-    return;
-  }
-  throw err;
+/** The dashboard's JSON error shape; a FieldError adds where the input is wrong. */
+function answer(res: Response, err: MitmError): void {
+  const extra = err instanceof FieldError ? { index: err.index, field: err.field, reason: err.reason } : {};
+  res.status(statusFor(err.code)).setHeader(ERROR_HEADER, err.code).json({ error: err.message, code: err.code, ...extra });
+}
+
+function fail(res: Response, err: unknown): void {
+  if (!isMitmError(err)) throw err;
+  answer(res, err);
 }
 
 function notFound(res: Response, what: string): void {
-  res.status(404).json({ error: `no ${what}`, code: 'MITM_ERR_NOT_FOUND' });
+  answer(res, new MitmError('MITM_ERR_NOT_FOUND', `no ${what}`));
 }
 
 export function createRulesRouter(ctx: RulesApiContext): Router {
@@ -50,7 +50,7 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
     try {
       res.status(201).json(await ctx.rules.add(validateRule(req.body, null)));
     } catch (err) {
-      fail(res, 400, err);
+      fail(res, err);
     }
   });
 
@@ -62,7 +62,7 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
       if (!(await ctx.rules.update(id, rule))) return notFound(res, `rule with id ${JSON.stringify(id)}`);
       res.json(rule);
     } catch (err) {
-      fail(res, 400, err);
+      fail(res, err);
     }
   });
 
@@ -72,7 +72,7 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
       if (!(await ctx.rules.remove(id))) return notFound(res, `rule with id ${JSON.stringify(id)}`);
       res.json({ removed: id });
     } catch (err) {
-      fail(res, 500, err);
+      fail(res, err);
     }
   });
 
@@ -85,7 +85,7 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
       ctx.breakpoints.resume(id, edits);
       res.json({ resumed: id, at: phase });
     } catch (err) {
-      fail(res, 400, err);
+      fail(res, err);
     }
   });
 
@@ -99,18 +99,18 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
   api.post('/flows/:id/replay', json, (req, res) => {
     const source = ctx.store.get(req.params['id'] as string);
     if (!source) return notFound(res, `flow with id ${JSON.stringify(req.params['id'])}`);
-    if (!ctx.replay) return res.status(409).json({ error: 'resending needs the proxy, which is not running', code: 'MITM_ERR_CANNOT_REPLAY' });
+    if (!ctx.replay) return answer(res, new MitmError('MITM_ERR_CANNOT_REPLAY', 'resending needs the proxy, which is not running'));
     try {
       const flow = replay(source, parseRequestEdits(req.body), { store: ctx.store, ...ctx.replay });
       res.json({ id: flow.id });
     } catch (err) {
-      fail(res, err instanceof FieldError ? 400 : 409, err);
+      fail(res, err);
     }
   });
 
   function notPaused(res: Response, id: string): void {
     if (!ctx.store.get(id)) return notFound(res, `flow with id ${JSON.stringify(id)}`);
-    res.status(409).json({ error: 'the flow is not paused at a breakpoint', code: 'MITM_ERR_NOT_PAUSED' });
+    answer(res, new MitmError('MITM_ERR_NOT_PAUSED', 'the flow is not paused at a breakpoint'));
   }
 
   return api;
