@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { curl, curlStatus, startHttpServer } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 import { startRulesProxy, startUpstreams } from './harness.js';
 
-test('respond answers without contacting the server, and the connection stays usable', async (t) => {
+test('respond answers without contacting the server, and the connection stays usable', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: 'path:/mock', action: { type: 'respond', status: 201, headers: [['Content-Type', 'application/json'], ['X-Mock', '1']], body: '{"ok":true}' } });
@@ -25,7 +26,7 @@ test('respond answers without contacting the server, and the connection stays us
   assert.equal(flow.response?.body.toString(), '{"ok":true}');
 });
 
-test('rewrites change the url, request header and body on the way up and response header and body on the way back', async (t) => {
+test('rewrites change the url, request header and body on the way up and response header and body on the way back', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   const rules = [
@@ -50,7 +51,7 @@ test('rewrites change the url, request header and body on the way up and respons
   assert.ok(body.endsWith(`\r\n\r\n${expected}`), body);
 });
 
-test('a response-body rewrite reads a gzip body decoded and sends it decoded', async (t) => {
+test('a response-body rewrite reads a gzip body decoded and sends it decoded', { skip: requireTools('curl') }, async (t) => {
   const zipped = await startHttpServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
     res.end(gzipSync('hello compressed world'));
@@ -64,7 +65,7 @@ test('a response-body rewrite reads a gzip body decoded and sends it decoded', a
   assert.ok(body.endsWith('\r\n\r\nhello plain world'), body);
 });
 
-test('delay holds the exchange at least the given time', async (t) => {
+test('delay holds the exchange at least the given time', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   const DELAY_MS = 400;
@@ -76,7 +77,7 @@ test('delay holds the exchange at least the given time', async (t) => {
   assert.ok(elapsed >= DELAY_MS, `answered after ${elapsed.toFixed(0)} ms`);
 });
 
-test('abort resets or closes the client connection without an answer, and the proxy serves the next request', async (t) => {
+test('abort resets or closes the client connection without an answer, and the proxy serves the next request', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: 'path:/reset', action: { type: 'abort', how: 'reset' } });
@@ -95,7 +96,7 @@ test('abort resets or closes the client connection without an answer, and the pr
   assert.equal(curlStatus(ok).body, 'echo GET /after ');
 });
 
-test('the first matching respond or abort wins; disabled rules do nothing', async (t) => {
+test('the first matching respond or abort wins; disabled rules do nothing', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { enabled: false, match: '', action: { type: 'abort', how: 'reset' } });

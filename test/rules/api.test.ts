@@ -6,6 +6,7 @@ import { parseCommandLine } from '../../src/cli.js';
 import { isMitmError } from '../../src/errors.js';
 import { curl, curlStatus, startProxy, tempDir } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 import { apiClient, startRulesProxy, startUpstreams, TOKEN } from './harness.js';
 
 interface RuleJson {
@@ -66,7 +67,7 @@ test('the rules API needs the token and refuses cross-origin changes', async (t)
   assert.equal(proxy.rules.list().length, 0);
 });
 
-test('rules survive a restart through a 0600 JSON file', async (t) => {
+test('rules survive a restart through a 0600 JSON file', { skip: requireTools('curl') }, async (t) => {
   const dir = await tempDir();
   t.after(() => dir.remove());
   const rulesFile = join(dir.path, 'session', 'rules.json');
@@ -83,7 +84,7 @@ test('rules survive a restart through a 0600 JSON file', async (t) => {
   assert.deepEqual(curlStatus(r), { body: 'kept', status: 203 });
 });
 
-test('--rules loads a file at start; an invalid rule stops start-up naming its index and field', async (t) => {
+test('--rules loads a file at start; an invalid rule stops start-up naming its index and field', { skip: requireTools('curl') }, async (t) => {
   const dir = await tempDir();
   t.after(() => dir.remove());
   const good = join(dir.path, 'good.json');
@@ -111,7 +112,7 @@ test('--rules loads a file at start; an invalid rule stops start-up naming its i
   assert.throws(() => parseCommandLine(['--pause-timeout', 'soon']), (e: unknown) => isMitmError(e) && e.code === 'MITM_ERR_CONFIG');
 });
 
-test('replay resends a captured request with edits as a new linked flow; the upstream sees both', async (t) => {
+test('replay resends a captured request with edits as a new linked flow; the upstream sees both', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   const r = await curl(proxy, `https://localhost:${up.https.port}/orig`, ['-d', 'one', '-H', 'X-Try: 1']);

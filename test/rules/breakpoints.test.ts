@@ -4,9 +4,10 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { curl, curlStatus } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
+import { requireTools } from '../helpers/tools.js';
 import { startRulesProxy, startUpstreams } from './harness.js';
 
-test('a request breakpoint holds the request until resumed with edits; the upstream sees only the edited request', async (t) => {
+test('a request breakpoint holds the request until resumed with edits; the upstream sees only the edited request', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   const rule = await api('POST', '/api/rules', { match: 'path:/hold', action: { type: 'pause', at: 'request' } });
@@ -33,7 +34,7 @@ test('a request breakpoint holds the request until resumed with edits; the upstr
   assert.equal(proxy.breakpoints.size, 0);
 });
 
-test('a response breakpoint lets the client receive an edited status and body, with a right Content-Length', async (t) => {
+test('a response breakpoint lets the client receive an edited status and body, with a right Content-Length', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: 'status:2xx path:/resp', action: { type: 'pause', at: 'response' } });
@@ -57,7 +58,7 @@ test('a response breakpoint lets the client receive an edited status and body, w
   assert.ok(body.endsWith('\r\n\r\nshort and stout'), body);
 });
 
-test('abort at a breakpoint answers 502 saying so, and the keep-alive connection serves the next request', async (t) => {
+test('abort at a breakpoint answers 502 saying so, and the keep-alive connection serves the next request', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: '/doomed', action: { type: 'pause', at: 'both' } });
@@ -89,7 +90,7 @@ test('abort at a breakpoint answers 502 saying so, and the keep-alive connection
   assert.deepEqual({ status: next.status, body: next.body, reused: next.reused }, { status: 200, body: 'echo GET /fine ', reused: true });
 });
 
-test('a paused exchange times out with a 504 that says so', async (t) => {
+test('a paused exchange times out with a 504 that says so', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t, { pauseTimeout: 200 });
   await api('POST', '/api/rules', { match: 'host:localhost', action: { type: 'pause' } });
@@ -102,7 +103,7 @@ test('a paused exchange times out with a 504 that says so', async (t) => {
   assert.equal(proxy.breakpoints.size, 0);
 });
 
-test('paused flows queue independently and a client that leaves wakes its waiter', async (t) => {
+test('paused flows queue independently and a client that leaves wakes its waiter', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: 'path:/q/', action: { type: 'pause' } });
@@ -129,7 +130,7 @@ test('paused flows queue independently and a client that leaves wakes its waiter
   assert.equal(up.seen.filter((s) => s.url === '/q/gone').length, 0);
 });
 
-test('no client timeout fires while a request is paused longer than the header timeout', async (t) => {
+test('no client timeout fires while a request is paused longer than the header timeout', { skip: requireTools('curl') }, async (t) => {
   const up = await startUpstreams(t);
   const HEADER_TIMEOUT_MS = 200;
   const { proxy, api } = await startRulesProxy(t, { clientHeadersTimeout: HEADER_TIMEOUT_MS });

@@ -9,13 +9,16 @@ import { describe, it } from 'node:test';
 import { createFlow, emptyHandshake, emptyRequest, flowToJson, summarize, type FlowJson, type FlowSummary as ServerSummary } from '../../src/capture/flow.js';
 import type { StatusJson as ServerStatus } from '../../src/dashboard/api.js';
 import type { LiveEvent as ServerLiveEvent } from '../../src/dashboard/live.js';
-import type { FlowDetail, FlowSummary, Handshake, LiveEvent, StatusJson } from '../../ui/src/types.js';
+import type { Rule as ServerRule } from '../../src/rules/types.js';
+import type { FlowDetail, FlowSummary, Handshake, LiveEvent, Rule, StatusJson } from '../../ui/src/types.js';
 
 // Compile-time: the server's JSON is assignable to what the page reads.
 export const summaryFits = (s: ServerSummary): FlowSummary => s;
 export const detailFits = (f: FlowJson): FlowDetail => f;
 export const statusFits = (s: ServerStatus): StatusJson => s;
 export const liveFits = (e: ServerLiveEvent): LiveEvent => e;
+export const ruleFits = (r: ServerRule): Rule => r;
+export const ruleSent = (r: Rule): ServerRule => r;
 
 // `Record<keyof T, true>` must name every key, so these lists are complete by construction.
 const DETAIL_KEYS: Record<keyof FlowDetail, true> = {

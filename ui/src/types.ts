@@ -176,6 +176,23 @@ export interface HarRecordingStatus {
   stopped: boolean;
 }
 
+export type PauseAt = 'request' | 'response' | 'both';
+export type RewriteTarget = 'request-header' | 'response-header' | 'request-body' | 'response-body' | 'url';
+
+export type RuleAction =
+  | { type: 'pause'; at: PauseAt }
+  | { type: 'respond'; status: number; headers: Header[]; body: string }
+  | { type: 'rewrite'; target: RewriteTarget; find: string; replace: string }
+  | { type: 'delay'; ms: number }
+  | { type: 'abort'; how: 'reset' | 'close' };
+
+export interface Rule {
+  id: string;
+  enabled: boolean;
+  match: string;
+  action: RuleAction;
+}
+
 export interface StatusJson {
   version: string;
   flows: number;
