@@ -24,6 +24,7 @@ import { RuleSet } from './rules/rule-set.js';
 import { Breakpoints } from './rules/breakpoints.js';
 import { JsonFileRules, readRulesFile } from './rules/persist.js';
 import type { RuleHooks } from './rules/hold.js';
+import { HarReplay } from './rules/serve-har.js';
 
 /** Random dashboard tokens: 128 bits, URL-safe. */
 const TOKEN_BYTES = 16;
@@ -104,7 +105,8 @@ async function loadRules(config: Config): Promise<RuleSet> {
 export async function start(config: Config): Promise<Running> {
   const rules = await loadRules(config);
   const breakpoints = new Breakpoints(config.pauseTimeout);
-  const hooks: RuleHooks = { rules, breakpoints, pauseTimeoutMs: config.pauseTimeout };
+  const serveHar = config.serveHar ? await HarReplay.load(config.serveHar, config.serveHarStrict) : null;
+  const hooks: RuleHooks = { rules, breakpoints, pauseTimeoutMs: config.pauseTimeout, serveHar };
   const extraCa = await readCaFiles(config.upstreamCa);
   const rootCa = await loadOrCreateRootCa(config.caDir);
   const minter = await CertificateMinter.create(rootCa);

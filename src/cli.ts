@@ -59,6 +59,9 @@ Options:
   --client-headers-timeout MS  client request headers timeout (default 30000)
   --rules FILE           load rules (a JSON array) at start; see README "Change traffic"
   --pause-timeout MS     a paused exchange is answered 504 after this (default 300000)
+  --serve-har FILE       answer requests recorded in a HAR file from it (method, URL,
+                         and body unless GET/HEAD; repeats in recorded order)
+  --serve-har-strict     with --serve-har: answer 404 to requests not in the file
   --no-tls-tap           do not observe handshakes from the bytes (benchmarks only:
                          measures what the tap costs; the TLS view loses most events)
   -h, --help             show this help
@@ -95,6 +98,8 @@ const OPTIONS = {
   'client-headers-timeout': { type: 'string' },
   rules: { type: 'string' },
   'pause-timeout': { type: 'string' },
+  'serve-har': { type: 'string' },
+  'serve-har-strict': { type: 'boolean' },
   shell: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -156,7 +161,10 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     clientHeadersTimeout: v['client-headers-timeout'] !== undefined ? parseMs('client-headers-timeout', v['client-headers-timeout']) : DEFAULTS.clientHeadersTimeout,
     rules: v.rules !== undefined ? resolve(v.rules) : null,
     pauseTimeout: v['pause-timeout'] !== undefined ? parseMs('pause-timeout', v['pause-timeout']) : DEFAULTS.pauseTimeout,
+    serveHar: v['serve-har'] !== undefined ? resolve(v['serve-har']) : null,
+    serveHarStrict: v['serve-har-strict'] ?? false,
   };
+  if (config.serveHarStrict && config.serveHar === null) throw new ConfigError('--serve-har-strict needs --serve-har FILE');
   if (config.har !== null && config.har === '') throw new ConfigError('--har needs a file name');
   if (sub === 'env') return { kind: 'env', config, shell: v.shell ?? 'bash' };
   const warnings = validateConfig(config);

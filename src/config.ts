@@ -49,6 +49,10 @@ export interface Config {
   rulesFile: string | null;
   /** ms a paused exchange waits for resume or abort before it is answered 504. */
   pauseTimeout: number;
+  /** HAR file whose recorded answers serve matching requests (--serve-har). */
+  serveHar: string | null;
+  /** With serveHar: unmatched requests get a 404 instead of going upstream. */
+  serveHarStrict: boolean;
 }
 
 export const DEFAULTS: Config = {
@@ -82,6 +86,8 @@ export const DEFAULTS: Config = {
   rules: null,
   rulesFile: null,
   pauseTimeout: 5 * 60_000,
+  serveHar: null,
+  serveHarStrict: false,
 };
 
 export function parsePort(name: string, value: string, allowZero = true): number {

@@ -12,6 +12,7 @@ import type { Breakpoints, PausePhase } from './breakpoints.js';
 import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, type RequestDraft, type ResponseDraft } from './edits.js';
 import { planResponse, type RequestPlan } from './plan.js';
 import type { RuleSet } from './rule-set.js';
+import type { HarReplay } from './serve-har.js';
 
 /**
  * A held message lives in memory whole; past this, a request is refused (413) and a response is
@@ -24,6 +25,8 @@ export interface RuleHooks {
   breakpoints: Breakpoints;
   /** ms a paused exchange waits before it is answered 504. */
   pauseTimeoutMs: number;
+  /** Answers recorded in a HAR file (--serve-har); null when not replaying. */
+  serveHar: HarReplay | null;
 }
 
 export interface HoldContext {
@@ -137,6 +140,11 @@ export async function holdRequest(ctx: HoldContext, plan: RequestPlan, body: Pro
     return { kind: 'answer', draft: { status: final.status, statusText: '', headers: fixLength(final.headers, bodyBytes, true), body: bodyBytes } };
   }
   const { flow } = ctx;
+  const served = ctx.hooks.serveHar?.take(flow.request.method, flow.request.url, whole) ?? null;
+  if (served) {
+    flow.notes.push(`answered from ${ctx.hooks.serveHar!.name} without contacting the server`);
+    return { kind: 'answer', draft: served };
+  }
   const draft: RequestDraft = { method: flow.request.method, url: flow.request.url, headers: flow.request.headers, body: whole };
   for (const r of plan.rewrites) applyRewrite(draft, r.target, r.find, r.replace);
   if (plan.pause) {

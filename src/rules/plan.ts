@@ -38,6 +38,11 @@ function isResponseAction(rule: CompiledRule): boolean {
   return pausesAt(a, 'response') || (a.type === 'rewrite' && !REQUEST_TARGETS.has(a.target)) || (a.type === 'delay' && rule.readsResponse);
 }
 
+/** Holds the request and does nothing else: --serve-har must see every request whole. */
+export function emptyPlan(): RequestPlan {
+  return { delayMs: 0, final: null, rewrites: [], pause: false, holdResponse: false };
+}
+
 /** The request-phase plan; null when no rule touches the exchange (it then streams untouched). */
 export function planRequest(rules: readonly CompiledRule[], subject: FilterSubject): RequestPlan | null {
   if (rules.length === 0) return null;
