@@ -24,12 +24,12 @@ import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
-import { collectBody, holdRequest, holdResponse, MAX_HELD_BODY_BYTES, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
+import { collectBody, holdRequest, holdResponse, isBodyless, MAX_HELD_BODY_BYTES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
 import { emptyPlan, planRequest, type RequestPlan } from '../rules/plan.js';
-import { flatHeaders, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
+import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
 import { dropConnection } from '../rules/drop.js';
+import { targetOf } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
-import { isIP } from 'node:net';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -136,7 +136,7 @@ export class Forwarder {
     });
     const ctx: HoldContext = { flow: ex.flow, hooks, store: this.options.store, maxBody: this.options.maxBody, signal: gone.signal };
     const outcome = await holdRequest(ctx, plan, body);
-    if (outcome.kind !== 'send') return this.conclude(ex, res, outcome, req.method === 'HEAD');
+    if (outcome.kind !== 'send') return this.conclude(ex, req, res, outcome, ctx);
     if (ex.settled) return;
     this.applyDraft(ex, req, outcome.draft);
     if (plan.holdResponse) ex.hold = ctx;
@@ -147,19 +147,11 @@ export class Forwarder {
   private applyDraft(ex: Exchange, req: IncomingMessage, draft: RequestDraft): void {
     const before = new URL(`${ex.target.scheme}://${hostPort(ex.target)}/`);
     const url = new URL(draft.url);
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of draft.headers) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.includes(lower)) continue;
-      const prev = headers[lower];
-      headers[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-    }
+    const headers = headerObject(draft.headers, HOP_BY_HOP);
     if (url.origin !== before.origin) {
-      const scheme = url.protocol === 'https:' ? 'https' : 'http';
-      const host = bareHost(url.hostname);
-      const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
-      ex.target = { ...ex.target, scheme, host, port, servername: isIP(host) ? null : host };
-      Object.assign(ex.flow, { scheme, host, port });
+      const moved = targetOf(url);
+      ex.target = { ...moved, client: ex.target.client };
+      Object.assign(ex.flow, { scheme: moved.scheme, host: moved.host, port: moved.port });
       headers['host'] = url.host;
     }
     req.method = draft.method;
@@ -168,14 +160,14 @@ export class Forwarder {
   }
 
   /** Ends an exchange a hold did not send on. */
-  private conclude(ex: Exchange, res: ServerResponse, outcome: Exclude<Outcome<unknown>, { kind: 'send' }>, head: boolean): void {
+  private conclude(ex: Exchange, req: IncomingMessage, res: ServerResponse, outcome: Exclude<Outcome<unknown>, { kind: 'send' }>, ctx: HoldContext): void {
     if (ex.settled) return;
     switch (outcome.kind) {
       case 'answer':
         ex.tResponse = nowMs();
         setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tRequest, sent: ex.tResponse, response: ex.tResponse });
         ex.flow.response = { status: outcome.draft.status, statusText: '', httpVersion: '1.1', headers: outcome.draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
-        return void this.respondHeld(ex, res, outcome.draft, head);
+        return void this.respondHeld(ex, req, res, outcome.draft, ctx);
       case 'stop':
         this.fail(ex, 'intercept', outcome.error);
         return sendErrorResponse(res, outcome.error);
@@ -190,25 +182,16 @@ export class Forwarder {
   }
 
   /** The response hold, then the (edited) response to the client. */
-  private async respondHeld(ex: Exchange, res: ServerResponse, draft: ResponseDraft, head: boolean): Promise<void> {
-    const hooks = this.options.rules;
-    if (!hooks) return;
-    const gone = new AbortController();
-    res.once('close', () => gone.abort());
-    const ctx: HoldContext = ex.hold ?? { flow: ex.flow, hooks, store: this.options.store, maxBody: this.options.maxBody, signal: gone.signal };
-    const bodyless = head || draft.status < 200 || draft.status === 204 || draft.status === 304;
+  private async respondHeld(ex: Exchange, req: IncomingMessage, res: ServerResponse, draft: ResponseDraft, ctx: HoldContext): Promise<void> {
+    const bodyless = isBodyless(req.method ?? 'GET', draft.status);
     const outcome = await holdResponse(ctx, draft, bodyless);
-    if (outcome.kind !== 'send') return this.conclude(ex, res, outcome, head);
+    if (outcome.kind !== 'send') return this.conclude(ex, req, res, outcome, ctx);
     if (ex.settled || res.destroyed) return;
-    const out = outcome.draft;
-    const headers = flatHeaders(out.headers.filter(([n]) => n.toLowerCase() !== 'keep-alive'));
-    if (out.statusText) res.writeHead(out.status, out.statusText, headers);
-    else res.writeHead(out.status, headers);
-    res.end(bodyless ? undefined : out.body);
+    writeResponse(res, outcome.draft, bodyless);
   }
 
   /** Reads a held upstream response whole; one too large to hold streams on untouched. */
-  private holdUpstreamResponse(ex: Exchange, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+  private holdUpstreamResponse(ex: Exchange, ctx: HoldContext, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const response = ex.flow.response!;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -226,7 +209,7 @@ export class Forwarder {
     proxyRes.once('end', () => {
       if (size > MAX_HELD_BODY_BYTES) return;
       const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body: Buffer.concat(chunks) };
-      void this.respondHeld(ex, res, draft, req.method === 'HEAD');
+      void this.respondHeld(ex, req, res, draft, ctx);
     });
   }
 
@@ -326,7 +309,7 @@ export class Forwarder {
     proxyRes.on('error', onAbort);
     proxyRes.on('aborted', () => onAbort());
     proxyRes.on('close', () => onAbort());
-    if (ex.hold) this.holdUpstreamResponse(ex, proxyRes, req, res);
+    if (ex.hold) this.holdUpstreamResponse(ex, ex.hold, proxyRes, req, res);
   }
 
   private onError(ex: Exchange, req: IncomingMessage, res: ServerResponse, err: Error): void {

@@ -155,6 +155,18 @@ export function applyResponseEdits(draft: ResponseDraft, edits: ResponseEdits): 
   if (edits.body !== undefined) draft.body = edits.body;
 }
 
+/** Headers as Node's outgoing-request object (lower-case names, repeats as arrays), without `skip`. */
+export function headerObject(headers: readonly Header[], skip: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (skip.includes(lower)) continue;
+    const prev = out[lower];
+    out[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
 /** Node's `rawHeaders`-style flat list, which `writeHead` accepts with case and order kept. */
 export function flatHeaders(headers: readonly Header[]): string[] {
   const out: string[] = [];

@@ -3,13 +3,14 @@
  * the response goes to the client. Each works on a draft (a whole message in memory), applies
  * delays, rewrites and breakpoints, and says what to do next; the Forwarder does the I/O.
  */
+import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { summarize, type CapturedMessage, type Flow } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { MitmError } from '../errors.js';
 import type { Breakpoints, PausePhase } from './breakpoints.js';
-import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, type RequestDraft, type ResponseDraft } from './edits.js';
+import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, flatHeaders, type RequestDraft, type ResponseDraft } from './edits.js';
 import { planResponse, type RequestPlan } from './plan.js';
 import type { RuleSet } from './rule-set.js';
 import type { HarReplay } from './serve-har.js';
@@ -158,6 +159,20 @@ export async function holdRequest(ctx: HoldContext, plan: RequestPlan, body: Pro
   return { kind: 'send', draft };
 }
 
+/** HEAD answers and 1xx/204/304 carry no body (RFC 9110 §6.4.1). */
+export function isBodyless(requestMethod: string, status: number): boolean {
+  return requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304;
+}
+
+/** Writes a held response to the client, head and body at once. */
+export function writeResponse(res: ServerResponse, draft: ResponseDraft, bodyless: boolean): void {
+  // Keep-Alive parameters describe the server's connection, not ours with the client.
+  const headers = flatHeaders(draft.headers.filter(([n]) => n.toLowerCase() !== 'keep-alive'));
+  if (draft.statusText) res.writeHead(draft.status, draft.statusText, headers);
+  else res.writeHead(draft.status, headers);
+  res.end(bodyless ? undefined : draft.body);
+}
+
 /** The response hold: delay, rewrites and a breakpoint, with the status known. */
 export async function holdResponse(ctx: HoldContext, draft: ResponseDraft, bodyless: boolean): Promise<Outcome<ResponseDraft>> {
   const plan = planResponse(ctx.hooks.rules.active, summarize(ctx.flow));
@@ -169,7 +184,7 @@ export async function holdResponse(ctx: HoldContext, draft: ResponseDraft, bodyl
     if (decision.kind !== 'resume') return notResumed(ctx, 'response', decision.kind);
     applyResponseEdits(draft, decision.edits);
   }
-  // HEAD answers and 1xx/204/304 carry no body: their Content-Length describes another answer.
+  // A bodyless answer's Content-Length describes another answer: left as it is.
   if (!bodyless) draft.headers = fixLength(draft.headers, draft.body, true);
   showResponse(ctx.flow, draft, ctx.maxBody);
   return { kind: 'send', draft };

@@ -4,7 +4,6 @@
  * the one it resent. Rules do not apply: a resend is sent as it was edited.
  */
 import http from 'node:http';
-import { isIP } from 'node:net';
 import {
   capturedResponse,
   createFlow,
@@ -17,9 +16,9 @@ import {
 import type { FlowStore } from '../capture/store.js';
 import { BodyCapture, declaredLength } from '../capture/body-capture.js';
 import { MitmError, UpstreamError } from '../errors.js';
-import type { Upstream, UpstreamTarget } from '../proxy/upstream.js';
+import type { Upstream } from '../proxy/upstream.js';
 import { attachUpstream, nowMs } from '../proxy/socket-state.js';
-import { bareHost } from '../proxy/hosts.js';
+import { targetOf } from './target.js';
 import { applyRequestEdits, fixLength, without, type RequestDraft, type RequestEdits } from './edits.js';
 
 /** Headers about the client↔proxy hop or the old framing; Node frames the resend itself. */
@@ -50,12 +49,6 @@ export function replayDraft(source: Flow, edits: RequestEdits): RequestDraft {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only http and https requests can be resent, not ${url.protocol}`);
   draft.headers = fixLength(without(draft.headers, ...NOT_RESENT), draft.body, false);
   return draft;
-}
-
-function targetOf(url: URL): UpstreamTarget {
-  const scheme = url.protocol === 'https:' ? 'https' : 'http';
-  const host = bareHost(url.hostname);
-  return { scheme, host, port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80, servername: scheme === 'https' && isIP(host) === 0 ? host : null };
 }
 
 /** Starts the resend and returns its flow at once; the flow completes (or fails) as it runs. */
