@@ -106,7 +106,7 @@ export async function start(config: Config): Promise<Running> {
   const rules = await loadRules(config);
   const breakpoints = new Breakpoints(config.pauseTimeout);
   const serveHar = config.serveHar ? await HarReplay.load(config.serveHar, config.serveHarStrict) : null;
-  const hooks: RuleHooks = { rules, breakpoints, pauseTimeoutMs: config.pauseTimeout, serveHar };
+  const hooks: RuleHooks = { rules, breakpoints, serveHar };
   const extraCa = await readCaFiles(config.upstreamCa);
   const rootCa = await loadOrCreateRootCa(config.caDir);
   const minter = await CertificateMinter.create(rootCa);

@@ -17,7 +17,8 @@ interface Waiter {
 export class Breakpoints {
   private readonly waiting = new Map<string, Waiter>();
 
-  constructor(private readonly timeoutMs: number) {}
+  /** `timeoutMs`: how long a paused exchange waits before it is answered 504. */
+  constructor(readonly timeoutMs: number) {}
 
   /** Pauses until a decision; the caller has already marked the flow paused. */
   wait(flowId: string, phase: 'request'): Promise<Decision<RequestEdits>>;

@@ -9,8 +9,8 @@ import type { Readable } from 'node:stream';
 import { summarize, type CapturedMessage, type Flow } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { MitmError } from '../errors.js';
-import type { Breakpoints, PausePhase } from './breakpoints.js';
-import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, flatHeaders, type RequestDraft, type ResponseDraft } from './edits.js';
+import type { Breakpoints, Decision, PausePhase } from './breakpoints.js';
+import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, flatHeaders, type RequestDraft, type RequestEdits, type ResponseDraft, type ResponseEdits } from './edits.js';
 import { planResponse, type RequestPlan } from './plan.js';
 import type { RuleSet } from './rule-set.js';
 import type { HarReplay } from './serve-har.js';
@@ -24,8 +24,6 @@ export const MAX_HELD_BODY_BYTES = 64 * 1024 * 1024;
 export interface RuleHooks {
   rules: RuleSet;
   breakpoints: Breakpoints;
-  /** ms a paused exchange waits before it is answered 504. */
-  pauseTimeoutMs: number;
   /** Answers recorded in a HAR file (--serve-har); null when not replaying. */
   serveHar: HarReplay | null;
 }
@@ -93,12 +91,15 @@ function phaseWords(phase: PausePhase): string {
   return `at the ${phase} breakpoint`;
 }
 
-async function pause(ctx: HoldContext, phase: PausePhase): Promise<Awaited<ReturnType<Breakpoints['wait']>>> {
+function pause(ctx: HoldContext, phase: 'request'): Promise<Decision<RequestEdits>>;
+function pause(ctx: HoldContext, phase: 'response'): Promise<Decision<ResponseEdits>>;
+async function pause(ctx: HoldContext, phase: PausePhase): Promise<Decision<RequestEdits | ResponseEdits>> {
   const { flow, store } = ctx;
   flow.state = 'paused';
   flow.paused = phase;
   store.update(flow);
   const decision = phase === 'request' ? await ctx.hooks.breakpoints.wait(flow.id, 'request') : await ctx.hooks.breakpoints.wait(flow.id, 'response');
+  // A client that left meanwhile has already failed the flow.
   if (flow.state === 'paused') flow.state = 'pending';
   flow.paused = null;
   store.update(flow);
@@ -109,7 +110,7 @@ async function pause(ctx: HoldContext, phase: PausePhase): Promise<Awaited<Retur
 function notResumed(ctx: HoldContext, phase: PausePhase, kind: 'abort' | 'timeout' | 'gone'): Outcome<never> {
   if (kind === 'gone') return { kind: 'gone' };
   if (kind === 'abort') return { kind: 'stop', error: new MitmError('MITM_ERR_ABORTED', `aborted in mitmscope ${phaseWords(phase)}`) };
-  const ms = ctx.hooks.pauseTimeoutMs;
+  const ms = ctx.hooks.breakpoints.timeoutMs;
   return { kind: 'stop', error: new MitmError('MITM_ERR_PAUSE_TIMEOUT', `paused in mitmscope ${phaseWords(phase)} for ${ms} ms without being resumed (--pause-timeout)`) };
 }
 

@@ -56,11 +56,6 @@ export class HarReplay {
     return replay;
   }
 
-  /** Recorded requests (distinct method, URL and body). */
-  get size(): number {
-    return this.answers.size;
-  }
-
   /** The next recorded answer for this request; with `strict`, a 404 when there is none; else null. */
   take(method: string, url: string, body: Buffer): ResponseDraft | null {
     const entry = this.answers.get(keyOf(method, url, body));
