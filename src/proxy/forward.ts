@@ -25,7 +25,7 @@ import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
 import { collectBody, holdRequest, holdResponse, isBodyless, MAX_HELD_BODY_BYTES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
-import { emptyPlan, planRequest, type RequestPlan } from '../rules/plan.js';
+import { planExchange, type RequestPlan } from '../rules/plan.js';
 import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
 import { dropConnection } from '../rules/drop.js';
 import { targetOf } from '../rules/target.js';
@@ -119,7 +119,7 @@ export class Forwarder {
     req.url = path;
     for (const h of HOP_BY_HOP) delete req.headers[h];
     const rules = this.options.rules;
-    const plan = rules ? planRequest(rules.rules.active, summarize(flow)) ?? (rules.serveHar ? emptyPlan() : null) : null;
+    const plan = rules ? planExchange(rules.rules.active, rules.serveHar !== null, () => summarize(flow)) : null;
     if (rules && plan) void this.intercept(ex, req, res, rules, plan);
     else this.send(ex, req, res, null);
     return flow;

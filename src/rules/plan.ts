@@ -38,9 +38,13 @@ function isResponseAction(rule: CompiledRule): boolean {
   return pausesAt(a, 'response') || (a.type === 'rewrite' && !REQUEST_TARGETS.has(a.target)) || (a.type === 'delay' && rule.readsResponse);
 }
 
-/** Holds the request and does nothing else: --serve-har must see every request whole. */
-export function emptyPlan(): RequestPlan {
-  return { delayMs: 0, final: null, rewrites: [], pause: false, holdResponse: false };
+/**
+ * The plan for one exchange, or null to stream it untouched. `subject` is made only when a rule
+ * exists, so traffic without rules pays nothing; `holdAll` (--serve-har) holds every request.
+ */
+export function planExchange(rules: readonly CompiledRule[], holdAll: boolean, subject: () => FilterSubject): RequestPlan | null {
+  const plan = rules.length > 0 ? planRequest(rules, subject()) : null;
+  return plan ?? (holdAll ? { delayMs: 0, final: null, rewrites: [], pause: false, holdResponse: false } : null);
 }
 
 /** The request-phase plan; null when no rule touches the exchange (it then streams untouched). */
