@@ -53,14 +53,12 @@ export class RuleSet {
   }
 
   async replaceAll(rules: Rule[]): Promise<void> {
-    this.install(rules);
-    await this.persist();
+    await this.change(rules);
   }
 
   async add(rule: Rule): Promise<Rule> {
     if (this.get(rule.id)) throw new MitmError('MITM_ERR_RULE_INVALID', `id: a rule with id "${rule.id}" exists (PUT /api/rules/${rule.id} changes it)`);
-    this.install([...this.rules, rule]);
-    await this.persist();
+    await this.change([...this.rules, rule]);
     return rule;
   }
 
@@ -70,25 +68,31 @@ export class RuleSet {
     if (i < 0) return false;
     const next = [...this.rules];
     next[i] = { ...rule, id };
-    this.install(next);
-    await this.persist();
+    await this.change(next);
     return true;
   }
 
   async remove(id: string): Promise<boolean> {
     const next = this.rules.filter((r) => r.id !== id);
     if (next.length === this.rules.length) return false;
-    this.install(next);
-    await this.persist();
+    await this.change(next);
     return true;
+  }
+
+  /** Installs a new list at once; if it cannot be saved the old one comes back, so memory and file agree. */
+  private async change(rules: Rule[]): Promise<void> {
+    const before = this.rules;
+    this.install(rules);
+    try {
+      await this.storage?.save(this.rules);
+    } catch (err) {
+      this.install(before);
+      throw err;
+    }
   }
 
   private install(rules: Rule[]): void {
     this.rules = rules;
     this.compiledRules = rules.filter((r) => r.enabled).map(compile);
-  }
-
-  private async persist(): Promise<void> {
-    await this.storage?.save(this.rules);
   }
 }

@@ -5,6 +5,8 @@ import { FieldError } from '../../src/errors.js';
 import { applyRewrite, fixLength, parseRequestEdits, type RequestDraft, type ResponseDraft } from '../../src/rules/edits.js';
 import { planRequest, planResponse } from '../../src/rules/plan.js';
 import { RuleSet } from '../../src/rules/rule-set.js';
+import { JsonFileRules } from '../../src/rules/persist.js';
+import { isMitmError } from '../../src/errors.js';
 import { validateRules } from '../../src/rules/validate.js';
 import { Breakpoints } from '../../src/rules/breakpoints.js';
 import type { FilterSubject } from '../../src/filter/match.js';
@@ -134,5 +136,14 @@ describe('breakpoints', () => {
     assert.deepEqual(await timedOut, { kind: 'gone' });
     assert.equal(bp.size, 0);
     assert.deepEqual(await new Breakpoints(5).wait('e', 'request'), { kind: 'timeout' });
+  });
+});
+
+describe('rule persistence', () => {
+  it('keeps the old list when the new one cannot be saved', async () => {
+    // A path below a regular file can never be created (ENOTDIR).
+    const set = new RuleSet(new JsonFileRules('/dev/null/rules.json'));
+    await assert.rejects(set.add(validateRules([{ action: { type: 'abort' } }])[0]!), (e: unknown) => isMitmError(e) && e.code === 'MITM_ERR_RULES_IO');
+    assert.deepEqual([set.list(), set.active], [[], []]);
   });
 });
