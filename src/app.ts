@@ -85,9 +85,13 @@ function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
 
+/** Rules live in the session folder, so reopening a session brings its rules back. */
+const RULES_FILE = 'rules.json';
+
 /** Saved rules, replaced by --rules when given; a bad rule stops start-up with its index, field and reason. */
 async function loadRules(config: Config): Promise<RuleSet> {
-  const rules = new RuleSet(config.rulesFile ? new JsonFileRules(config.rulesFile) : null);
+  const file = config.session ? join(config.session, RULES_FILE) : null;
+  const rules = new RuleSet(file ? new JsonFileRules(file) : null);
   try {
     await rules.load();
     if (config.rules) {
@@ -97,7 +101,7 @@ async function loadRules(config: Config): Promise<RuleSet> {
     }
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`${config.rules ? `--rules ${config.rules}` : `rules file ${config.rulesFile}`}: ${(err as Error).message}`);
+    throw new ConfigError(`${config.rules ? `--rules ${config.rules}` : `rules file ${file}`}: ${(err as Error).message}`);
   }
   return rules;
 }

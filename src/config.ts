@@ -43,10 +43,8 @@ export interface Config {
   bodyTimeout: number;
   /** ms a client may take to send its request headers (slowloris guard). */
   clientHeadersTimeout: number;
-  /** JSON rules file loaded at start (--rules); it replaces the saved rules. */
+  /** JSON rules file loaded at start (--rules); it replaces the rules saved in the session. */
   rules: string | null;
-  /** Where rules are saved so they survive a restart; null keeps them in memory only. */
-  rulesFile: string | null;
   /** ms a paused exchange waits for resume or abort before it is answered 504. */
   pauseTimeout: number;
   /** HAR file whose recorded answers serve matching requests (--serve-har). */
@@ -84,7 +82,6 @@ export const DEFAULTS: Config = {
   bodyTimeout: 60_000,
   clientHeadersTimeout: 30_000,
   rules: null,
-  rulesFile: null,
   pauseTimeout: 5 * 60_000,
   serveHar: null,
   serveHarStrict: false,

@@ -167,7 +167,7 @@ export class Forwarder {
         ex.tResponse = nowMs();
         setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tRequest, sent: ex.tResponse, response: ex.tResponse });
         ex.flow.response = { status: outcome.draft.status, statusText: '', httpVersion: '1.1', headers: outcome.draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
-        return void this.respondHeld(ex, req, res, outcome.draft, ctx);
+        return void this.respondHeld(ex, req, res, outcome.draft, ctx, null);
       case 'stop':
         this.fail(ex, 'intercept', outcome.error);
         return sendErrorResponse(res, outcome.error);
@@ -182,9 +182,9 @@ export class Forwarder {
   }
 
   /** The response hold, then the (edited) response to the client. */
-  private async respondHeld(ex: Exchange, req: IncomingMessage, res: ServerResponse, draft: ResponseDraft, ctx: HoldContext): Promise<void> {
+  private async respondHeld(ex: Exchange, req: IncomingMessage, res: ServerResponse, draft: ResponseDraft, ctx: HoldContext, captured: Buffer | null): Promise<void> {
     const bodyless = isBodyless(req.method ?? 'GET', draft.status);
-    const outcome = await holdResponse(ctx, draft, bodyless);
+    const outcome = await holdResponse(ctx, draft, bodyless, captured);
     if (outcome.kind !== 'send') return this.conclude(ex, req, res, outcome, ctx);
     if (ex.settled || res.destroyed) return;
     writeResponse(res, outcome.draft, bodyless);
@@ -209,7 +209,7 @@ export class Forwarder {
     proxyRes.once('end', () => {
       if (size > MAX_HELD_BODY_BYTES) return;
       const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body: Buffer.concat(chunks) };
-      void this.respondHeld(ex, req, res, draft, ctx);
+      void this.respondHeld(ex, req, res, draft, ctx, draft.body);
     });
   }
 

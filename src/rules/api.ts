@@ -96,12 +96,12 @@ export function createRulesRouter(ctx: RulesApiContext): Router {
     res.json({ aborted: id, at: phase });
   });
 
-  api.post('/flows/:id/replay', json, (req, res) => {
+  api.post('/flows/:id/replay', json, async (req, res) => {
     const source = ctx.store.get(req.params['id'] as string);
     if (!source) return notFound(res, `flow with id ${JSON.stringify(req.params['id'])}`);
     if (!ctx.replay) return answer(res, new MitmError('MITM_ERR_CANNOT_REPLAY', 'resending needs the proxy, which is not running'));
     try {
-      const flow = replay(source, parseRequestEdits(req.body), { store: ctx.store, ...ctx.replay });
+      const flow = await replay(source, parseRequestEdits(req.body), { store: ctx.store, ...ctx.replay });
       res.json({ id: flow.id });
     } catch (err) {
       fail(res, err);

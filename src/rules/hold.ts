@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { summarize, type CapturedMessage, type Flow } from '../capture/flow.js';
-import type { FlowStore } from '../capture/store.js';
+import type { BodyPart, FlowStore } from '../capture/store.js';
 import { MitmError } from '../errors.js';
 import type { Breakpoints, Decision, PausePhase } from './breakpoints.js';
 import { applyRequestEdits, applyResponseEdits, applyRewrite, fixLength, flatHeaders, type RequestDraft, type RequestEdits, type ResponseDraft, type ResponseEdits } from './edits.js';
@@ -66,25 +66,32 @@ export function collectBody(stream: Readable, limit: number): Promise<Buffer | n
   });
 }
 
-function keep(message: CapturedMessage, headers: CapturedMessage['headers'], body: Buffer, maxBody: number): void {
+/** A draft's body as the flow keeps it: a capped copy in the session, replaced only when it changed. */
+function keep(ctx: HoldContext, part: BodyPart, message: CapturedMessage, headers: CapturedMessage['headers'], body: Buffer, captured: Buffer | null): void {
   message.headers = headers;
-  message.body = body.length > maxBody ? body.subarray(0, maxBody) : body;
+  if (body === captured) return;
+  const max = ctx.maxBody;
   message.bodySize = body.length;
-  message.bodyTruncated = body.length > maxBody;
+  message.bodyTruncated = body.length > max;
+  ctx.store.replaceBody(ctx.flow, part, body.length > max ? body.subarray(0, max) : body);
 }
 
-/** The flow shows what will be (or was) sent: the draft after rewrites and edits. */
-export function showRequest(flow: Flow, draft: RequestDraft, maxBody: number): void {
-  flow.request.method = draft.method;
-  flow.request.url = draft.url;
-  keep(flow.request, draft.headers, draft.body, maxBody);
+/**
+ * The flow shows what will be (or was) sent: the draft after rewrites and edits. `captured` is
+ * the body as the capture already stored it (then it is not stored again).
+ */
+export function showRequest(ctx: HoldContext, draft: RequestDraft, captured: Buffer | null): void {
+  ctx.flow.request.method = draft.method;
+  ctx.flow.request.url = draft.url;
+  keep(ctx, 'request', ctx.flow.request, draft.headers, draft.body, captured);
 }
 
-export function showResponse(flow: Flow, draft: ResponseDraft, maxBody: number): void {
-  if (!flow.response) return;
-  flow.response.status = draft.status;
-  flow.response.statusText = draft.statusText;
-  keep(flow.response, draft.headers, draft.body, maxBody);
+export function showResponse(ctx: HoldContext, draft: ResponseDraft, captured: Buffer | null): void {
+  const response = ctx.flow.response;
+  if (!response) return;
+  response.status = draft.status;
+  response.statusText = draft.statusText;
+  keep(ctx, 'response', response, draft.headers, draft.body, captured);
 }
 
 function phaseWords(phase: PausePhase): string {
@@ -150,13 +157,13 @@ export async function holdRequest(ctx: HoldContext, plan: RequestPlan, body: Pro
   const draft: RequestDraft = { method: flow.request.method, url: flow.request.url, headers: flow.request.headers, body: whole };
   for (const r of plan.rewrites) applyRewrite(draft, r.target, r.find, r.replace);
   if (plan.pause) {
-    showRequest(flow, draft, ctx.maxBody);
+    showRequest(ctx, draft, whole);
     const decision = await pause(ctx, 'request');
     if (decision.kind !== 'resume') return notResumed(ctx, 'request', decision.kind);
     applyRequestEdits(draft, decision.edits);
   }
   draft.headers = fixLength(draft.headers, draft.body, false);
-  showRequest(flow, draft, ctx.maxBody);
+  showRequest(ctx, draft, whole);
   return { kind: 'send', draft };
 }
 
@@ -174,19 +181,22 @@ export function writeResponse(res: ServerResponse, draft: ResponseDraft, bodyles
   res.end(bodyless ? undefined : draft.body);
 }
 
-/** The response hold: delay, rewrites and a breakpoint, with the status known. */
-export async function holdResponse(ctx: HoldContext, draft: ResponseDraft, bodyless: boolean): Promise<Outcome<ResponseDraft>> {
+/**
+ * The response hold: delay, rewrites and a breakpoint, with the status known. `captured` is the
+ * body as the capture stored it (an upstream answer), null for answers made here.
+ */
+export async function holdResponse(ctx: HoldContext, draft: ResponseDraft, bodyless: boolean, captured: Buffer | null): Promise<Outcome<ResponseDraft>> {
   const plan = planResponse(ctx.hooks.rules.active, summarize(ctx.flow));
   if (!(await delay(plan.delayMs, ctx.signal))) return { kind: 'gone' };
   for (const r of plan.rewrites) applyRewrite(draft, r.target, r.find, r.replace);
   if (plan.pause) {
-    showResponse(ctx.flow, draft, ctx.maxBody);
+    showResponse(ctx, draft, captured);
     const decision = await pause(ctx, 'response');
     if (decision.kind !== 'resume') return notResumed(ctx, 'response', decision.kind);
     applyResponseEdits(draft, decision.edits);
   }
   // A bodyless answer's Content-Length describes another answer: left as it is.
   if (!bodyless) draft.headers = fixLength(draft.headers, draft.body, true);
-  showResponse(ctx.flow, draft, ctx.maxBody);
+  showResponse(ctx, draft, captured);
   return { kind: 'send', draft };
 }

@@ -14,7 +14,7 @@ import {
   type Flow,
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
-import { BodyCapture, declaredLength } from '../capture/body-capture.js';
+import { BodyCapture } from '../capture/body-capture.js';
 import { MitmError, UpstreamError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { attachUpstream, nowMs } from '../proxy/socket-state.js';
@@ -32,13 +32,16 @@ export interface ReplayOptions {
   bodyTimeout: number;
 }
 
-/** The draft a resend starts from; throws MITM_ERR_CANNOT_REPLAY when the flow cannot be resent. */
-export function replayDraft(source: Flow, edits: RequestEdits): RequestDraft {
+/**
+ * The draft a resend starts from: the source's request with its stored body (`body`), edited.
+ * Throws MITM_ERR_CANNOT_REPLAY when the flow cannot be resent.
+ */
+export function replayDraft(source: Flow, body: Buffer, edits: RequestEdits): RequestDraft {
   if (source.kind !== 'http') throw new MitmError('MITM_ERR_CANNOT_REPLAY', `a ${source.kind} flow cannot be resent, only HTTP requests`);
   if (source.request.bodyTruncated && edits.body === undefined) {
-    throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only ${source.request.body.length} of ${source.request.bodySize} request body bytes were kept; send a body with the edits`);
+    throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only ${body.length} of ${source.request.bodySize} request body bytes were kept; send a body with the edits`);
   }
-  const draft: RequestDraft = { method: source.request.method, url: source.request.url, headers: source.request.headers, body: source.request.body };
+  const draft: RequestDraft = { method: source.request.method, url: source.request.url, headers: source.request.headers, body };
   applyRequestEdits(draft, edits);
   let url: URL;
   try {
@@ -51,9 +54,10 @@ export function replayDraft(source: Flow, edits: RequestEdits): RequestDraft {
   return draft;
 }
 
-/** Starts the resend and returns its flow at once; the flow completes (or fails) as it runs. */
-export function replay(source: Flow, edits: RequestEdits, options: ReplayOptions): Flow {
-  const draft = replayDraft(source, edits);
+/** Starts the resend and returns its flow as soon as it is sent; the flow completes (or fails) as it runs. */
+export async function replay(source: Flow, edits: RequestEdits, options: ReplayOptions): Promise<Flow> {
+  const body = edits.body ?? (await options.store.readBody(source.id, 'request'));
+  const draft = replayDraft(source, body, edits);
   const url = new URL(draft.url);
   const target = targetOf(url);
   const request = emptyRequest(draft.method, url.href);
@@ -108,7 +112,7 @@ export function replay(source: Flow, edits: RequestEdits, options: ReplayOptions
     const response = capturedResponse(res);
     flow.response = response;
     options.store.update(flow);
-    const capture = new BodyCapture(response, options.maxBody, declaredLength(res.headers['content-length']));
+    const capture = new BodyCapture(response, options.maxBody, options.store.bodySink(flow, 'response'));
     res.setTimeout(options.bodyTimeout, () => res.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${options.bodyTimeout} ms`)));
     res.on('data', (chunk: Buffer) => capture.push(chunk));
     res.on('end', () => {

@@ -67,17 +67,18 @@ test('the rules API needs the token and refuses cross-origin changes', async (t)
   assert.equal(proxy.rules.list().length, 0);
 });
 
-test('rules survive a restart through a 0600 JSON file', { skip: requireTools('curl') }, async (t) => {
+test('rules survive a restart in the session folder, as a 0600 JSON file', { skip: requireTools('curl') }, async (t) => {
   const dir = await tempDir();
   t.after(() => dir.remove());
-  const rulesFile = join(dir.path, 'session', 'rules.json');
-  const first = await startProxy({ ui: true, uiPort: 0, token: TOKEN, rulesFile });
+  const session = join(dir.path, 'session');
+  const rulesFile = join(session, 'rules.json');
+  const first = await startProxy({ ui: true, uiPort: 0, token: TOKEN, session });
   const created = await apiClient(first.dashboardUrl!)('POST', '/api/rules', { match: 'path:/kept', action: { type: 'respond', status: 203, body: 'kept' } });
   assert.equal(created.status, 201);
   await first.cleanup();
   assert.equal((await stat(rulesFile)).mode & 0o777, 0o600);
 
-  const second = await startProxy({ ui: true, uiPort: 0, token: TOKEN, rulesFile });
+  const second = await startProxy({ ui: true, uiPort: 0, token: TOKEN, session });
   t.after(() => second.cleanup());
   assert.deepEqual((await apiClient(second.dashboardUrl!)('GET', '/api/rules')).json, [created.json]);
   const r = await curl(second, 'http://127.0.0.1:9/kept');
@@ -123,14 +124,14 @@ test('replay resends a captured request with edits as a new linked flow; the ups
   assert.equal(again.status, 200, JSON.stringify(again.json));
   const plain = await flowWhere(proxy, (f) => f.id === (again.json as { id: string }).id && f.state === 'complete');
   assert.equal(plain.replayOf, original.id);
-  assert.equal(plain.response?.body.toString(), 'echo POST /orig one');
+  assert.equal((await proxy.store.readBody(plain.id, 'response')).toString(), 'echo POST /orig one');
   assert.equal(plain.serverConnection?.tls?.version, 'TLSv1.2', 'through the proxy\'s own TLS');
 
   const headers = original.request.headers.map(([n, v]): [string, string] => (n === 'X-Try' ? [n, '2'] : [n, v]));
   const edited = await api('POST', `/api/flows/${original.id}/replay`, { headers, body: 'two, longer', url: `https://localhost:${up.https.port}/edited` });
   assert.equal(edited.status, 200, JSON.stringify(edited.json));
   const second = await flowWhere(proxy, (f) => f.id === (edited.json as { id: string }).id && f.state === 'complete');
-  assert.equal(second.response?.body.toString(), 'echo POST /edited two, longer');
+  assert.equal((await proxy.store.readBody(second.id, 'response')).toString(), 'echo POST /edited two, longer');
   assert.deepEqual(up.seen.map((s) => [s.url, s.body, s.headers['x-try']]), [['/orig', 'one', '1'], ['/orig', 'one', '1'], ['/edited', 'two, longer', '2']]);
   assert.equal(up.seen[2]!.headers['content-length'], '11');
 

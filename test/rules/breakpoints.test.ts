@@ -18,7 +18,7 @@ test('a request breakpoint holds the request until resumed with edits; the upstr
   const paused = await flowWhere(proxy, (f) => f.state === 'paused');
   assert.equal(paused.paused, 'request');
   assert.equal(up.seen.length, 0, 'nothing reached the upstream while paused');
-  assert.equal(paused.request.body.toString(), 'original body');
+  assert.equal((await proxy.store.readBody(paused.id, 'request')).toString(), 'original body');
 
   const headers = paused.request.headers.map(([n, v]): [string, string] => (n.toLowerCase() === 'x-edit' ? [n, 'after'] : [n, v]));
   const resumed = await api('POST', `/api/flows/${paused.id}/resume`, { headers, body: 'the edited, longer body' });
@@ -31,6 +31,7 @@ test('a request breakpoint holds the request until resumed with edits; the upstr
   assert.equal(up.seen[0]!.headers['content-length'], String('the edited, longer body'.length));
   const done = await flowWhere(proxy, (f) => f.id === paused.id && f.state === 'complete');
   assert.equal(done.paused, null);
+  assert.equal((await proxy.store.readBody(paused.id, 'request')).toString(), 'the edited, longer body', 'the flow keeps what was sent');
   assert.equal(proxy.breakpoints.size, 0);
 });
 
@@ -42,7 +43,7 @@ test('a response breakpoint lets the client receive an edited status and body, w
   const paused = await flowWhere(proxy, (f) => f.state === 'paused');
   assert.equal(paused.paused, 'response');
   assert.equal(up.seen.length, 1, 'the upstream answered');
-  assert.equal(paused.response?.body.toString(), 'echo GET /resp ');
+  assert.equal((await proxy.store.readBody(paused.id, 'response')).toString(), 'echo GET /resp ');
 
   const bad = await api('POST', `/api/flows/${paused.id}/resume`, { status: 42 });
   assert.equal(bad.status, 400);
@@ -56,6 +57,8 @@ test('a response breakpoint lets the client receive an edited status and body, w
   assert.match(body, /content-length: 15\r\n/i);
   assert.match(body, /x-upstream: yes/i);
   assert.ok(body.endsWith('\r\n\r\nshort and stout'), body);
+  await flowWhere(proxy, (f) => f.id === paused.id && f.state === 'complete');
+  assert.equal((await proxy.store.readBody(paused.id, 'response')).toString(), 'short and stout');
 });
 
 test('abort at a breakpoint answers 502 saying so, and the keep-alive connection serves the next request', { skip: requireTools('curl') }, async (t) => {

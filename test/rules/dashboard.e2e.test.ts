@@ -55,7 +55,7 @@ test('a rule added in the dashboard pauses a request, the editor resumes it edit
 
   await page.getByRole('button', { name: 'Resend', exact: true }).click();
   const resent = await flowWhere(proxy, (f) => f.replayOf !== null && f.state === 'complete');
-  assert.equal(resent.response?.body.toString(), 'echo POST /ui-hold edited in the browser');
+  assert.equal((await proxy.store.readBody(resent.id, 'response')).toString(), 'echo POST /ui-hold edited in the browser');
   assert.equal(up.seen.length, 2);
   await page.locator('.detail').filter({ hasText: 'Resent from' }).waitFor();
   assert.deepEqual(pageErrors, []);
