@@ -107,10 +107,6 @@ async function loadRules(config: Config): Promise<RuleSet> {
 }
 
 export async function start(config: Config): Promise<Running> {
-  const rules = await loadRules(config);
-  const breakpoints = new Breakpoints(config.pauseTimeout);
-  const serveHar = config.serveHar ? await HarReplay.load(config.serveHar, config.serveHarStrict) : null;
-  const hooks: RuleHooks = { rules, breakpoints, serveHar };
   const extraCa = await readCaFiles(config.upstreamCa);
   const rootCa = await loadOrCreateRootCa(config.caDir);
   const minter = await CertificateMinter.create(rootCa);
@@ -121,7 +117,12 @@ export async function start(config: Config): Promise<Running> {
   for (const flow of loaded) store.add(flow);
   let recorder: HarRecorder | null = null;
   let keylog: KeylogWriter | null = null;
+  let rules: RuleSet;
+  let serveHar: HarReplay | null;
   try {
+    // After the store: the rules file is in the session folder, which the store has checked.
+    rules = await loadRules(config);
+    serveHar = config.serveHar ? await HarReplay.load(config.serveHar, config.serveHarStrict) : null;
     // The recorder subscribes before any traffic so that no completed exchange is missed.
     recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
     keylog = config.keylog ? await openKeylog(config.keylog) : null;
@@ -130,6 +131,8 @@ export async function start(config: Config): Promise<Running> {
     await store.close();
     throw err;
   }
+  const breakpoints = new Breakpoints(config.pauseTimeout);
+  const hooks: RuleHooks = { rules, breakpoints, serveHar };
   const proxy = new ProxyServer({
     config,
     store,
