@@ -20,6 +20,11 @@ import { join } from 'node:path';
 import { packageRoot } from './package-info.js';
 import { caPageHandler } from './setup/ca-page.js';
 import { pacScript, PAC_CONTENT_TYPE } from './setup/pac.js';
+import { RuleSet } from './rules/rule-set.js';
+import { Breakpoints } from './rules/breakpoints.js';
+import { JsonFileRules, readRulesFile } from './rules/persist.js';
+import type { RuleHooks } from './rules/hold.js';
+import { HarReplay } from './rules/serve-har.js';
 
 /** Random dashboard tokens: 128 bits, URL-safe. */
 const TOKEN_BYTES = 16;
@@ -37,6 +42,8 @@ export interface Running {
   dashboardUrl: string | null;
   dashboard: Dashboard | null;
   recorder: HarRecorder | null;
+  rules: RuleSet;
+  breakpoints: Breakpoints;
   /** Stops everything; in-flight exchanges get up to `graceMs` to finish. */
   close(graceMs?: number): Promise<void>;
 }
@@ -78,6 +85,27 @@ function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
 
+/** Rules live in the session folder, so reopening a session brings its rules back. */
+const RULES_FILE = 'rules.json';
+
+/** Saved rules, replaced by --rules when given; a bad rule stops start-up with its index, field and reason. */
+async function loadRules(config: Config): Promise<RuleSet> {
+  const file = config.session ? join(config.session, RULES_FILE) : null;
+  const rules = new RuleSet(file ? new JsonFileRules(file) : null);
+  try {
+    await rules.load();
+    if (config.rules) {
+      const given = await readRulesFile(config.rules);
+      if (given === null) throw new ConfigError(`--rules ${config.rules} does not exist`);
+      await rules.replaceAll(given);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${config.rules ? `--rules ${config.rules}` : `rules file ${file}`}: ${(err as Error).message}`);
+  }
+  return rules;
+}
+
 export async function start(config: Config): Promise<Running> {
   const extraCa = await readCaFiles(config.upstreamCa);
   const rootCa = await loadOrCreateRootCa(config.caDir);
@@ -89,7 +117,12 @@ export async function start(config: Config): Promise<Running> {
   for (const flow of loaded) store.add(flow);
   let recorder: HarRecorder | null = null;
   let keylog: KeylogWriter | null = null;
+  let rules: RuleSet;
+  let serveHar: HarReplay | null;
   try {
+    // After the store: the rules file is in the session folder, which the store has checked.
+    rules = await loadRules(config);
+    serveHar = config.serveHar ? await HarReplay.load(config.serveHar, config.serveHarStrict) : null;
     // The recorder subscribes before any traffic so that no completed exchange is missed.
     recorder = config.har ? await HarRecorder.open(config.har, { append: config.harAppend, store, redact: config.redact }) : null;
     keylog = config.keylog ? await openKeylog(config.keylog) : null;
@@ -98,6 +131,8 @@ export async function start(config: Config): Promise<Running> {
     await store.close();
     throw err;
   }
+  const breakpoints = new Breakpoints(config.pauseTimeout);
+  const hooks: RuleHooks = { rules, breakpoints, serveHar };
   const proxy = new ProxyServer({
     config,
     store,
@@ -106,6 +141,7 @@ export async function start(config: Config): Promise<Running> {
     extraCa,
     // In memory: a read-only CA folder may hold only ca.pem and ca.key.
     caPage: caPageHandler({ pem: rootCa.paths.pem, cer: rootCa.certDer, p12: rootCa.p12 }, rootCa.fingerprint256),
+    rules: hooks,
   });
   let dashboard: Dashboard | null = null;
   let addr: AddressInfo;
@@ -124,6 +160,12 @@ export async function start(config: Config): Promise<Running> {
         harStatus: recorder ? () => recorder.status() : null,
         redact: config.redact,
         passthrough: proxy.passthrough,
+        rules: {
+          store,
+          rules,
+          breakpoints,
+          replay: { upstream: proxy.upstream, maxBody: config.maxBody, headersTimeout: config.headersTimeout, bodyTimeout: config.bodyTimeout },
+        },
         pac: {
           contentType: PAC_CONTENT_TYPE,
           // Clients reach a proxy bound to every address through loopback, as `env` says.
@@ -150,7 +192,11 @@ export async function start(config: Config): Promise<Running> {
     dashboardUrl: dashboard?.url ?? null,
     dashboard,
     recorder,
+    rules,
+    breakpoints,
     async close(graceMs = 0) {
+      // Paused exchanges would hold the grace period for nothing: nobody resumes them now.
+      breakpoints.close();
       await proxy.close(graceMs);
       await dashboard?.close();
       // After the proxy: the last exchanges complete first, then the file is finished.

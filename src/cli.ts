@@ -57,6 +57,11 @@ Options:
   --headers-timeout MS   upstream response headers timeout (default 60000)
   --body-timeout MS      upstream body inactivity timeout (default 60000)
   --client-headers-timeout MS  client request headers timeout (default 30000)
+  --rules FILE           load rules (a JSON array) at start; see README "Change traffic"
+  --pause-timeout MS     a paused exchange is answered 504 after this (default 300000)
+  --serve-har FILE       answer requests recorded in a HAR file from it (method, URL,
+                         and body unless GET/HEAD; repeats in recorded order)
+  --serve-har-strict     with --serve-har: answer 404 to requests not in the file
   --no-tls-tap           do not observe handshakes from the bytes (benchmarks only:
                          measures what the tap costs; the TLS view loses most events)
   -h, --help             show this help
@@ -91,6 +96,10 @@ const OPTIONS = {
   'headers-timeout': { type: 'string' },
   'body-timeout': { type: 'string' },
   'client-headers-timeout': { type: 'string' },
+  rules: { type: 'string' },
+  'pause-timeout': { type: 'string' },
+  'serve-har': { type: 'string' },
+  'serve-har-strict': { type: 'boolean' },
   shell: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -150,7 +159,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     headersTimeout: v['headers-timeout'] !== undefined ? parseMs('headers-timeout', v['headers-timeout']) : DEFAULTS.headersTimeout,
     bodyTimeout: v['body-timeout'] !== undefined ? parseMs('body-timeout', v['body-timeout']) : DEFAULTS.bodyTimeout,
     clientHeadersTimeout: v['client-headers-timeout'] !== undefined ? parseMs('client-headers-timeout', v['client-headers-timeout']) : DEFAULTS.clientHeadersTimeout,
+    rules: v.rules !== undefined ? resolve(v.rules) : null,
+    pauseTimeout: v['pause-timeout'] !== undefined ? parseMs('pause-timeout', v['pause-timeout']) : DEFAULTS.pauseTimeout,
+    serveHar: v['serve-har'] !== undefined ? resolve(v['serve-har']) : null,
+    serveHarStrict: v['serve-har-strict'] ?? false,
   };
+  if (config.serveHarStrict && config.serveHar === null) throw new ConfigError('--serve-har-strict needs --serve-har FILE');
   if (config.har !== null && config.har === '') throw new ConfigError('--har needs a file name');
   if (sub === 'env') return { kind: 'env', config, shell: v.shell ?? 'bash' };
   const warnings = validateConfig(config);

@@ -43,6 +43,14 @@ export interface Config {
   bodyTimeout: number;
   /** ms a client may take to send its request headers (slowloris guard). */
   clientHeadersTimeout: number;
+  /** JSON rules file loaded at start (--rules); it replaces the rules saved in the session. */
+  rules: string | null;
+  /** ms a paused exchange waits for resume or abort before it is answered 504. */
+  pauseTimeout: number;
+  /** HAR file whose recorded answers serve matching requests (--serve-har). */
+  serveHar: string | null;
+  /** With serveHar: unmatched requests get a 404 instead of going upstream. */
+  serveHarStrict: boolean;
 }
 
 export const DEFAULTS: Config = {
@@ -73,6 +81,10 @@ export const DEFAULTS: Config = {
   headersTimeout: 60_000,
   bodyTimeout: 60_000,
   clientHeadersTimeout: 30_000,
+  rules: null,
+  pauseTimeout: 5 * 60_000,
+  serveHar: null,
+  serveHarStrict: false,
 };
 
 export function parsePort(name: string, value: string, allowZero = true): number {

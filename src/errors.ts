@@ -28,13 +28,20 @@ export const ERROR_CODES = {
   MITM_ERR_AUTH_TOKEN: 'a dashboard request lacks the token (or carries a wrong one)',
   MITM_ERR_AUTH_HOST: 'a dashboard request names a Host the dashboard does not answer to',
   MITM_ERR_AUTH_ORIGIN: 'a state-changing dashboard request or live-feed upgrade came from a foreign Origin',
-  MITM_ERR_TOO_LARGE: 'a request body sent to the dashboard is larger than the limit',
+  MITM_ERR_TOO_LARGE: 'a request body is larger than the limit (a dashboard upload, or a request held for a rule)',
   MITM_ERR_KEYLOG_IO: 'the --keylog file cannot be opened for writing',
   MITM_ERR_METHOD_NOT_ALLOWED: 'the CA page was asked for something other than GET or HEAD',
   MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',
   MITM_ERR_SESSION_IO: 'the session folder or its files cannot be created, read or written',
   MITM_ERR_SESSION_CORRUPT: 'the session database exists but cannot be opened as a mitmscope session',
   MITM_ERR_INTERRUPTED: 'the proxy stopped before the exchange finished (found when a session is reopened)',
+  MITM_ERR_RULE_INVALID: 'a rule (or rules file) is malformed: the error names the index, field and reason',
+  MITM_ERR_RULES_IO: 'the rules file cannot be read or written',
+  MITM_ERR_EDIT_INVALID: 'edits to a paused or resent exchange are malformed',
+  MITM_ERR_NOT_PAUSED: 'the flow is not paused at a breakpoint',
+  MITM_ERR_CANNOT_REPLAY: 'the flow cannot be sent again (not HTTP, or its captured body is incomplete)',
+  MITM_ERR_ABORTED: 'the exchange was aborted in mitmscope (a rule or the breakpoint editor)',
+  MITM_ERR_PAUSE_TIMEOUT: 'a paused exchange was not resumed within --pause-timeout',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -81,6 +88,13 @@ const STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
   MITM_ERR_SESSION_CORRUPT: 500,
   // A flow recorded as interrupted never reached a client answer: the proxy was gone.
   MITM_ERR_INTERRUPTED: 502,
+  MITM_ERR_RULE_INVALID: 400,
+  MITM_ERR_RULES_IO: 500,
+  MITM_ERR_EDIT_INVALID: 400,
+  MITM_ERR_NOT_PAUSED: 409,
+  MITM_ERR_CANNOT_REPLAY: 409,
+  MITM_ERR_ABORTED: 502,
+  MITM_ERR_PAUSE_TIMEOUT: 504,
 };
 
 export function statusFor(code: ErrorCode): number {
@@ -97,7 +111,9 @@ export type FailureStage =
   | 'upstream-request'
   | 'upstream-response'
   | 'client-response'
-  | 'tunnel';
+  | 'tunnel'
+  /** Stopped by mitmscope itself: an abort rule, an abort or timeout at a breakpoint. */
+  | 'intercept';
 
 export class MitmError extends Error {
   readonly code: ErrorCode;
@@ -150,6 +166,20 @@ export class StoreError extends MitmError {
     super(code, message, options);
     this.name = 'StoreError';
     this.path = path;
+  }
+}
+
+/** A malformed rule or edit: which one (`index` in a list), which field, and why. */
+export class FieldError extends MitmError {
+  readonly index: number | null;
+  readonly field: string;
+  readonly reason: string;
+  constructor(code: 'MITM_ERR_RULE_INVALID' | 'MITM_ERR_EDIT_INVALID', index: number | null, field: string, reason: string) {
+    super(code, `${index === null ? '' : `rule ${index}: `}${field}: ${reason}`);
+    this.name = 'FieldError';
+    this.index = index;
+    this.field = field;
+    this.reason = reason;
   }
 }
 

@@ -120,7 +120,9 @@ export interface FlowError {
   message: string;
 }
 
-export type FlowState = 'pending' | 'complete' | 'error';
+/** `paused`: held at a breakpoint; nothing of it has reached the other side yet. */
+export type FlowState = 'pending' | 'paused' | 'complete' | 'error';
+export type PausedAt = 'request' | 'response';
 export type FlowKind = 'http' | 'tunnel' | 'tls-failure' | 'websocket';
 
 export interface WebSocketMessage {
@@ -168,6 +170,10 @@ export interface Flow {
   imported: boolean;
   /** Free-form notes (e.g. why a tunnel was not intercepted). */
   notes: string[];
+  /** Where a `paused` flow is held; null otherwise. */
+  paused: PausedAt | null;
+  /** The flow this one resent, for flows made by replay. */
+  replayOf: string | null;
 }
 
 export function newId(): string {
@@ -246,6 +252,8 @@ export function createFlow(init: NewFlowInit): Flow {
     websocket: null,
     imported: false,
     notes: [],
+    paused: null,
+    replayOf: null,
   };
 }
 
@@ -294,6 +302,8 @@ export interface FlowSummary {
   tlsVersion: string | null;
   error: string | null;
   imported: boolean;
+  paused: PausedAt | null;
+  replayOf: string | null;
 }
 
 export function summarize(flow: Flow): FlowSummary {
@@ -314,6 +324,8 @@ export function summarize(flow: Flow): FlowSummary {
     tlsVersion: flow.serverConnection?.tls?.version ?? flow.clientConnection?.tls?.version ?? null,
     error: flow.error ? `${flow.error.stage}: ${flow.error.message}` : null,
     imported: flow.imported,
+    paused: flow.paused,
+    replayOf: flow.replayOf,
   };
 }
 

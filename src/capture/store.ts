@@ -466,6 +466,25 @@ export class FlowStore {
     return this.db.flowById(id)?.seq ?? null;
   }
 
+  /**
+   * Replaces a body of a flow in flight with `bytes` (a rule's rewrite, an edit at a breakpoint):
+   * the old bytes are released. The caller sets the message's sizes.
+   */
+  replaceBody(flow: Flow, part: BodyPart, bytes: Buffer): void {
+    const entry = this.live.get(flow.id) ?? this.reload(flow);
+    if (!entry) return;
+    const old = entry[part];
+    entry[part] = [];
+    void this.segments.release(old);
+    const extent = this.segments.append([bytes], bytes.length);
+    const message = part === 'request' ? flow.request : flow.response;
+    if (extent) {
+      entry[part].push(extent);
+      this.segments.retain([extent]);
+    } else if (bytes.length > 0 && message) message.bodyTruncated = true;
+    this.markDirty(entry);
+  }
+
   /** A captured body read from the session, at most `limit` bytes. */
   async readBody(id: string, part: BodyPart, limit = Infinity): Promise<Buffer> {
     const extents = this.extentsOf(id, part);
@@ -506,7 +525,7 @@ export class FlowStore {
   }
 
   clear(): void {
-    const pending = [...this.live.values()].filter((e) => e.flow.state === 'pending');
+    const pending = [...this.live.values()].filter((e) => inFlight(e.flow));
     this.db.deleteAll();
     this.live.clear();
     this.dirty.clear();
@@ -644,7 +663,7 @@ export class FlowStore {
       return;
     }
     for (const e of batch) {
-      if (e.flow.state === 'pending' || this.dirty.has(e)) continue;
+      if (inFlight(e.flow) || this.dirty.has(e)) continue;
       this.live.delete(e.flow.id);
       this.recent.set(e.flow.id, e);
     }
@@ -775,7 +794,7 @@ export class FlowStore {
   private dropUnsaved(): void {
     for (const e of this.dirty) {
       if (this.dirty.size <= MAX_UNSAVED) break;
-      if (e.flow.state === 'pending') continue;
+      if (inFlight(e.flow)) continue;
       this.dirty.delete(e);
       this.live.delete(e.flow.id);
       this.count -= 1;
@@ -817,6 +836,11 @@ export class FlowStore {
       for (const ev of batch) this.emitter.emit('event', ev);
     });
   }
+}
+
+/** Pending and paused (held at a breakpoint) flows are still running: they stay in memory. */
+function inFlight(flow: Flow): boolean {
+  return flow.state === 'pending' || flow.state === 'paused';
 }
 
 /** Appends an extent, merging it into the previous one when the bytes are contiguous (true then). */

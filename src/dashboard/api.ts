@@ -14,6 +14,7 @@ import { keylogLines } from '../tls/keylog.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
+import { createRulesRouter, type RulesApiContext } from '../rules/api.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
 export const HAR_IMPORT_LIMIT_BYTES = 200 * 1024 * 1024;
@@ -33,6 +34,8 @@ export interface ApiContext {
   harStatus: (() => HarRecordingStatus) | null;
   /** Hosts tunnelled untouched because a client rejected our certificate (--auto-passthrough). */
   passthrough: Set<string> | null;
+  /** Rules, breakpoints and resend; null leaves those routes out. */
+  rules?: RulesApiContext | null;
 }
 
 export interface StatusJson {
@@ -221,6 +224,8 @@ export function createApiRouter(ctx: ApiContext): Router {
     for (const flow of flows) store.add(flow);
     res.json({ imported: flows.length });
   });
+
+  if (ctx.rules) api.use(createRulesRouter(ctx.rules));
 
   api.use((req, res) => sendError(res, 'MITM_ERR_NOT_FOUND', `no API route ${req.method} ${req.baseUrl}${req.path}`));
   return api;

@@ -11,6 +11,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { FlowStore } from '../capture/store.js';
 import { statusFor, type ErrorCode } from '../errors.js';
 import { sendErrorResponse } from '../proxy/error-response.js';
+import type { RulesApiContext } from '../rules/api.js';
 import { createApiRouter, sendError } from './api.js';
 import { isStateChanging, locationWithoutToken, requestUrl, TOKEN_PARAM, type AccessPolicy } from './auth.js';
 
@@ -62,6 +63,7 @@ export interface AppContext {
   passthrough: Set<string> | null;
   /** The PAC script (no token: browsers fetch it before anything else); null = no /proxy.pac. */
   pac: { script: () => string; contentType: string } | null;
+  rules?: RulesApiContext | null;
 }
 
 function isApi(req: Request): boolean {
@@ -149,7 +151,7 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, harStatus: ctx.harStatus, redact: ctx.redact, passthrough: ctx.passthrough }));
+  app.use('/api', createApiRouter({ store: ctx.store, version: ctx.version, recording: ctx.recording, harStatus: ctx.harStatus, redact: ctx.redact, passthrough: ctx.passthrough, rules: ctx.rules ?? null }));
 
   app.use(express.static(ctx.uiDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
 

@@ -15,6 +15,7 @@ import { harCreator } from '../har/mapping.js';
 import { createApp, type CaFiles } from './app.js';
 import { AccessPolicy, requestUrl, urlHostFor } from './auth.js';
 import { LiveFeed, type LiveOptions } from './live.js';
+import type { RulesApiContext } from '../rules/api.js';
 
 const debug = debuglog('mitmscope:dashboard');
 
@@ -43,6 +44,8 @@ export interface DashboardOptions {
   passthrough?: Set<string> | null;
   /** Serves /proxy.pac without a token when set. */
   pac?: { script: () => string; contentType: string } | null;
+  /** Rules, breakpoints and resend routes; absent leaves them out. */
+  rules?: RulesApiContext | null;
   /** Live-feed tuning (tests shorten the heartbeat and limits). */
   live?: Partial<LiveOptions>;
 }
@@ -95,6 +98,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     redact: options.redact ?? null,
     pac: options.pac ?? null,
     passthrough: options.passthrough ?? null,
+    rules: options.rules ?? null,
   });
   server.on('request', app);
   server.on('clientError', (err, socket) => {

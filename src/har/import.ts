@@ -33,7 +33,7 @@ type Obj = Record<string, unknown>;
 const EMPTY = Buffer.alloc(0);
 const SCHEMES = new Set<Flow['scheme']>(['http', 'https', 'ws', 'wss', 'tcp']);
 const DEFAULT_PORTS: Record<Flow['scheme'], number> = { http: 80, ws: 80, https: 443, wss: 443, tcp: 0 };
-const STAGES = new Set<FailureStage>(['client-request', 'client-tls', 'dns', 'connect', 'upstream-tls', 'upstream-request', 'upstream-response', 'client-response', 'tunnel']);
+const STAGES = new Set<FailureStage>(['client-request', 'client-tls', 'dns', 'connect', 'upstream-tls', 'upstream-request', 'upstream-response', 'client-response', 'tunnel', 'intercept']);
 const SENDERS = new Set<Sender>(['client', 'proxy', 'server']);
 /** WebSocket binary frames carry base64 `data` (Chrome's convention). */
 const OPCODE_BINARY = 2;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, open, readFile, realpath, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { debuglog } from 'node:util';
-import type { Flow } from '../capture/flow.js';
+import type { Flow, FlowState } from '../capture/flow.js';
 import type { FlowStore, StoreEvent } from '../capture/store.js';
 import { HarError } from '../errors.js';
 import { harRoot, harToFlows } from './import.js';
@@ -153,6 +153,11 @@ export interface HarRecordingStatus {
   stopped: boolean;
 }
 
+/** Pending and paused exchanges are written once they end. */
+function finished(state: FlowState): boolean {
+  return state === 'complete' || state === 'error';
+}
+
 export class HarRecorder {
   readonly path: string;
   private readonly fh: FileHandle;
@@ -205,9 +210,9 @@ export class HarRecorder {
   private onEvent(event: StoreEvent): void {
     if (event.type !== 'flow' && event.type !== 'flow-update') return;
     // Imported flows came from a HAR already; recording them again would duplicate that file.
-    if (event.flow.state === 'pending' || event.flow.imported || this.failure) return;
+    if (!finished(event.flow.state) || event.flow.imported || this.failure) return;
     const flow = this.store.get(event.flow.id);
-    if (!flow || flow.state === 'pending' || this.written.has(flow)) return;
+    if (!flow || !finished(flow.state) || this.written.has(flow)) return;
     this.written.add(flow);
     // The bodies are read from the session; the entry is serialised as soon as they are in.
     this.queue.push(

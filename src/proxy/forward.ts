@@ -24,6 +24,12 @@ import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
+import { collectBody, holdRequest, holdResponse, isBodyless, MAX_HELD_BODY_BYTES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
+import { planExchange, type RequestPlan } from '../rules/plan.js';
+import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
+import { dropConnection } from '../rules/drop.js';
+import { targetOf } from '../rules/target.js';
+import { summarize } from '../capture/flow.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -40,6 +46,8 @@ export interface ForwarderOptions {
   maxBody: number;
   headersTimeout: number;
   bodyTimeout: number;
+  /** Rules and breakpoints; null streams every exchange untouched. */
+  rules?: RuleHooks | null;
 }
 
 /** State of one exchange while it runs. */
@@ -56,6 +64,8 @@ interface Exchange {
   reused: boolean;
   retried: boolean;
   settled: boolean;
+  /** Rules may act on the response: it is held whole instead of streamed (set by `intercept`). */
+  hold: HoldContext | null;
 }
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
@@ -88,7 +98,7 @@ export class Forwarder {
     const request = emptyRequest(req.method ?? 'GET', url, req.httpVersion);
     request.headers = pairHeaders(req.rawHeaders);
     const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: target.client });
-    const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false };
+    const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false, hold: null };
     exchanges.set(req, ex);
     this.active += 1;
     this.options.store.add(flow);
@@ -108,8 +118,99 @@ export class Forwarder {
 
     req.url = path;
     for (const h of HOP_BY_HOP) delete req.headers[h];
-    this.send(ex, req, res, null);
+    const rules = this.options.rules;
+    const plan = rules ? planExchange(rules.rules.active, rules.serveHar !== null, () => summarize(flow)) : null;
+    if (rules && plan) void this.intercept(ex, req, res, rules, plan);
+    else this.send(ex, req, res, null);
     return flow;
+  }
+
+  /** An exchange rules act on: the request is held whole, then answered, dropped or sent on. */
+  private async intercept(ex: Exchange, req: IncomingMessage, res: ServerResponse, hooks: RuleHooks, plan: RequestPlan): Promise<void> {
+    // Before any await: the body must be read from its first byte.
+    const body = collectBody(req, MAX_HELD_BODY_BYTES);
+    const gone = new AbortController();
+    res.once('close', () => {
+      gone.abort();
+      hooks.breakpoints.cancel(ex.flow.id);
+    });
+    const ctx: HoldContext = { flow: ex.flow, hooks, store: this.options.store, maxBody: this.options.maxBody, signal: gone.signal };
+    const outcome = await holdRequest(ctx, plan, body);
+    if (outcome.kind !== 'send') return this.conclude(ex, req, res, outcome, ctx);
+    if (ex.settled) return;
+    this.applyDraft(ex, req, outcome.draft);
+    if (plan.holdResponse) ex.hold = ctx;
+    this.send(ex, req, res, Readable.from(outcome.draft.body.length > 0 ? [outcome.draft.body] : []));
+  }
+
+  /** Points the outgoing request at the draft: method, URL (and origin, when a rewrite moved it), headers. */
+  private applyDraft(ex: Exchange, req: IncomingMessage, draft: RequestDraft): void {
+    const before = new URL(`${ex.target.scheme}://${hostPort(ex.target)}/`);
+    const url = new URL(draft.url);
+    const headers = headerObject(draft.headers, HOP_BY_HOP);
+    if (url.origin !== before.origin) {
+      const moved = targetOf(url);
+      ex.target = { ...moved, client: ex.target.client };
+      Object.assign(ex.flow, { scheme: moved.scheme, host: moved.host, port: moved.port });
+      headers['host'] = url.host;
+    }
+    req.method = draft.method;
+    req.url = `${url.pathname}${url.search}`;
+    req.headers = headers;
+  }
+
+  /** Ends an exchange a hold did not send on. */
+  private conclude(ex: Exchange, req: IncomingMessage, res: ServerResponse, outcome: Exclude<Outcome<unknown>, { kind: 'send' }>, ctx: HoldContext): void {
+    if (ex.settled) return;
+    switch (outcome.kind) {
+      case 'answer':
+        ex.tResponse = nowMs();
+        setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tRequest, sent: ex.tResponse, response: ex.tResponse });
+        ex.flow.response = { status: outcome.draft.status, statusText: '', httpVersion: '1.1', headers: outcome.draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+        return void this.respondHeld(ex, req, res, outcome.draft, ctx, null);
+      case 'stop':
+        this.fail(ex, 'intercept', outcome.error);
+        return sendErrorResponse(res, outcome.error);
+      case 'drop':
+        this.fail(ex, 'intercept', outcome.error);
+        return dropConnection(res, outcome.how);
+      case 'gone':
+        this.fail(ex, 'intercept', new MitmError('MITM_ERR_ABORTED', 'the exchange ended while held (the client left or mitmscope stopped)'));
+        res.destroy();
+        return;
+    }
+  }
+
+  /** The response hold, then the (edited) response to the client. */
+  private async respondHeld(ex: Exchange, req: IncomingMessage, res: ServerResponse, draft: ResponseDraft, ctx: HoldContext, captured: Buffer | null): Promise<void> {
+    const bodyless = isBodyless(req.method ?? 'GET', draft.status);
+    const outcome = await holdResponse(ctx, draft, bodyless, captured);
+    if (outcome.kind !== 'send') return this.conclude(ex, req, res, outcome, ctx);
+    if (ex.settled || res.destroyed) return;
+    writeResponse(res, outcome.draft, bodyless);
+  }
+
+  /** Reads a held upstream response whole; one too large to hold streams on untouched. */
+  private holdUpstreamResponse(ex: Exchange, ctx: HoldContext, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const response = ex.flow.response!;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_HELD_BODY_BYTES) return void chunks.push(chunk);
+      proxyRes.off('data', onData);
+      ex.flow.notes.push(`response larger than ${MAX_HELD_BODY_BYTES} bytes: streamed without rules`);
+      res.writeHead(response.status, response.statusText, flatHeaders(response.headers));
+      for (const c of chunks) res.write(c);
+      res.write(chunk);
+      proxyRes.pipe(res);
+    };
+    proxyRes.on('data', onData);
+    proxyRes.once('end', () => {
+      if (size > MAX_HELD_BODY_BYTES) return;
+      const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body: Buffer.concat(chunks) };
+      void this.respondHeld(ex, req, res, draft, ctx, draft.body);
+    });
   }
 
   private send(ex: Exchange, req: IncomingMessage, res: ServerResponse, replay: Readable | null): void {
@@ -121,6 +222,7 @@ export class Forwarder {
         target: { protocol: `${target.scheme}:`, host: bareHost(target.host), port: target.port },
         agent: this.options.upstream.agentFor(target),
         ...(replay ? { buffer: replay } : {}),
+        ...(ex.hold ? { selfHandleResponse: true } : {}),
       },
       (err) => this.onError(ex, req, res, err),
     );
@@ -207,6 +309,7 @@ export class Forwarder {
     proxyRes.on('error', onAbort);
     proxyRes.on('aborted', () => onAbort());
     proxyRes.on('close', () => onAbort());
+    if (ex.hold) this.holdUpstreamResponse(ex, ex.hold, proxyRes, req, res);
   }
 
   private onError(ex: Exchange, req: IncomingMessage, res: ServerResponse, err: Error): void {

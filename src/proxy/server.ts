@@ -22,6 +22,7 @@ import { openTunnel, type TunnelOptions } from './tunnel.js';
 import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
+import type { RuleHooks } from '../rules/hold.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
 const FIRST_BYTES_TIMEOUT_MS = 3000;
@@ -40,6 +41,8 @@ export interface ProxyServerOptions {
   extraCa: string[];
   /** Answers requests for the CA install host; absent until that page exists. */
   caPage?: ((req: IncomingMessage, res: ServerResponse) => void) | null;
+  /** Rules and breakpoints for HTTP exchanges; absent streams everything untouched. */
+  rules?: RuleHooks | null;
 }
 
 export interface Authority {
@@ -94,6 +97,7 @@ export class ProxyServer {
       maxBody: config.maxBody,
       headersTimeout: config.headersTimeout,
       bodyTimeout: config.bodyTimeout,
+      rules: options.rules ?? null,
     });
     const serverOptions: http.ServerOptions = {
       headersTimeout: config.clientHeadersTimeout,
@@ -272,7 +276,7 @@ export class ProxyServer {
           },
         ).then((tlsSocket) => {
           if (!tlsSocket) return;
-          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection });
+          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection, raw: socket });
           this.sockets.add(tlsSocket);
           tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
           this.inner.emit('connection', tlsSocket);
@@ -281,7 +285,7 @@ export class ProxyServer {
       }
       if (verdict.kind === 'http') {
         socket.unshift(buffered);
-        setTunnel(socket, { scheme: 'http', connectHost: target.host, connectPort: target.port, sni: null, client: client.connection });
+        setTunnel(socket, { scheme: 'http', connectHost: target.host, connectPort: target.port, sni: null, client: client.connection, raw: socket });
         this.inner.emit('connection', socket);
         socket.resume();
         return;

@@ -14,6 +14,8 @@ export interface TunnelContext {
   /** SNI the client sent, if any; the upstream TLS connection uses it. */
   sni: string | null;
   client: Connection;
+  /** The client's TCP socket under the TLS one (a reset must reach TCP). */
+  raw: Socket;
 }
 
 /** How an upstream socket was made: timings of its set-up and its Connection record. */

@@ -226,6 +226,24 @@ describe('a session on disk', () => {
     assert.deepEqual(again.newest(3).map((s) => s.id), [f.id, ws.id, g.id]);
   });
 
+  test('a flow paused at a breakpoint keeps its edited body and is interrupted by a crash', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const first = new FlowStore({ session: dir });
+    const held = flow('paused');
+    held.paused = 'request';
+    first.add(held);
+    first.replaceBody(held, 'request', Buffer.from('edited'));
+    await first.flushed();
+    assert.equal((await first.readBody(held.id, 'request')).toString(), 'edited');
+    await first.close();
+
+    const again = new FlowStore({ session: dir });
+    t.after(() => again.close());
+    const back = again.get(held.id)!;
+    assert.deepEqual([back.state, back.paused, back.error?.code], ['error', null, 'MITM_ERR_INTERRUPTED']);
+    assert.equal((await again.readBody(held.id, 'request')).toString(), 'edited');
+  });
+
   test('a torn body write is detected at open: the body is kept as far as it exists and marked', async (t) => {
     const dir = join(await tempDir(t), 's');
     const first = new FlowStore({ session: dir });

@@ -22,6 +22,8 @@ function flow(over: Partial<FlowSummary>): FlowSummary {
     tlsVersion: 'TLSv1.2',
     error: null,
     imported: false,
+    paused: null,
+    replayOf: null,
     ...over,
   };
 }

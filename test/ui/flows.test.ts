@@ -21,6 +21,8 @@ function summary(id: string, over: Partial<FlowSummary> = {}): FlowSummary {
     tlsVersion: 'TLSv1.3',
     error: null,
     imported: false,
+    paused: null,
+    replayOf: null,
     ...over,
   };
 }

@@ -9,22 +9,26 @@ import { describe, it } from 'node:test';
 import { createFlow, emptyHandshake, emptyRequest, flowToJson, summarize, type FlowJson, type FlowSummary as ServerSummary } from '../../src/capture/flow.js';
 import type { StatusJson as ServerStatus } from '../../src/dashboard/api.js';
 import type { LiveEvent as ServerLiveEvent } from '../../src/dashboard/live.js';
-import type { FlowDetail, FlowSummary, Handshake, LiveEvent, StatusJson } from '../../ui/src/types.js';
+import type { Rule as ServerRule } from '../../src/rules/types.js';
+import type { FlowDetail, FlowSummary, Handshake, LiveEvent, Rule, StatusJson } from '../../ui/src/types.js';
 
 // Compile-time: the server's JSON is assignable to what the page reads.
 export const summaryFits = (s: ServerSummary): FlowSummary => s;
 export const detailFits = (f: FlowJson): FlowDetail => f;
 export const statusFits = (s: ServerStatus): StatusJson => s;
 export const liveFits = (e: ServerLiveEvent): LiveEvent => e;
+export const ruleFits = (r: ServerRule): Rule => r;
+export const ruleSent = (r: Rule): ServerRule => r;
 
 // `Record<keyof T, true>` must name every key, so these lists are complete by construction.
 const DETAIL_KEYS: Record<keyof FlowDetail, true> = {
   id: true, kind: true, state: true, startedAt: true, duration: true, scheme: true, host: true, port: true, request: true, response: true,
   error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, tls: true,
+  paused: true, replayOf: true,
 };
 const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
   id: true, kind: true, state: true, method: true, url: true, scheme: true, host: true, status: true, contentType: true, requestSize: true,
-  responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true,
+  responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true, paused: true, replayOf: true,
 };
 const HANDSHAKE_KEYS: Record<keyof Handshake, true> = {
   version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3String: true, ja4: true, offeredCiphers: true, group: true,

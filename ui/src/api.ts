@@ -3,7 +3,7 @@
  * also works behind a reverse proxy that mounts it under a prefix; the token travels in the
  * cookie the server set when the page was opened with `?token=`.
  */
-import type { FlowDetail, FlowSummary, StatusJson } from './types.js';
+import type { FlowDetail, FlowSummary, Header, Rule, StatusJson } from './types.js';
 
 export const HAR_URL = 'api/har';
 export const CA_URL = 'ca.pem';
@@ -31,6 +31,13 @@ async function failure(res: Response): Promise<ApiError> {
     // Not JSON (a proxy's error page): the status line says enough.
   }
   return new ApiError(res.status, message, code);
+}
+
+function sendJson<T>(path: string, method: string, body?: unknown): Promise<T> {
+  return getJson<T>(path, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+  });
 }
 
 async function getJson<T>(path: string, init?: RequestInit): Promise<T> {
@@ -104,6 +111,46 @@ export async function clearPassthrough(host?: string): Promise<void> {
 
 export function importHar(file: Blob): Promise<{ imported: number }> {
   return getJson<{ imported: number }>(HAR_URL, { method: 'POST', body: file, headers: { 'Content-Type': 'application/json' } });
+}
+
+export type RuleInput = Omit<Rule, 'id'> & { id?: string };
+
+export function fetchRules(): Promise<Rule[]> {
+  return getJson<Rule[]>('api/rules');
+}
+
+export function saveRule(rule: RuleInput): Promise<Rule> {
+  return rule.id === undefined ? sendJson<Rule>('api/rules', 'POST', rule) : sendJson<Rule>(`api/rules/${encodeURIComponent(rule.id)}`, 'PUT', rule);
+}
+
+export async function deleteRule(id: string): Promise<void> {
+  await sendJson<unknown>(`api/rules/${encodeURIComponent(id)}`, 'DELETE');
+}
+
+/** Edits for a paused or resent exchange; a field left out stays as it is. */
+export interface Edits {
+  method?: string;
+  url?: string;
+  status?: number;
+  headers?: Header[];
+  body?: string | { base64: string };
+}
+
+function flowAction<T>(id: string, action: 'resume' | 'abort' | 'replay', edits?: Edits): Promise<T> {
+  return sendJson<T>(`api/flows/${encodeURIComponent(id)}/${action}`, 'POST', edits);
+}
+
+export function resumeFlow(id: string, edits?: Edits): Promise<unknown> {
+  return flowAction(id, 'resume', edits);
+}
+
+export function abortFlow(id: string): Promise<unknown> {
+  return flowAction(id, 'abort');
+}
+
+/** Sends the flow's request again (edited); answers the new flow's id. */
+export function replayFlow(id: string, edits?: Edits): Promise<{ id: string }> {
+  return flowAction<{ id: string }>(id, 'replay', edits);
 }
 
 /** ws(s)://same-host/…/api/live, relative to the page like every other path. */

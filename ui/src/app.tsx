@@ -11,6 +11,7 @@ import { dragHasFiles, importHarFile } from './har-import.js';
 import { FlowTable, moveSelection } from './list.js';
 import { connection, detailHeight, dismiss, harHealth, notices, openId, passthrough, recording, selectedId, storeUsage } from './state.js';
 import { FilterBar, Toolbar } from './toolbar.js';
+import { RulesPanel, rulesOpen } from './rules-panel.js';
 
 /** Recording and memory use change slowly; a light poll is simpler than more feed events. */
 const STATUS_POLL_MS = 5000;
@@ -196,6 +197,7 @@ export function App() {
     <>
       <Toolbar />
       <FilterBar inputRef={filterInput} />
+      {rulesOpen.value ? <RulesPanel /> : null}
       <main class={`main${open ? ' with-detail' : ''}`} ref={main}>
         <FlowTable />
         {open ? <Resizer main={main} /> : null}

@@ -2,16 +2,18 @@
  * The detail pane of the open flow: fetches the full flow by id (summaries on the live feed
  * carry no headers or handshakes), refetches it while it changes, and hosts the tabs.
  */
+import type { VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, fetchFlow } from './api.js';
+import { ApiError, fetchFlow, replayFlow } from './api.js';
 import { flows } from './flows.js';
 import { formatClock, formatDuration, statusClass } from './format.js';
 import { MessageView } from './message.js';
-import { detailTab, openId, type DetailTab } from './state.js';
+import { detailTab, notify, openFlow, openId, type DetailTab } from './state.js';
 import { TimingView } from './timing.js';
 import { TlsView } from './tls-view.js';
 import type { FlowDetail } from './types.js';
 import { WebSocketView } from './websocket.js';
+import { ExchangeEditor } from './editor.js';
 
 /** A flow being captured changes many times a second; refetch it at most this often. */
 const REFETCH_MS = 400;
@@ -116,14 +118,57 @@ function OpenFlow({ id }: { id: string }) {
     );
   }
   const flow = loaded.flow;
+  return <FlowView flow={flow} tab={tab} close={close} />;
+}
+
+/** Resend as captured, or open the editor to change the request first. */
+function ResendButtons({ flow, onEdit }: { flow: FlowDetail; onEdit: () => void }) {
+  if (flow.kind !== 'http') return null;
+  const resend = () =>
+    replayFlow(flow.id).then(
+      ({ id }) => openFlow(id, 'response'),
+      (err: unknown) => notify('error', `Could not resend: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  return (
+    <span class="detail-actions">
+      <button type="button" onClick={() => void resend()} title="Send this request again through the proxy">
+        Resend
+      </button>
+      <button type="button" onClick={onEdit} title="Change the request, then send it">
+        Edit and resend
+      </button>
+    </span>
+  );
+}
+
+function FlowView({ flow, tab, close }: { flow: FlowDetail; tab: DetailTab; close: VNode }) {
+  const [resending, setResending] = useState(false);
   const tabs = TABS.filter((t) => t.tab !== 'websocket' || flow.websocket !== null);
   const active = tabs.some((t) => t.tab === tab) ? tab : 'request';
   return (
     <section class="detail" aria-label="Flow detail">
       <div class="detail-head">
         <Header flow={flow} />
+        <ResendButtons flow={flow} onEdit={() => setResending(!resending)} />
         {close}
       </div>
+      {flow.state === 'paused' && flow.paused !== null ? (
+        <div class="paused-editor">
+          <div class="banner warn" role="alert">
+            Paused at the {flow.paused}: nothing of it has reached the {flow.paused === 'request' ? 'server' : 'client'} yet.
+          </div>
+          <ExchangeEditor key={`${flow.id}-${flow.paused}`} flow={flow} mode={flow.paused} />
+        </div>
+      ) : null}
+      {resending ? <ExchangeEditor key={`${flow.id}-resend`} flow={flow} mode="resend" onDone={() => setResending(false)} /> : null}
+      {flow.replayOf !== null ? (
+        <p class="muted small pad">
+          Resent from{' '}
+          <button type="button" class="link" onClick={() => openFlow(flow.replayOf!)}>
+            an earlier flow
+          </button>
+        </p>
+      ) : null}
       <div class="tabs" role="tablist">
         {tabs.map((t) => (
           <button

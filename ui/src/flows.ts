@@ -38,6 +38,9 @@ export class FlowList {
   /** Live events held back while paused. */
   readonly held = signal(0);
   readonly filterErrors = signal<readonly string[]>([]);
+  /** Flows held at a breakpoint, oldest first: the toolbar counts them. */
+  readonly atBreakpoint = signal<readonly string[]>([]);
+  private readonly pausedIds = new Set<string>();
 
   private all: FlowSummary[] = [];
   private pos = new Map<string, number>();
@@ -163,6 +166,8 @@ export class FlowList {
     this.all = flows.slice();
     this.pos = new Map();
     for (let i = 0; i < this.all.length; i++) this.pos.set(this.all[i]!.id, i);
+    this.pausedIds.clear();
+    for (const f of this.all) this.trackPaused(f);
     this.rescan();
   }
 
@@ -191,6 +196,7 @@ export class FlowList {
         case 'flow':
         case 'flow-update': {
           changes.changed.add(e.flow.id);
+          this.trackPaused(e.flow);
           const at = this.pos.get(e.flow.id);
           if (at === undefined) {
             this.pos.set(e.flow.id, this.all.length);
@@ -210,6 +216,7 @@ export class FlowList {
           if (at === undefined) break;
           // Tombstone now, compact once below: evictions arrive by the hundred.
           this.pos.delete(e.id);
+          this.pausedIds.delete(e.id);
           this.all[at] = TOMBSTONE;
           evicted = true;
           break;
@@ -222,6 +229,7 @@ export class FlowList {
           changes.changed.add(e.flowId);
           break;
         case 'cleared':
+          this.pausedIds.clear();
           this.all = [];
           this.pos = new Map();
           appended.length = 0;
@@ -247,8 +255,14 @@ export class FlowList {
     this.shown = this.filter.empty ? this.all.slice() : this.all.filter(test);
   }
 
+  private trackPaused(flow: FlowSummary): void {
+    if (flow.state === 'paused') this.pausedIds.add(flow.id);
+    else this.pausedIds.delete(flow.id);
+  }
+
   private publish(): void {
     batch(() => {
+      if (this.pausedIds.size !== this.atBreakpoint.value.length || this.atBreakpoint.value.some((id) => !this.pausedIds.has(id))) this.atBreakpoint.value = [...this.pausedIds];
       this.total.value = this.all.length;
       this.matched.value = this.shown.length;
       this.version.value++;

@@ -40,8 +40,8 @@ class Row extends Component<RowProps> {
     const { flow, index, selected, open } = this.props;
     const { origin, path } = splitUrl(flow.url);
     const cls = statusClass(flow.status, flow.error, flow.state);
-    const status = flow.error !== null && flow.status === null ? 'failed' : flow.status === null ? '…' : String(flow.status);
-    const classes = `row st-${cls}${selected ? ' selected' : ''}${open ? ' open' : ''}${index % 2 === 1 ? ' odd' : ''}`;
+    const status = flow.state === 'paused' ? '⏸' : flow.error !== null && flow.status === null ? 'failed' : flow.status === null ? '…' : String(flow.status);
+    const classes = `row st-${cls}${flow.state === 'paused' ? ' paused' : ''}${selected ? ' selected' : ''}${open ? ' open' : ''}${index % 2 === 1 ? ' odd' : ''}`;
     return (
       <div
         class={classes}

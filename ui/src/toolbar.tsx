@@ -8,7 +8,8 @@ import { flows } from './flows.js';
 import { formatCount, formatSize } from './format.js';
 import { importHarFile } from './har-import.js';
 import { live } from './live.js';
-import { autoScroll, connection, filterText, harHealth, notify, passthrough, reconnectAt, recording, storeUsage } from './state.js';
+import { autoScroll, connection, filterText, harHealth, notify, openFlow, passthrough, reconnectAt, recording, storeUsage } from './state.js';
+import { rulesOpen } from './rules-panel.js';
 
 /** Above this many flows a rescan costs a few ms, so wait for the typing to pause. */
 const DEBOUNCE_FROM_FLOWS = 20_000;
@@ -79,6 +80,17 @@ function Passthrough() {
   );
 }
 
+/** Exchanges held at a breakpoint wait for someone: they must not go unnoticed. */
+function Breakpoints() {
+  const ids = flows.atBreakpoint.value;
+  if (ids.length === 0) return null;
+  return (
+    <button class="breakpoints" data-testid="paused-count" title="Open the oldest paused exchange" onClick={() => openFlow(ids[0]!, 'request')}>
+      {ids.length} paused
+    </button>
+  );
+}
+
 export function Toolbar() {
   const paused = flows.paused.value;
   const held = flows.held.value;
@@ -95,6 +107,7 @@ export function Toolbar() {
       <LiveState />
       <Recording />
       <Passthrough />
+      <Breakpoints />
       <span class="spacer" />
       {usage ? (
         <span class="muted small" title="Memory used by captured flows">
@@ -109,6 +122,9 @@ export function Toolbar() {
       </button>
       <button onClick={clear} title="Delete every flow from the store">
         Clear
+      </button>
+      <button class={rulesOpen.value ? 'active' : ''} aria-pressed={rulesOpen.value} onClick={() => (rulesOpen.value = !rulesOpen.value)} title="Rules: pause, answer, rewrite, delay or abort matching traffic">
+        Rules
       </button>
       <span class="sep" />
       <button onClick={() => picker.current?.click()} title="Import a HAR file (or drop one on the page)">

@@ -11,7 +11,8 @@ export type Sender = 'client' | 'proxy' | 'server';
 /** One of the two connections of a proxied exchange: client ↔ proxy, or proxy ↔ server. */
 export type Leg = 'client' | 'server';
 export type FlowKind = 'http' | 'tunnel' | 'tls-failure' | 'websocket';
-export type FlowState = 'pending' | 'complete' | 'error';
+export type FlowState = 'pending' | 'paused' | 'complete' | 'error';
+export type PausedAt = 'request' | 'response';
 export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tcp';
 
 export interface FlowSummary {
@@ -31,6 +32,8 @@ export interface FlowSummary {
   tlsVersion: string | null;
   error: string | null;
   imported: boolean;
+  paused: PausedAt | null;
+  replayOf: string | null;
 }
 
 export interface HandshakeEvent {
@@ -160,6 +163,8 @@ export interface FlowDetail {
   websocket: WebSocketInfo | null;
   imported: boolean;
   notes: string[];
+  paused: PausedAt | null;
+  replayOf: string | null;
   tls: { client: Handshake | null; server: Handshake | null };
 }
 
@@ -169,6 +174,23 @@ export interface HarRecordingStatus {
   unmapped: number;
   lastError: string | null;
   stopped: boolean;
+}
+
+export type PauseAt = 'request' | 'response' | 'both';
+export type RewriteTarget = 'request-header' | 'response-header' | 'request-body' | 'response-body' | 'url';
+
+export type RuleAction =
+  | { type: 'pause'; at: PauseAt }
+  | { type: 'respond'; status: number; headers: Header[]; body: string }
+  | { type: 'rewrite'; target: RewriteTarget; find: string; replace: string }
+  | { type: 'delay'; ms: number }
+  | { type: 'abort'; how: 'reset' | 'close' };
+
+export interface Rule {
+  id: string;
+  enabled: boolean;
+  match: string;
+  action: RuleAction;
 }
 
 export interface StatusJson {

@@ -115,6 +115,9 @@ export function summaryOf(row: SummaryRow): FlowSummary {
     tlsVersion: row.tls_version,
     error: row.error,
     imported: row.imported === 1,
+    // Kept in the row's JSON, not in columns: the list reads `state`; the flow itself has both.
+    paused: null,
+    replayOf: null,
   };
 }
 
@@ -230,7 +233,7 @@ export class SessionDb {
   /** The oldest finished flows, the candidates for eviction. */
   oldestFinished(limit: number): { seq: number; id: string; request_body: Buffer | null; response_body: Buffer | null }[] {
     return this.db
-      .prepare("SELECT seq, id, request_body, response_body FROM flows WHERE state != 'pending' ORDER BY seq ASC LIMIT ?")
+      .prepare("SELECT seq, id, request_body, response_body FROM flows WHERE state NOT IN ('pending', 'paused') ORDER BY seq ASC LIMIT ?")
       .all(limit) as { seq: number; id: string; request_body: Buffer | null; response_body: Buffer | null }[];
   }
 
@@ -258,14 +261,15 @@ export class SessionDb {
     this.db.exec('DELETE FROM flows; DELETE FROM connections; DELETE FROM ws_messages;');
   }
 
-  /** Flows a killed proxy left pending: they can never finish now. */
+  /** Flows a killed proxy left pending (or paused at a breakpoint): they can never finish now. */
   markInterrupted(message: string): number {
-    const rows = this.db.prepare("SELECT seq, data FROM flows WHERE state = 'pending'").all() as { seq: number; data: string }[];
+    const rows = this.db.prepare("SELECT seq, data FROM flows WHERE state IN ('pending', 'paused')").all() as { seq: number; data: string }[];
     const update = this.db.prepare("UPDATE flows SET state = 'error', error = ?, data = ? WHERE seq = ?");
     this.transaction(() => {
       for (const r of rows) {
-        const data = JSON.parse(r.data) as { state: string; error: unknown };
+        const data = JSON.parse(r.data) as { state: string; error: unknown; paused?: unknown };
         data.state = 'error';
+        data.paused = null;
         data.error = { stage: 'client-response', code: 'MITM_ERR_INTERRUPTED', message };
         update.run(`client-response: ${message}`, JSON.stringify(data), r.seq);
       }
