@@ -118,7 +118,9 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       tlsSocket.removeAllListeners('close');
       // Later errors (resets mid-exchange) are reported through the HTTP layer.
       tlsSocket.on('error', () => {});
-      tap.complete(tlsSocket, [leafDer]);
+      // The context holds an ECDSA and an RSA leaf; OpenSSL chose one for this client.
+      const local = tlsSocket.getCertificate();
+      tap.complete(tlsSocket, [local && 'raw' in local && local.raw ? local.raw : leafDer]);
       resolve(tlsSocket);
     });
   });
