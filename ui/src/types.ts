@@ -74,6 +74,8 @@ export interface Handshake {
   events: HandshakeEvent[];
   error: string | null;
   fallback: string | null;
+  /** An abbreviated handshake: a session was resumed. */
+  resumed: boolean;
 }
 
 export interface Connection {
