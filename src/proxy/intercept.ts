@@ -119,8 +119,8 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       // Later errors (resets mid-exchange) are reported through the HTTP layer.
       tlsSocket.on('error', () => {});
       // The context holds an ECDSA and an RSA leaf; OpenSSL chose one for this client.
-      const local = tlsSocket.getCertificate();
-      tap.complete(tlsSocket, [local && 'raw' in local && local.raw ? local.raw : leafDer]);
+      // (getX509Certificate wraps OpenSSL's certificate; getCertificate would convert every field.)
+      tap.complete(tlsSocket, [tlsSocket.getX509Certificate()?.raw ?? leafDer]);
       resolve(tlsSocket);
     });
   });
