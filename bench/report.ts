@@ -331,14 +331,19 @@ function checks(r: Report): string[] {
   return out;
 }
 
-export function render(r: Report): string {
+/** `peers`: the peers table (bench/rounds-report.ts), placed first because it is the headline. */
+export function render(r: Report, peers = ''): string {
   const header = ['scenario', 'direct', 'mitmscope', 'mitmscope ÷ direct', 'goal', 'met', 'mitmdump', 'mitmdump ÷ direct'];
   const body = rows(r).map((x) => [x.scenario, x.direct, x.mitmscope, x.msRatio, x.goal, x.met, x.mitmdump, x.mdRatio]);
   return `# mitmscope benchmark — side by side, one run, one machine
 
 ${r.machine}
 
-Origin: ${r.origin}. Every target served by that same origin in the same run; ratios are to **direct** (client → origin) measured in this run. Timed scenarios: ${r.timing.warmupMs / 1000} s warm-up (not counted) then ${r.timing.durationMs / 1000} s measured. Whole run: ${num(r.seconds)} s.
+Origin: ${r.origin}. Every target served by that same origin in the same run; ratios are to **direct** (client → origin) measured in this run.
+
+${peers}## mitmscope's goals, single run beside mitmdump
+
+Timed scenarios: ${r.timing.warmupMs / 1000} s warm-up (not counted) then ${r.timing.durationMs / 1000} s measured. Whole run: ${num(r.seconds)} s.
 
 ${table(header, body)}
 
@@ -352,7 +357,8 @@ ${(() => {
 - **Scenario 2** sends \`Connection: close\`, so every request costs a CONNECT, a client-leg handshake and (through a proxy) a fresh upstream handshake.
 - **Scenario 4**: for each of 20 names (each served by the origin with its own certificate, never seen by the target before), a new connection + request is timed, then a second new connection + request. Both use \`Connection: close\`.
 - **mitmscope**: \`node dist/src/cli.js --port 0 --no-ui --ca-dir <tmp> --upstream-ca <origin CA>\` — capture and handshake observation on (defaults). The taps rows use another instance with \`--no-tls-tap\` (TLS then runs on the TCP handle instead of over a JS stream), the live-feed row one with \`--ui-port 0 --token …\`, and scenario 7 a fresh one (dashboard on, no client, used only to read \`/api/status\` after RSS is read).
-${r.mitmdumpNote ? `- **mitmdump**: ${r.mitmdumpNote}\n` : ''}- **RSS / CPU**: \`/proc/<pid>/status\` VmRSS/VmHWM and \`/proc/<pid>/stat\` utime+stime, sampled every 100 ms.
+${r.mitmdumpNote ? `- **mitmdump**: ${r.mitmdumpNote}\n` : ''}- **mockttp** and **http-mitm-proxy** (peers table only): \`dist/bench/peers.js\`, each in its own process, verifying the origin against the origin CA (mockttp \`additionalTrustedCAs\`, http-mitm-proxy an \`https.Agent\` with that CA) with upstream keep-alive on; mockttp records traffic (its default). http-mitm-proxy dials the Host header's name, so the bench points it at the origin's address and keeps the name for SNI.
+- **RSS / CPU**: \`/proc/<pid>/status\` VmRSS/VmHWM and \`/proc/<pid>/stat\` utime+stime, sampled every 100 ms.
 
 ### Per scenario, proxy process
 

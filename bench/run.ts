@@ -8,7 +8,7 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,12 +17,19 @@ import { benchMint, type MintBench } from './mint.js';
 import { killAllNow, Sampler } from './procs.js';
 import { render, type Report } from './report.js';
 import { quietMachine, runFlows, runLive, runTarget, type FlowsRun, type LiveRun, type Target, type TargetRun, type Timing } from './scenarios.js';
-import { hasMitmdump, mitmdumpSets, mitmdumpVersion, mitmscopeHasFlag, startMitmdump, startMitmscope, type ProxyProcess } from './targets.js';
+import { hasMitmdump, mitmdumpSets, mitmdumpVersion, mitmscopeHasFlag, startMitmdump, startMitmscope, startPeer, type ProxyProcess } from './targets.js';
+import { PEERS } from './peers.js';
+import { runRounds, type RoundsRun } from './rounds.js';
+import { renderRounds } from './rounds-report.js';
 import { startOrigin, type Origin } from './upstream.js';
 
 const DEFAULT_TIMING: Timing = { durationMs: 10_000, warmupMs: 2_000, flows: 100_000 };
 /** Scenario 4: host names the targets have never seen. */
 const NEW_HOSTS = 20;
+/** Peers table: rounds (median of at least 3), never-seen names per round, and a shorter window per scenario so five targets × rounds fit in a few minutes. */
+const DEFAULT_ROUNDS = 3;
+const ROUND_NAMES = 10;
+const ROUND_TIMING = { durationMs: 5_000, warmupMs: 1_000 } as const;
 const DASHBOARD_TOKEN = 'bench-token';
 /** mitmscope's switch that turns handshake observation off (TLS then runs on the TCP handle). */
 const NO_TAP_FLAG = '--no-tls-tap';
@@ -89,6 +96,8 @@ async function main(): Promise<void> {
       flows: { type: 'string' },
       'no-mitmdump': { type: 'boolean' },
       out: { type: 'string' },
+      rounds: { type: 'string' },
+      'peers-only': { type: 'boolean' },
     },
   });
   const timing: Timing = {
@@ -96,7 +105,8 @@ async function main(): Promise<void> {
     warmupMs: values.warmup ? Number(values.warmup) * 1000 : DEFAULT_TIMING.warmupMs,
     flows: values.flows ? Number(values.flows) : DEFAULT_TIMING.flows,
   };
-  const official = !values.seconds && !values.warmup && !values.flows && !values['no-mitmdump'];
+  const rounds = values.rounds ? Number(values.rounds) : DEFAULT_ROUNDS;
+  const official = !values.seconds && !values.warmup && !values.flows && !values['no-mitmdump'] && !values.rounds && !values['peers-only'];
   const out = values.out ?? (official ? RESULTS : null);
 
   const root = mkdtempSync(join(tmpdir(), 'mitmscope-bench-'));
@@ -135,11 +145,23 @@ async function main(): Promise<void> {
   log('origin: certificates and server');
   const originDir = join(root, 'origin');
   await mkdir(originDir);
-  const origin = await startOrigin(originDir, NEW_HOSTS, runId);
+  const allOrigin = await startOrigin(originDir, NEW_HOSTS + rounds * ROUND_NAMES, runId);
+  // Scenario 4 of the single runs asks for the first NEW_HOSTS names; each round of the peers table for its own ROUND_NAMES.
+  const origin: Origin = { ...allOrigin, names: allOrigin.names.slice(0, NEW_HOSTS) };
+  const roundNames = Array.from({ length: rounds }, (_, r) => allOrigin.names.slice(NEW_HOSTS + r * ROUND_NAMES, NEW_HOSTS + (r + 1) * ROUND_NAMES));
   const withMitmdump = hasMitmdump() && !values['no-mitmdump'];
   const mdVersion = withMitmdump ? await mitmdumpVersion() : null;
 
   try {
+    const loadBefore = loadavg();
+    log(`peers table: ${rounds} rounds`);
+    const peersRun = await runPeers(root, origin, { ...timing, ...ROUND_TIMING }, roundNames, withMitmdump, log);
+    const peersMarkdown = `${renderRounds(peersRun, 'mitmscope', 'direct')}\nMachine load average (1 min) before / after the peers table: ${loadBefore[0]!.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores.\n\n`;
+    if (values['peers-only']) {
+      process.stdout.write(peersMarkdown);
+      if (values.out) await writeFile(values.out, peersMarkdown);
+      return;
+    }
     log(`direct → ${origin.label} on ${origin.port}`);
     await quiet('direct');
     const direct = await runTarget({ label: 'direct', client: { port: origin.port, connectAuthority: null }, sampler: new Sampler(null, origin.pid) }, origin, timing, '', log);
@@ -251,7 +273,7 @@ async function main(): Promise<void> {
       waits,
       seconds: (performance.now() - startedAt) / 1000,
     };
-    const markdown = render(report);
+    const markdown = render(report, peersMarkdown);
     process.stdout.write(markdown);
     if (out) {
       await mkdir(dirname(out), { recursive: true });
@@ -262,6 +284,36 @@ async function main(): Promise<void> {
     }
   } finally {
     await origin.close();
+  }
+}
+
+/** Starts direct, mitmscope, mitmdump and the peers, runs the rounds, and stops them all. */
+async function runPeers(root: string, origin: Origin, timing: Timing, roundNames: string[][], withMitmdump: boolean, log: (line: string) => void): Promise<RoundsRun> {
+  const proxies: ProxyProcess[] = [];
+  const targets: Target[] = [{ label: 'direct', client: { port: origin.port, connectAuthority: null }, sampler: new Sampler(null, origin.pid) }];
+  try {
+    const starts: [string, () => Promise<ProxyProcess>][] = [['mitmscope', () => startMitmscope({ caDir: join(root, 'ca-rounds'), upstreamCa: origin.caFile, dashboardToken: null })]];
+    if (withMitmdump) starts.push(['mitmdump', () => startMitmdump(join(root, 'mitmdump-rounds'), origin.caFile)]);
+    for (const peer of PEERS) {
+      const dir = join(root, `peer-${peer}`);
+      starts.push([peer, async () => {
+        await mkdir(dir, { recursive: true });
+        return startPeer(peer, { upstreamCa: origin.caFile, dir, originPort: origin.port });
+      }]);
+    }
+    for (const [label, start] of starts) {
+      try {
+        const proxy = await start();
+        proxies.push(proxy);
+        targets.push(proxied(label, proxy, origin));
+      } catch (err) {
+        log(`${label} did not start: ${(err as Error).message}`);
+      }
+    }
+    return await runRounds(targets, origin, timing, roundNames, log);
+  } finally {
+    for (const t of targets) t.sampler.stop();
+    await Promise.all(proxies.map((p) => p.close()));
   }
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './upstream.js';
 import { stopChild, track } from './procs.js';
+import type { PeerName, PeerSpec } from './peers.js';
 
 const MITMDUMP = '/usr/bin/mitmdump';
 /** mitmscope makes its CA on first start, mitmdump too (in Python): generous. */
@@ -55,12 +56,17 @@ export async function startMitmscope(options: MitmscopeOptions): Promise<ProxyPr
   args.push(...(options.flags ?? []));
   if (options.dashboardToken === null) args.push('--no-ui');
   else args.push('--ui-port', '0', '--token', options.dashboardToken);
+  return startAnnouncing('mitmscope', args);
+}
+
+/** Starts a Node child that prints `proxy http://HOST:PORT` (and a dashboard line) then `ready`. */
+async function startAnnouncing(label: string, args: string[]): Promise<ProxyProcess> {
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mitmscope did not print "ready" within ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error(`${label} did not print "ready" within ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
     const check = (): void => {
       if (/^ready$/m.test(out)) {
         clearTimeout(timer);
@@ -70,14 +76,14 @@ export async function startMitmscope(options: MitmscopeOptions): Promise<ProxyPr
     child.stdout.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`mitmscope exited (${code}) before ready:\n${out}`));
+      reject(new Error(`${label} exited (${code}) before ready:\n${out}`));
     });
   });
   const port = Number(/^proxy\s+http:\/\/[^\s]+:(\d+)\s*$/m.exec(out)?.[1]);
-  if (!port) throw new Error(`no proxy line in mitmscope's output:\n${out}`);
+  if (!port) throw new Error(`no proxy line in ${label}'s output:\n${out}`);
   const dash = /^dashboard\s+(http:\/\/[^\s/]+)\/\?token=(\S+)\s*$/m.exec(out);
   return {
-    label: 'mitmscope',
+    label,
     port,
     pid: child.pid!,
     dashboardUrl: dash?.[1] ?? null,
@@ -85,6 +91,11 @@ export async function startMitmscope(options: MitmscopeOptions): Promise<ProxyPr
     output: () => out,
     close: () => stopChild(child, 5000),
   };
+}
+
+/** A peer proxy from bench/peers.ts (mockttp, http-mitm-proxy) as its own process. */
+export function startPeer(name: PeerName, spec: PeerSpec): Promise<ProxyProcess> {
+  return startAnnouncing(name, [fileURLToPath(new URL('./peers.js', import.meta.url)), name, JSON.stringify(spec)]);
 }
 
 export function hasMitmdump(): boolean {

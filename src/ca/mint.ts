@@ -1,10 +1,13 @@
 /**
  * Leaf certificates for intercepted hosts, signed by the root CA. Every leaf shares one RSA key
  * made at start-up (as mitmproxy and mockttp do): per-host keys would cost ~50 ms each and buy
- * nothing, since whoever holds the process holds the CA key anyway. Leaves are cached as ready
- * SecureContexts; concurrent requests for one host mint once.
+ * nothing, since whoever holds the process holds the CA key anyway. Beside each RSA leaf sits an
+ * ECDSA P-256 leaf for the same name in the same SecureContext: OpenSSL signs the handshake with
+ * ECDSA for every client that accepts it (a P-256 signature costs a fraction of an RSA-2048 one,
+ * paid on every full handshake) and falls back to RSA for clients that offer only RSA suites.
+ * Leaves are cached as ready SecureContexts; concurrent requests for one host mint once.
  */
-import { X509Certificate, generateKeyPair, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls, { type SecureContext } from 'node:tls';
 import { domainToASCII } from 'node:url';
@@ -17,6 +20,8 @@ import { UTF8_STRING, certificateDerToPem, randomSerialHex, signCertificate, typ
 export interface MintOptions {
   /** Most leaves kept as SecureContexts; default 1000. */
   cacheSize?: number;
+  /** The shared P-256 key of the ECDSA leaves; without it leaves are RSA only. */
+  ecdsaKey?: LeafKey;
 }
 
 export interface LeafKey {
@@ -41,6 +46,8 @@ const DAY_MS = 86_400_000;
 /** ~1 KiB of key + certificate each, plus OpenSSL's context: a few MB at the default. */
 const DEFAULT_CACHE_SIZE = 1000;
 const LEAF_KEY_BITS = 2048;
+/** The curve every TLS client supports (RFC 8446 §9.1 makes secp256r1 mandatory). */
+const ECDSA_CURVE = 'prime256v1';
 /** Backdated so clients whose clock lags (VMs, phones) accept a certificate minted just now. */
 const LEAF_BACKDATE_MS = DAY_MS;
 /**
@@ -88,9 +95,19 @@ export function normalizeHost(host: string): LeafName {
   return { kind: 'dns', name: ascii };
 }
 
+interface EcdsaTemplate {
+  key: LeafKey;
+  spki: forge.asn1.Asn1;
+  extensions: unknown[];
+  keyIdentifier: string;
+}
+
 interface Leaf {
+  /** The RSA leaf. */
   der: Buffer;
   certPem: string;
+  /** The ECDSA leaf for the same name, when the minter has an ECDSA key. */
+  ecdsaDer: Buffer | null;
   context: SecureContext;
 }
 
@@ -104,8 +121,19 @@ function subjectAsn1(certDer: Buffer): forge.asn1.Asn1 {
   return fields[(hasVersion ? 1 : 0) + 4]!;
 }
 
-/** Index of `issuer` in the TBSCertificate forge builds (it always writes the version). */
+/** Indexes in the TBSCertificate forge builds (it always writes the version). */
 const TBS_ISSUER_INDEX = 3;
+const TBS_SPKI_INDEX = 6;
+
+/** Uncompressed EC point marker (SEC 1 §2.3.3). */
+const EC_POINT_UNCOMPRESSED = 0x04;
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bytes (for EC, the point), hex. */
+function ecKeyIdentifierHex(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.of(EC_POINT_UNCOMPRESSED), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return createHash('sha1').update(point).digest('hex');
+}
 
 export class CertificateMinter {
   private readonly rootCa: RootCa;
@@ -116,6 +144,8 @@ export class CertificateMinter {
   private readonly caNotAfter: number;
   /** Extensions equal in every leaf, encoded once. */
   private readonly fixedExtensions: unknown[];
+  /** The same for the ECDSA leaves, with their SubjectPublicKeyInfo; null when RSA only. */
+  private readonly ecdsa: EcdsaTemplate | null;
   private readonly cache: LRUCache<string, Leaf>;
   private readonly inflight = new Map<string, Promise<Leaf>>();
   private readonly counters: MintStats = { minted: 0, hits: 0, coalesced: 0 };
@@ -145,14 +175,42 @@ export class CertificateMinter {
       throw new MitmError('MITM_ERR_MINT', 'the leaf key is the CA key; leaves need a key of their own');
     }
     this.fixedExtensions = template.extensions;
+    this.ecdsa = options?.ecdsaKey ? this.ecdsaTemplate(options.ecdsaKey) : null;
   }
 
-  /** A minter with a fresh shared leaf key (RSA 2048, generated natively off the event loop). */
-  static async create(rootCa: RootCa, options?: MintOptions): Promise<CertificateMinter> {
-    const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: LEAF_KEY_BITS });
+  /**
+   * forge cannot hold an EC public key, so ECDSA leaves are built as RSA ones and their
+   * SubjectPublicKeyInfo is swapped in the TBS before signing; the key identifier is computed here.
+   */
+  private ecdsaTemplate(key: LeafKey): EcdsaTemplate {
+    if (key.publicKey.asymmetricKeyType !== 'ec') throw new ConfigError('the ECDSA leaf key must be an EC key');
+    const spki = asn1.fromDer(key.publicKey.export({ type: 'spki', format: 'der' }).toString('binary'));
+    const template = pki.createCertificate();
+    template.publicKey = this.forgePublicKey;
+    template.setExtensions([
+      { name: 'basicConstraints', cA: false, critical: true },
+      // No keyEncipherment: an EC key signs key exchanges, it never decrypts a premaster secret.
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectKeyIdentifier' },
+      { name: 'authorityKeyIdentifier', keyIdentifier: this.rootCa.subjectKeyIdentifier.toString('binary') },
+    ]);
+    return { key, spki, extensions: template.extensions, keyIdentifier: ecKeyIdentifierHex(key.publicKey) };
+  }
+
+  /**
+   * A minter with fresh shared leaf keys, generated natively off the event loop: RSA 2048 and,
+   * unless `rsaOnly`, ECDSA P-256.
+   */
+  static async create(rootCa: RootCa, options?: MintOptions & { rsaOnly?: boolean }): Promise<CertificateMinter> {
+    const [rsa, ec] = await Promise.all([
+      generateKeyPairAsync('rsa', { modulusLength: LEAF_KEY_BITS }),
+      options?.rsaOnly ? null : generateKeyPairAsync('ec', { namedCurve: ECDSA_CURVE }),
+    ]);
     // PKCS#1: OpenSSL 3 decodes it ~0.2 ms faster than PKCS#8, paid on every SecureContext.
-    const privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    return new CertificateMinter(rootCa, { privateKeyPem, publicKey, privateKey }, options);
+    const privateKeyPem = rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const ecdsaKey = ec ? { privateKeyPem: ec.privateKey.export({ type: 'sec1', format: 'pem' }).toString(), publicKey: ec.publicKey, privateKey: ec.privateKey } : undefined;
+    return new CertificateMinter(rootCa, { privateKeyPem, publicKey: rsa.publicKey, privateKey: rsa.privateKey }, { cacheSize: options?.cacheSize ?? DEFAULT_CACHE_SIZE, ...(ecdsaKey ? { ecdsaKey } : {}) });
   }
 
   /**
@@ -163,9 +221,10 @@ export class CertificateMinter {
     return (await this.leaf(host)).context;
   }
 
-  /** The DER leaf for a host, from the cache once minted (what the client leg presented). */
-  async leafDer(host: string): Promise<Buffer> {
-    return (await this.leaf(host)).der;
+  /** The DER leaf for a host, from the cache once minted: the RSA one, or the ECDSA one with `ecdsa`. */
+  async leafDer(host: string, ecdsa = false): Promise<Buffer> {
+    const leaf = await this.leaf(host);
+    return ecdsa && leaf.ecdsaDer ? leaf.ecdsaDer : leaf.der;
   }
 
   /** The PEM leaf for a host (for tests and the dashboard). */
@@ -218,24 +277,37 @@ export class CertificateMinter {
   }
 
   private async mint({ kind, name }: LeafName): Promise<Leaf> {
-    const cert = pki.createCertificate();
-    cert.publicKey = this.forgePublicKey;
-    cert.serialNumber = randomSerialHex();
     // Whole seconds: UTCTime drops the milliseconds, which would stretch the validity past the limit.
     const notBefore = Math.floor((Date.now() - LEAF_BACKDATE_MS) / 1000) * 1000;
     // A leaf outliving its CA is rejected by some clients as a whole chain; end with the CA instead.
     const notAfter = Math.min(notBefore + LEAF_VALIDITY_MS, this.caNotAfter > notBefore ? this.caNotAfter : Infinity);
-    cert.validity.notBefore = new Date(notBefore);
-    cert.validity.notAfter = new Date(notAfter);
-    cert.setSubject([{ shortName: 'CN', value: name.slice(0, COMMON_NAME_MAX), valueTagClass: UTF8_STRING }]);
     const altName = kind === 'ip' ? { type: SAN_IP, ip: name } : { type: SAN_DNS, value: name };
-    cert.setExtensions([...this.fixedExtensions, { name: 'subjectAltName', altNames: [altName] }]);
-
-    const der = await signCertificate(cert, this.rootCa.key, (tbs) => {
-      (tbs.value as forge.asn1.Asn1[])[TBS_ISSUER_INDEX] = this.issuer;
-    });
+    const build = (extensions: unknown[], ec: EcdsaTemplate | null): Promise<Buffer> => {
+      const cert = pki.createCertificate();
+      cert.publicKey = this.forgePublicKey;
+      cert.serialNumber = randomSerialHex();
+      cert.validity.notBefore = new Date(notBefore);
+      cert.validity.notAfter = new Date(notAfter);
+      cert.setSubject([{ shortName: 'CN', value: name.slice(0, COMMON_NAME_MAX), valueTagClass: UTF8_STRING }]);
+      cert.setExtensions([...extensions, { name: 'subjectAltName', altNames: [altName] }]);
+      // setExtensions derives the key identifier from forge's (RSA) key: put the EC key's in its place.
+      if (ec) Object.assign(cert.getExtension('subjectKeyIdentifier') as object, { subjectKeyIdentifier: ec.keyIdentifier, value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, forge.util.hexToBytes(ec.keyIdentifier)) });
+      return signCertificate(cert, this.rootCa.key, (tbs) => {
+        const fields = tbs.value as forge.asn1.Asn1[];
+        fields[TBS_ISSUER_INDEX] = this.issuer;
+        if (ec) fields[TBS_SPKI_INDEX] = ec.spki;
+      });
+    };
+    // Both signatures run in libuv's pool at once: on a multi-core machine the second leaf is nearly free.
+    const [der, ecdsaDer] = await Promise.all([build(this.fixedExtensions, null), this.ecdsa ? build(this.ecdsa.extensions, this.ecdsa) : null]);
     const certPem = certificateDerToPem(der);
-    const context = tls.createSecureContext({ key: this.leafKey.privateKeyPem, cert: certPem + this.rootCa.certPem });
-    return { der, certPem, context };
+    const keys = [this.leafKey.privateKeyPem];
+    const chains = [certPem + this.rootCa.certPem];
+    if (ecdsaDer && this.ecdsa) {
+      keys.push(this.ecdsa.key.privateKeyPem);
+      chains.push(certificateDerToPem(ecdsaDer) + this.rootCa.certPem);
+    }
+    const context = tls.createSecureContext({ key: keys, cert: chains });
+    return { der, certPem, ecdsaDer, context };
   }
 }

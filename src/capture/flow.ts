@@ -62,6 +62,11 @@ export interface Handshake {
   error: string | null;
   /** Set when a TLS 1.2 attempt was refused and the proxy retried with TLS 1.3. */
   fallback: string | null;
+  /**
+   * An abbreviated handshake: an earlier session was resumed (ticket, session id or PSK), so no
+   * certificate crossed this connection and no key was signed.
+   */
+  resumed: boolean;
 }
 
 /** One of the two TCP/TLS connections of a proxied exchange: client ↔ proxy, or proxy ↔ server. */
@@ -196,6 +201,7 @@ export function emptyHandshake(): Handshake {
     events: [],
     error: null,
     fallback: null,
+    resumed: false,
   };
 }
 

@@ -293,6 +293,7 @@ function handshake(v: unknown): Handshake | null {
     events: Array.isArray(v['events']) ? v['events'].flatMap(handshakeEvent) : [],
     error: strOrNull(v['error']),
     fallback: strOrNull(v['fallback']),
+    resumed: v['resumed'] === true,
   };
 }
 

@@ -118,7 +118,9 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       tlsSocket.removeAllListeners('close');
       // Later errors (resets mid-exchange) are reported through the HTTP layer.
       tlsSocket.on('error', () => {});
-      tap.complete(tlsSocket, [leafDer]);
+      // The context holds an ECDSA and an RSA leaf; OpenSSL chose one for this client.
+      // (getX509Certificate wraps OpenSSL's certificate; getCertificate would convert every field.)
+      tap.complete(tlsSocket, [tlsSocket.getX509Certificate()?.raw ?? leafDer]);
       resolve(tlsSocket);
     });
   });

@@ -28,6 +28,12 @@ const IDLE_SOCKET_MS = 30_000;
  */
 const MAX_SOCKETS_PER_ORIGIN = Infinity;
 const MAX_FREE_SOCKETS_PER_ORIGIN = 256;
+/**
+ * TLS sessions kept for resumption, one per origin, SNI and TLS mode: a resumed handshake skips
+ * the certificate chain and its verification, and the server's signature. A session is a few
+ * hundred bytes; servers let tickets live for hours at most, so old ones simply fail to resume.
+ */
+const MAX_SESSIONS = 1024;
 
 export interface UpstreamTarget {
   scheme: 'http' | 'https';
@@ -85,6 +91,7 @@ export class Upstream {
   private readonly contexts = new Map<TlsMode, SecureContext>();
   private readonly pools: LRUCache<string, http.Agent>;
   private readonly eager = new Map<string, { socket: Promise<Socket | TLSSocket>; timer: NodeJS.Timeout }>();
+  private readonly sessions = new LRUCache<string, Buffer>({ max: MAX_SESSIONS });
 
   constructor(options: UpstreamOptions) {
     this.options = options;
@@ -250,14 +257,19 @@ export class Upstream {
   private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string): Promise<TLSSocket> {
     return new Promise<TLSSocket>((resolve, reject) => {
       const stream = this.options.observe ? (new TappedStream(raw, tap) as unknown as Socket) : raw;
+      const sessionKey = `${poolKey(target)}|${mode}`;
+      const session = this.sessions.get(sessionKey);
       const socket = tls.connect({
         socket: stream,
         host,
         ...(target.servername ? { servername: target.servername } : {}),
+        ...(session ? { session } : {}),
         secureContext: this.context(mode),
         rejectUnauthorized: !this.options.insecure,
         ALPNProtocols: ['http/1.1'],
       });
+      // TLS 1.3 tickets come after the handshake, TLS 1.2 ones within it: keep the latest.
+      socket.on('session', (s: Buffer) => this.sessions.set(sessionKey, s));
       const keylog = this.options.keylog;
       if (keylog) socket.on('keylog', keylog);
       // The tap decrypts this connection's handshake with its own secrets.

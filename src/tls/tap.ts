@@ -188,6 +188,7 @@ export class HandshakeTap implements ByteObserver {
     const hs = this.handshake;
     const protocol = socket.getProtocol();
     if (protocol) hs.version = protocol;
+    hs.resumed = socket.isSessionReused();
     const c = socket.getCipher();
     if (c && (hs.cipher === null || hs.cipher.name.startsWith('unknown'))) {
       const info = cipherByOpenSslName(c.standardName ?? c.name) ?? cipherByOpenSslName(c.name);

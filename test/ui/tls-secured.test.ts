@@ -20,6 +20,7 @@ function handshake(version: string, cipher: Partial<Handshake['cipher']> & { nam
     events: events.map((e) => ({ t: 0, from: 'server', details: {}, ...e })),
     error: null,
     fallback: null,
+    resumed: false,
   } as Handshake;
 }
 

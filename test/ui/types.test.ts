@@ -32,7 +32,7 @@ const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
 };
 const HANDSHAKE_KEYS: Record<keyof Handshake, true> = {
   version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3String: true, ja4: true, offeredCiphers: true, group: true,
-  certificates: true, events: true, error: true, fallback: true,
+  certificates: true, events: true, error: true, fallback: true, resumed: true,
 };
 
 function keys(o: object): string[] {

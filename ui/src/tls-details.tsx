@@ -260,6 +260,7 @@ export function LegOverview({ leg, handshake, connection }: { leg: Leg; handshak
       <h3>{title}</h3>
       <Facts>
         <Row label="Version">{handshake.version ?? <span class="muted">not negotiated</span>}</Row>
+        {handshake.version ? <Row label="Handshake">{handshake.resumed ? 'abbreviated: an earlier session was resumed, no certificate was sent' : 'full'}</Row> : null}
         <Row label="Cipher suite">{handshake.cipher ? <CipherTable cipher={handshake.cipher} /> : <span class="muted">none</span>}</Row>
         <Row label="Server name (SNI)">{handshake.sni ?? <span class="muted">none sent</span>}</Row>
         <Row label="ALPN">

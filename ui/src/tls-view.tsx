@@ -38,6 +38,7 @@ function LegColumn({ flow, leg, selection, onSelect }: { flow: FlowDetail; leg: 
           <span class="muted">
             {handshake.version ?? 'no version'}
             {handshake.cipher ? ` · ${handshake.cipher.name}` : ''}
+            {handshake.resumed ? ' · abbreviated handshake (session resumed)' : ''}
             {connection ? ` · opened ${formatClock(connection.openedAt)}` : ''}
           </span>
         ) : null}

@@ -77,6 +77,8 @@ export interface Handshake {
   events: HandshakeEvent[];
   error: string | null;
   fallback: string | null;
+  /** An abbreviated handshake: a session was resumed. */
+  resumed: boolean;
 }
 
 export interface Connection {
