@@ -22,6 +22,8 @@ import { openTunnel, type TunnelOptions } from './tunnel.js';
 import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
+import { H2ClientLeg } from './h2/client-leg.js';
+import { H2SessionPool } from './h2/session-pool.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
 const FIRST_BYTES_TIMEOUT_MS = 3000;
@@ -69,6 +71,8 @@ export class ProxyServer {
   private readonly options: ProxyServerOptions;
   readonly upstream: Upstream;
   private readonly forwarder: Forwarder;
+  private readonly h2pool: H2SessionPool;
+  private readonly h2: H2ClientLeg;
   /** Hosts whose clients rejected our certificate (with --auto-passthrough): tunnelled from then on. */
   readonly passthrough = new Set<string>();
   private readonly sockets = new Set<Duplex>();
@@ -91,6 +95,16 @@ export class ProxyServer {
     this.forwarder = new Forwarder({
       store,
       upstream: this.upstream,
+      maxBody: config.maxBody,
+      headersTimeout: config.headersTimeout,
+      bodyTimeout: config.bodyTimeout,
+    });
+    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent, onH2Event: null });
+    this.h2 = new H2ClientLeg({
+      store,
+      upstream: this.upstream,
+      pool: this.h2pool,
+      onH2Event: null,
       maxBody: config.maxBody,
       headersTimeout: config.headersTimeout,
       bodyTimeout: config.bodyTimeout,
@@ -143,6 +157,8 @@ export class ProxyServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     this.forwarder.close();
+    this.h2.close();
+    this.h2pool.close();
     this.upstream.close();
   }
 
@@ -266,15 +282,21 @@ export class ProxyServer {
             keylog: this.options.keylog,
             onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
             observe: this.options.config.observeTls,
+            alpn: this.options.config.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
             onRejected: (host) => {
               if (this.options.config.autoPassthrough) this.passthrough.add(host);
             },
           },
         ).then((tlsSocket) => {
           if (!tlsSocket) return;
-          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection });
           this.sockets.add(tlsSocket);
           tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
+          if (tlsSocket.alpnProtocol === 'h2') {
+            const h2Target = { scheme: 'https' as const, host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) };
+            this.h2.accept(tlsSocket, { target: h2Target, client: client.connection, acceptedAt: client.acceptedAt });
+            return;
+          }
+          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection });
           this.inner.emit('connection', tlsSocket);
         });
         return;

@@ -56,7 +56,9 @@ type TlsMode = 'max12' | 'only13' | 'auto';
 /** An eagerly opened upstream socket no request claimed is closed after this long. */
 const EAGER_TTL_MS = 5000;
 
-function poolKey(target: UpstreamTarget): string {
+const HTTP1_ONLY: readonly string[] = ['http/1.1'];
+
+export function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
@@ -147,6 +149,25 @@ export class Upstream {
     return eager.socket;
   }
 
+  /**
+   * Hands a connection made elsewhere (the HTTP/2 pool found the server chose HTTP/1.1) to the
+   * next request of its origin's keep-alive pool, as an eager connection is.
+   */
+  adopt(target: UpstreamTarget, socket: Socket | TLSSocket): void {
+    const key = poolKey(target);
+    if (this.eager.has(key)) {
+      socket.destroy();
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.eager.get(key)?.timer !== timer) return;
+      this.eager.delete(key);
+      socket.destroy();
+    }, EAGER_TTL_MS);
+    timer.unref();
+    this.eager.set(key, { socket: Promise.resolve(socket), timer });
+  }
+
   close(): void {
     this.pools.clear();
     for (const { socket, timer } of this.eager.values()) {
@@ -156,8 +177,11 @@ export class Upstream {
     this.eager.clear();
   }
 
-  /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
-  async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
+  /**
+   * Resolves, connects and (for https) completes TLS offering `alpn`; rejects with a staged
+   * UpstreamError.
+   */
+  async connect(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): Promise<Socket | TLSSocket> {
     const startedAt = nowMs();
     const host = bareHost(target.host);
     const label = `${target.host}:${target.port}`;
@@ -212,7 +236,7 @@ export class Upstream {
     const sslStart = nowMs();
     let socket: TLSSocket;
     try {
-      socket = await this.handshake(raw, tap, target, host, mode, deadline, label);
+      socket = await this.handshake(raw, tap, target, host, mode, deadline, label, alpn);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (mode === 'max12' && !(err instanceof UpstreamError) && isProtocolVersionRefusal(e)) {
@@ -224,7 +248,7 @@ export class Upstream {
         retryRaw.setNoDelay(true);
         tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, retry: true });
         const retryTap = tap;
-        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label).catch((err2: unknown) => {
+        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label, alpn).catch((err2: unknown) => {
           throw this.tlsFailure(err2, tap, label);
         });
       } else {
@@ -247,7 +271,7 @@ export class Upstream {
     return new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: ${reason}`, { cause: err });
   }
 
-  private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string): Promise<TLSSocket> {
+  private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string, alpn: readonly string[]): Promise<TLSSocket> {
     return new Promise<TLSSocket>((resolve, reject) => {
       const stream = this.options.observe ? (new TappedStream(raw, tap) as unknown as Socket) : raw;
       const socket = tls.connect({
@@ -256,7 +280,7 @@ export class Upstream {
         ...(target.servername ? { servername: target.servername } : {}),
         secureContext: this.context(mode),
         rejectUnauthorized: !this.options.insecure,
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: [...alpn],
       });
       const keylog = this.options.keylog;
       if (keylog) socket.on('keylog', keylog);

@@ -1,0 +1,130 @@
+/**
+ * The client leg of HTTP/2: a decrypted client connection that chose h2 by ALPN is served by
+ * Node's http2 (which owns HPACK and flow control) on top of a frame tap that records the
+ * connection's frames from the bytes. Every stream is one Flow, relayed to the origin's shared
+ * upstream HTTP/2 session or, when the server speaks only HTTP/1.1, to its keep-alive pool.
+ * A client whose bytes are not HTTP/2 gets GOAWAY PROTOCOL_ERROR and a flow that says so.
+ */
+import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { createFlow, emptyRequest, pairHeaders, roundMs, type Connection, type Http2Event } from '../../capture/flow.js';
+import type { FlowStore } from '../../capture/store.js';
+import { MitmError } from '../../errors.js';
+import { hostPort, type ForwardTarget } from '../forward.js';
+import type { Upstream } from '../upstream.js';
+import { TappedStream } from '../tapped-stream.js';
+import { nowMs } from '../socket-state.js';
+import { H2FrameTap } from './frame-tap.js';
+import { H2Exchange, objectPairs, type ExchangeLimits } from './exchange.js';
+import { H2SessionPool } from './session-pool.js';
+import { relayToH2 } from './relay-h2.js';
+import { relayToH1 } from './relay-h1.js';
+import { h2RequestToH1 } from './translate.js';
+
+const END_STREAM = 0x1;
+/** Streams a client may open at once (what browsers and nghttp2 default to). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+export interface H2ClientLegOptions extends ExchangeLimits {
+  store: FlowStore;
+  upstream: Upstream;
+  pool: H2SessionPool;
+  onH2Event: ((connection: Connection, event: Http2Event) => void) | null;
+}
+
+export interface H2ClientTarget {
+  target: Omit<ForwardTarget, 'client'>;
+  client: Connection;
+  /** hrtime (ms) the client's TCP connection was accepted: frame times count from it. */
+  acceptedAt: number;
+}
+
+export class H2ClientLeg {
+  private readonly server = http2.createServer({ settings: { enablePush: false, maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private active = 0;
+
+  constructor(private readonly options: H2ClientLegOptions) {}
+
+  /** Serves a decrypted client connection that negotiated h2. */
+  accept(socket: TLSSocket, at: H2ClientTarget): void {
+    const onH2Event = this.options.onH2Event;
+    let session: ServerHttp2Session | null = null;
+    const tap = new H2FrameTap(at.client, 'client', at.acceptedAt, {
+      onEvent: (e) => onH2Event?.(at.client, e),
+      onProtocolError: (event) => this.protocolError(session, at, event),
+    });
+    const stream = new TappedStream(socket as Socket, tap);
+    // Node makes the session synchronously from 'connection': take it by the following 'session'.
+    this.server.once('session', (s: ServerHttp2Session) => {
+      session = s;
+    });
+    this.server.emit('connection', stream);
+    const s = session as ServerHttp2Session | null;
+    if (!s) {
+      stream.destroy();
+      return;
+    }
+    this.sessions.add(s);
+    s.on('error', () => {});
+    s.on('close', () => this.sessions.delete(s));
+    s.on('stream', (st: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders?: string[]) => this.onStream(st, headers, flags, rawHeaders ?? [], tap, at));
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[], tap: H2FrameTap, at: H2ClientTarget): void {
+    stream.on('error', () => {});
+    const pairs = rawHeaders.length > 0 ? pairHeaders(rawHeaders) : objectPairs(headers);
+    const target: ForwardTarget = { ...at.target, client: at.client };
+    const head = h2RequestToH1(pairs);
+    const scheme = String(headers[':scheme'] ?? target.scheme);
+    const request = emptyRequest(head.method, `${scheme}://${head.authority || hostPort(target)}${head.path}`, '2');
+    request.headers = pairs;
+    const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: at.client });
+    const id = stream.id ?? 0;
+    // Trailers are announced on arrival, ahead of buffered DATA: listen before the route is known.
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      request.trailers = objectPairs(t);
+    });
+    const streamInfo = tap.stream(id);
+    flow.http2 = [streamInfo];
+    this.options.store.add(flow);
+    this.active += 1;
+    const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options, () => {
+      this.active -= 1;
+      tap.forget(id);
+    });
+    const endStream = (flags & END_STREAM) !== 0;
+    this.options.pool.route(target).then(
+      (route) => {
+        if (ex.settled) return;
+        if (route.kind === 'h1' && route.note) flow.notes.push(route.note);
+        if (route.kind === 'h2') relayToH2(ex, route, pairs, endStream);
+        else relayToH1(ex, this.options.upstream, pairs, endStream);
+      },
+      (err: unknown) => ex.abort(err instanceof MitmError ? err : new MitmError('MITM_ERR_INTERNAL', `internal error: ${(err as Error).message}`)),
+    );
+  }
+
+  /** Bytes that are not HTTP/2: GOAWAY PROTOCOL_ERROR before Node reads them, and a flow. */
+  private protocolError(session: ServerHttp2Session | null, at: H2ClientTarget, event: Http2Event): void {
+    if (event.from !== 'client') return;
+    session?.goaway(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    const request = emptyRequest('PRI', `https://${hostPort(at.target)}/`, '2');
+    const flow = createFlow({ kind: 'http', scheme: 'https', host: at.target.host, port: at.target.port, request, clientConnection: at.client });
+    flow.state = 'error';
+    flow.error = { stage: 'client-request', code: 'MITM_ERR_H2_PROTOCOL', message: `the client's HTTP/2 bytes are invalid (${String(event.details['code'])}: ${String(event.details['reason'])}); answered with GOAWAY PROTOCOL_ERROR` };
+    flow.duration = roundMs(nowMs() - at.acceptedAt);
+    this.options.store.add(flow);
+  }
+
+  /** Streams being exchanged now (for graceful shutdown). */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  close(): void {
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+  }
+}

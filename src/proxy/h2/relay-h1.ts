@@ -1,0 +1,105 @@
+/**
+ * An HTTP/2 client stream relayed to an HTTP/1.1 upstream through the origin's keep-alive pool:
+ * pseudo-headers become the request line and Host, connection-specific fields are dropped
+ * (RFC 9113 §8.2.2), chunked trailers map to HTTP/2 trailers and back.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { capturedResponse, pairHeaders, type Header } from '../../capture/flow.js';
+import { MitmError, UpstreamError } from '../../errors.js';
+import type { Upstream } from '../upstream.js';
+import { attachUpstream, nowMs } from '../socket-state.js';
+import { bareHost } from '../hosts.js';
+import { h1ResponseToH2, h2RequestToH1, trailersForH2, toOutgoing } from './translate.js';
+import type { H2Exchange } from './exchange.js';
+
+/** Methods whose requests carry no body unless framed: the HTTP/1.1 side then needs chunking. */
+const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: readonly Header[], endStream: boolean): void {
+  const { stream, flow, label, target } = ex;
+  const h1 = h2RequestToH1(requestHeaders);
+  const headers: Header[] = [...h1.headers];
+  const hasLength = headers.some(([k]) => k === 'content-length');
+  // A streamed HTTP/2 body without content-length goes chunked, which also carries trailers.
+  const chunked = !endStream && !hasLength;
+  if (chunked && BODYLESS_BY_DEFAULT.has(h1.method)) headers.push(['transfer-encoding', 'chunked']);
+  const req = http.request({
+    method: h1.method,
+    path: h1.path,
+    host: bareHost(target.host),
+    port: target.port,
+    protocol: `${target.scheme}:`,
+    agent: upstream.agentFor(target),
+    headers: toOutgoing(headers),
+    setHost: false,
+  });
+  req.on('socket', (socket: Socket) => {
+    ex.tSocket = nowMs();
+    attachUpstream(flow, socket, ex.tRequest, ex.tSocket);
+  });
+  req.on('finish', () => {
+    ex.tSent = nowMs();
+  });
+  req.setTimeout(ex.limits.headersTimeout, () => {
+    req.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
+  });
+
+  if (endStream) req.end();
+  else {
+    const capture = ex.capture(flow.request, 'request');
+    stream.on('data', (chunk: Buffer) => capture.push(chunk));
+    stream.on('end', () => {
+      capture.finish();
+      if (flow.request.trailers.length > 0 && chunked) req.addTrailers(toOutgoing(flow.request.trailers));
+      req.end();
+    });
+    stream.pipe(req, { end: false });
+  }
+
+  req.on('response', (res: IncomingMessage) => {
+    ex.responded();
+    flow.response = capturedResponse(res);
+    ex.update();
+    res.setTimeout(ex.limits.bodyTimeout, () => {
+      res.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${ex.limits.bodyTimeout} ms`));
+    });
+    if (stream.destroyed) {
+      res.destroy();
+      return;
+    }
+    stream.respond(h1ResponseToH2(res.statusCode ?? 502, pairHeaders(res.rawHeaders)), { waitForTrailers: true });
+    const capture = ex.capture(flow.response, 'response');
+    res.on('data', (chunk: Buffer) => capture.push(chunk));
+    res.on('end', () => {
+      capture.finish();
+      if (res.rawTrailers.length > 0 && flow.response) flow.response.trailers = pairHeaders(res.rawTrailers);
+    });
+    stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
+    res.on('error', (err) => fail(err));
+    res.on('close', () => {
+      if (!res.complete) fail(null);
+    });
+    res.pipe(stream);
+  });
+
+  const fail = (err: Error | null): void => {
+    if (ex.settled) return;
+    if (err instanceof MitmError) return ex.abort(err);
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (stream.destroyed) return ex.abort(new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client reset the stream before the exchange finished'));
+    if (code?.startsWith('HPE_')) return ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_PROTOCOL', 'upstream-response', label, `${label} sent invalid HTTP (${err?.message})`));
+    const during = ex.tResponse ? 'during the response' : 'before sending a response';
+    ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', ex.tResponse ? 'upstream-response' : 'upstream-request', label, `${label} closed the connection ${during}`));
+  };
+  req.on('error', (err) => fail(err));
+  stream.on('close', () => {
+    if (ex.settled) return;
+    if (!stream.writableFinished) {
+      req.destroy();
+      ex.fail(flow.response ? 'client-response' : 'client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client reset the stream before the exchange finished'));
+      return;
+    }
+    ex.complete();
+  });
+}
