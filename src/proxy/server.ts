@@ -23,7 +23,7 @@ import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
 import { H2ClientLeg } from './h2/client-leg.js';
-import { H2SessionPool } from './h2/session-pool.js';
+import { H2SessionPool, H2_ALPN, clientOffersH2 } from './h2/session-pool.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
 const FIRST_BYTES_TIMEOUT_MS = 3000;
@@ -272,7 +272,9 @@ export class ProxyServer {
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
+          // A client that offers h2 will speak it (we prefer it): its upstream is offered h2 too.
+          const h2 = this.options.config.http2 && clientOffersH2(verdict.hello);
+          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) }, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
@@ -282,7 +284,7 @@ export class ProxyServer {
             keylog: this.options.keylog,
             onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
             observe: this.options.config.observeTls,
-            alpn: this.options.config.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+            alpn: this.options.config.http2 ? H2_ALPN : ['http/1.1'],
             onRejected: (host) => {
               if (this.options.config.autoPassthrough) this.passthrough.add(host);
             },

@@ -122,12 +122,12 @@ export class Upstream {
    * "eager" strategy): the first request then finds it ready instead of paying DNS, TCP and TLS
    * after the client's handshake. Skipped when the pool already has an idle connection.
    */
-  connectEagerly(target: UpstreamTarget): void {
+  connectEagerly(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): void {
     const key = poolKey(target);
     if (this.eager.has(key)) return;
     const agent = this.pools.get(key);
     if (agent && Object.values(agent.freeSockets).some((list) => (list?.length ?? 0) > 0)) return;
-    const socket = this.connect(target);
+    const socket = this.connect(target, alpn);
     // Unused (the client gave up, or rejected our certificate): close it after a while.
     const timer = setTimeout(() => {
       if (this.eager.get(key)?.socket !== socket) return;

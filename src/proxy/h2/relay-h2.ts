@@ -27,7 +27,10 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
   }
   ex.tSocket = nowMs();
   attachUpstream(flow, route.socket, ex.tRequest, ex.tSocket);
-  up.once('ready', () => flow.http2?.push(route.tap.stream(up.id!)));
+  // On a connected session the stream id is assigned (and 'ready' emitted) inside request().
+  const timeStream = (): void => void flow.http2?.push(route.tap.stream(up.id ?? 0));
+  if (up.id !== undefined) timeStream();
+  else up.once('ready', timeStream);
 
   if (!endStream) {
     const capture = ex.capture(request, 'request');

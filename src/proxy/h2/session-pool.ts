@@ -26,6 +26,15 @@ const SESSION_WINDOW = 16 * 1024 * 1024;
 /** Per-stream receive window: what one stream may have in flight towards a slow client. */
 const STREAM_WINDOW = 1024 * 1024;
 
+/** What the proxy offers by ALPN on either leg when HTTP/2 is on, preferred first. */
+export const H2_ALPN: readonly string[] = ['h2', 'http/1.1'];
+
+/** Whether a parsed ClientHello offers h2 by ALPN. */
+export function clientOffersH2(hello: unknown): boolean {
+  const alpn = (hello as { alpn?: unknown } | null)?.alpn;
+  return Array.isArray(alpn) && alpn.includes('h2');
+}
+
 export type Route = { kind: 'h2'; session: ClientHttp2Session; socket: TLSSocket; tap: H2FrameTap } | { kind: 'h1'; note: string | null };
 
 export interface SessionPoolOptions {
@@ -80,7 +89,8 @@ export class H2SessionPool {
   }
 
   private async open(key: string, target: UpstreamTarget): Promise<Route> {
-    const socket = (await this.upstream.connect(target, ['h2', 'http/1.1'])) as TLSSocket;
+    // The connection opened while the client's handshake ran offered h2 already (see the proxy server).
+    const socket = (await (this.upstream.takeEager(target) ?? this.upstream.connect(target, H2_ALPN))) as TLSSocket;
     const info = getUpstream(socket);
     const connection = info?.connection;
     const hs = connection?.tls ?? null;
