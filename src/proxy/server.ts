@@ -23,6 +23,8 @@ import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
 import { H2ClientLeg } from './h2/client-leg.js';
+import { relayFromH1 } from './h2/relay-from-h1.js';
+import type { ExchangeLimits } from './h2/exchange.js';
 import { H2SessionPool, H2_ALPN, clientOffersH2 } from './h2/session-pool.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
@@ -73,6 +75,7 @@ export class ProxyServer {
   private readonly forwarder: Forwarder;
   private readonly h2pool: H2SessionPool;
   private readonly h2: H2ClientLeg;
+  private readonly limits: ExchangeLimits;
   /** Hosts whose clients rejected our certificate (with --auto-passthrough): tunnelled from then on. */
   readonly passthrough = new Set<string>();
   private readonly sockets = new Set<Duplex>();
@@ -99,15 +102,14 @@ export class ProxyServer {
       headersTimeout: config.headersTimeout,
       bodyTimeout: config.bodyTimeout,
     });
+    this.limits = { maxBody: config.maxBody, headersTimeout: config.headersTimeout, bodyTimeout: config.bodyTimeout };
     this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent, onH2Event: null });
     this.h2 = new H2ClientLeg({
       store,
       upstream: this.upstream,
       pool: this.h2pool,
       onH2Event: null,
-      maxBody: config.maxBody,
-      headersTimeout: config.headersTimeout,
-      bodyTimeout: config.bodyTimeout,
+      ...this.limits,
     });
     const serverOptions: http.ServerOptions = {
       headersTimeout: config.clientHeadersTimeout,
@@ -225,7 +227,16 @@ export class ProxyServer {
     if (!ctx) return this.reject(res, new MitmError('MITM_ERR_INTERNAL', 'internal error: request on an unknown tunnel'), req);
     if (ctx.connectHost === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
     const host = ctx.connectHost;
-    this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client });
+    const target = { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client };
+    const h2 = this.options.config.http2 ? this.h2pool.http1ClientRoute(target) : null;
+    if (!h2) return void this.forwarder.handle(req, res, target);
+    h2.then(
+      (route) => {
+        if (route?.kind === 'h2') relayFromH1(req, res, target, ctx.client, route, this.options.store, this.limits);
+        else this.forwarder.handle(req, res, target);
+      },
+      () => this.forwarder.handle(req, res, target),
+    );
   }
 
   /** WebSocket upgrades through the plain proxy or inside a tunnel; other upgrades are served as plain requests. */

@@ -150,22 +150,24 @@ export class Upstream {
   }
 
   /**
-   * Hands a connection made elsewhere (the HTTP/2 pool found the server chose HTTP/1.1) to the
-   * next request of its origin's keep-alive pool, as an eager connection is.
+   * Hands a connection attempt made elsewhere (the HTTP/2 pool learning what a server speaks) to
+   * the next request of its origin's keep-alive pool, as an eager connection is: a failed attempt
+   * fails that request at once instead of being made twice.
    */
-  adopt(target: UpstreamTarget, socket: Socket | TLSSocket): void {
+  adopt(target: UpstreamTarget, attempt: Promise<Socket | TLSSocket>): void {
     const key = poolKey(target);
+    attempt.catch(() => {});
     if (this.eager.has(key)) {
-      socket.destroy();
+      attempt.then((s) => s.destroy(), () => {});
       return;
     }
     const timer = setTimeout(() => {
       if (this.eager.get(key)?.timer !== timer) return;
       this.eager.delete(key);
-      socket.destroy();
+      attempt.then((s) => s.destroy(), () => {});
     }, EAGER_TTL_MS);
     timer.unref();
-    this.eager.set(key, { socket: Promise.resolve(socket), timer });
+    this.eager.set(key, { socket: attempt, timer });
   }
 
   close(): void {

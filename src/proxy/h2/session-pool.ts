@@ -26,6 +26,9 @@ const SESSION_WINDOW = 16 * 1024 * 1024;
 /** Per-stream receive window: what one stream may have in flight towards a slow client. */
 const STREAM_WINDOW = 1024 * 1024;
 
+/** Node's code for TLS alert 120, sent by a server that speaks none of the offered protocols (RFC 7301 §3.2). */
+const NO_APPLICATION_PROTOCOL = 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL';
+
 /** What the proxy offers by ALPN on either leg when HTTP/2 is on, preferred first. */
 export const H2_ALPN: readonly string[] = ['h2', 'http/1.1'];
 
@@ -63,6 +66,10 @@ export class H2SessionPool {
   /** Origins that answer in HTTP/1.1, with why. */
   private readonly http1 = new LRUCache<string, string>({ max: MAX_ORIGINS });
   private readonly live = new Set<ClientHttp2Session>();
+  /** Origins that took an http/1.1-only offer, and those that refused it (they speak only h2). */
+  private readonly takesHttp1 = new LRUCache<string, true>({ max: MAX_ORIGINS });
+  private readonly onlyH2 = new LRUCache<string, true>({ max: MAX_ORIGINS });
+  private readonly probes = new Map<string, Promise<Route | null>>();
 
   constructor(
     private readonly upstream: Upstream,
@@ -88,6 +95,43 @@ export class H2SessionPool {
     return route;
   }
 
+  /**
+   * For an HTTP/1.1 client: null when the origin is known to take HTTP/1.1 (forward as usual),
+   * else a promise of its h2 session if it refuses http/1.1 by ALPN (alert
+   * no_application_protocol), or of null. The first request per origin finds out with the
+   * connection it will use anyway, so knowing costs no extra handshake.
+   */
+  http1ClientRoute(target: UpstreamTarget): Promise<Route | null> | null {
+    if (target.scheme !== 'https') return null;
+    const key = poolKey(target);
+    if (this.takesHttp1.has(key)) return null;
+    if (this.onlyH2.has(key)) return this.route(target);
+    let probe = this.probes.get(key);
+    if (!probe) {
+      probe = this.probe(key, target).finally(() => this.probes.delete(key));
+      this.probes.set(key, probe);
+    }
+    return probe;
+  }
+
+  private async probe(key: string, target: UpstreamTarget): Promise<Route | null> {
+    const attempt = this.upstream.takeEager(target) ?? this.upstream.connect(target);
+    try {
+      await attempt;
+    } catch (err) {
+      const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+      if (cause?.code === NO_APPLICATION_PROTOCOL) {
+        this.onlyH2.set(key, true);
+        return this.route(target);
+      }
+      this.upstream.adopt(target, attempt);
+      return null;
+    }
+    this.takesHttp1.set(key, true);
+    this.upstream.adopt(target, attempt);
+    return null;
+  }
+
   private async open(key: string, target: UpstreamTarget): Promise<Route> {
     // The connection opened while the client's handshake ran offered h2 already (see the proxy server).
     const socket = (await (this.upstream.takeEager(target) ?? this.upstream.connect(target, H2_ALPN))) as TLSSocket;
@@ -97,7 +141,7 @@ export class H2SessionPool {
     const alpn = socket.alpnProtocol;
     if (alpn !== 'h2') {
       this.http1.set(key, h1Only(alpn));
-      this.upstream.adopt(target, socket);
+      this.upstream.adopt(target, Promise.resolve(socket));
       return { kind: 'h1', note: null };
     }
     if (hs && forbiddenForH2(hs.version, hs.cipher)) {
@@ -108,7 +152,7 @@ export class H2SessionPool {
       const againInfo = getUpstream(again);
       if (againInfo) this.annotate(againInfo.connection, againInfo.startedAt, reason);
       if (connection && info) this.annotate(connection, info.startedAt, reason);
-      this.upstream.adopt(target, again);
+      this.upstream.adopt(target, Promise.resolve(again));
       return { kind: 'h1', note: reason };
     }
     if (!info || !connection) throw new MitmError('MITM_ERR_INTERNAL', 'internal error: an upstream connection without its record');

@@ -200,6 +200,37 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
     assert.ok(flow.notes.some((n) => n.includes('9.2.2')));
   });
 
+  test('an HTTP/1.1 client reaches an h2-only upstream, translated both ways', async (t) => {
+    const server = await startH2Server(pair);
+    t.after(() => server.close());
+    const seen: string[] = [];
+    server.server.on('stream', (stream, headers) => {
+      seen.push(`${stream.session?.alpnProtocol} ${String(headers[':authority'])} ${String(headers['connection'])}`);
+      let got = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (d: string) => (got += d));
+      stream.on('end', () => {
+        stream.respond({ ':status': 201, 'x-h2': 'yes' });
+        stream.end(`posted ${got}`);
+      });
+    });
+    for (const body of ['one', 'two']) {
+      const r = await curl(proxy, `https://localhost:${server.port}/p`, ['--http1.1', '-D', '-', '--data', body]);
+      const out = curlStatus(r);
+      assert.equal(out.status, 201, r.stderr);
+      assert.match(out.body, /^HTTP\/1\.1 201/m);
+      assert.match(out.body, /^x-h2: yes/m);
+      assert.match(out.body, new RegExp(`posted ${body}$`));
+    }
+    assert.deepEqual(seen, [`h2 localhost:${server.port} undefined`, `h2 localhost:${server.port} undefined`]);
+    assert.equal(server.sessions, 1, 'both requests shared one upstream h2 connection');
+    const flow = await flowWhere(proxy, (f) => f.port === server.port && f.state !== 'pending');
+    assert.equal(flow.state, 'complete', JSON.stringify(flow.error));
+    assert.equal(flow.request.httpVersion, '1.1');
+    assert.equal(flow.response?.httpVersion, '2');
+    assert.equal(flow.serverConnection?.tls?.alpn, 'h2');
+  });
+
   test('--no-http2 offers clients only http/1.1', async (t) => {
     const plain = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')], http2: false });
     t.after(() => plain.cleanup());
