@@ -93,6 +93,10 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', ex.tResponse ? 'upstream-response' : 'upstream-request', label, `${label} closed the connection ${during}`));
   };
   req.on('error', (err) => fail(err));
+  // Done once the whole answer is handed to the client's session (as an HTTP/1.1 'finish').
+  stream.on('finish', () => {
+    if (flow.response) ex.complete();
+  });
   stream.on('close', () => {
     if (ex.settled) return;
     if (!stream.writableFinished) {

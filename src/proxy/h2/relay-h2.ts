@@ -79,6 +79,10 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
     const name = errorCodeName(code);
     ex.abort(new UpstreamError('MITM_ERR_H2_STREAM_RESET', flow.response ? 'upstream-response' : 'upstream-request', label, `${label} reset the stream with RST_STREAM ${name}`), code);
   });
+  // Done once the whole answer is handed to the client's session (as an HTTP/1.1 'finish').
+  stream.on('finish', () => {
+    if (flow.response) ex.complete();
+  });
   stream.on('close', () => {
     const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
     if (code !== NGHTTP2_NO_ERROR && !up.closed) up.close(code);
