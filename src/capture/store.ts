@@ -830,10 +830,12 @@ function pushExtent(list: Extent[], e: Extent): boolean {
   return false;
 }
 
-/** Changes when a connection gains handshake events, certificates or closes. */
+/** Changes when a connection gains handshake events, certificates, HTTP/2 frames or closes. */
 function connectionMark(c: Connection): string {
   const t = c.tls;
-  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}`;
+  const h2 = c.http2;
+  const frames = h2 ? `|${h2.events.length}|${h2.dropped}|${h2.streams}|${Object.values(h2.windowUpdates).reduce((n, w) => n + w.frames, 0)}` : '';
+  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
 }
 
 /** Errors of the disk or the file system, as opposed to a value the database refuses. */
