@@ -217,8 +217,8 @@ export interface Flow {
   imported: boolean;
   /** Free-form notes (e.g. why a tunnel was not intercepted). */
   notes: string[];
-  /** HTTP/2 streams that carried the exchange: the client leg's and/or the server leg's. */
-  http2?: Http2Stream[];
+  /** HTTP/2 streams that carried the exchange (client leg's and/or server leg's); null without HTTP/2. */
+  http2: Http2Stream[] | null;
 }
 
 export function newId(): string {
@@ -297,6 +297,7 @@ export function createFlow(init: NewFlowInit): Flow {
     websocket: null,
     imported: false,
     notes: [],
+    http2: null,
   };
 }
 

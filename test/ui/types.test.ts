@@ -20,7 +20,7 @@ export const liveFits = (e: ServerLiveEvent): LiveEvent => e;
 // `Record<keyof T, true>` must name every key, so these lists are complete by construction.
 const DETAIL_KEYS: Record<keyof FlowDetail, true> = {
   id: true, kind: true, state: true, startedAt: true, duration: true, scheme: true, host: true, port: true, request: true, response: true,
-  error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, tls: true,
+  error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, http2: true, tls: true,
 };
 const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
   id: true, kind: true, state: true, method: true, url: true, scheme: true, host: true, status: true, contentType: true, requestSize: true,

@@ -193,7 +193,7 @@ export interface FlowDetail {
   websocket: WebSocketInfo | null;
   imported: boolean;
   notes: string[];
-  http2?: Http2Stream[];
+  http2: Http2Stream[] | null;
   tls: { client: Handshake | null; server: Handshake | null };
 }
 

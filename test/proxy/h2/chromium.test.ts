@@ -7,7 +7,12 @@ import { startProxy, tempDir, type TestProxy } from '../../helpers/servers.js';
 import { flowWhere } from '../../helpers/flows.js';
 import { requireTools } from '../../helpers/tools.js';
 import { launch, trustInNss } from '../../helpers/browser.js';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, VIEWPORT, eventually } from '../../ui/fixtures/harness.js';
+import { buildUi } from '../../../ui/build.js';
 import { startH2Server, type H2Server } from './helpers.js';
+
+const TOKEN = 'h2-e2e';
 
 describe('headless Chromium over HTTP/2 through the proxy', { skip: requireTools('chromium', 'certutil') }, () => {
   const ca = new TestCa();
@@ -19,7 +24,8 @@ describe('headless Chromium over HTTP/2 through the proxy', { skip: requireTools
   before(async () => {
     files = await tempDir();
     await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
-    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
+    await buildUi();
+    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')], ui: true, uiPort: 0, token: TOKEN });
     server = await startH2Server(pair);
     server.server.on('stream', (stream, headers) => {
       const path = String(headers[':path']);
@@ -59,5 +65,23 @@ describe('headless Chromium over HTTP/2 through the proxy', { skip: requireTools
     assert.equal(script.clientConnection?.tls?.alpn, 'h2');
     assert.equal(script.serverConnection?.tls?.alpn, 'h2');
     assert.ok((script.clientConnection?.http2?.streams ?? 0) >= 2, 'page and script shared the client connection');
+
+    const dashboard = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    try {
+      const page = await (await dashboard.newContext({ viewport: VIEWPORT })).newPage();
+      await page.goto(`${proxy.dashboardUrl}/?token=${TOKEN}`);
+      const row = page.locator('.rows .row', { has: page.locator('.c-path', { hasText: '/app.js' }) }).first();
+      await row.waitFor();
+      await row.click();
+      await page.click('[data-tab=tls]');
+      for (const leg of ['client', 'server']) {
+        const frames = page.locator(`.h2-frames[data-h2-leg=${leg}]`);
+        await frames.waitFor();
+        await eventually(async () => /SETTINGS/.test(await frames.innerText()), `the ${leg} leg's SETTINGS`);
+        assert.match(await frames.locator('.h2-stream caption').innerText(), /^Stream \d+/);
+      }
+    } finally {
+      await dashboard.close();
+    }
   });
 });
