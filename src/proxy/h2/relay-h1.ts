@@ -89,8 +89,9 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (stream.destroyed) return ex.abort(new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client reset the stream before the exchange finished'));
     if (code?.startsWith('HPE_')) return ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_PROTOCOL', 'upstream-response', label, `${label} sent invalid HTTP (${err?.message})`));
-    const during = ex.tResponse ? 'during the response' : 'before sending a response';
-    ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', ex.tResponse ? 'upstream-response' : 'upstream-request', label, `${label} closed the connection ${during}`));
+    // Worded as the HTTP/1.1 forwarder words it: where in the exchange the server went away.
+    const during = flow.response ? `after ${flow.response.bodySize} bytes of the response body` : 'before sending a response';
+    ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', flow.response ? 'upstream-response' : 'upstream-request', label, `${label} closed the connection ${during}`));
   };
   req.on('error', (err) => fail(err));
   // Done once the whole answer is handed to the client's session (as an HTTP/1.1 'finish').
