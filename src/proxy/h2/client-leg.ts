@@ -6,11 +6,12 @@
  * A client whose bytes are not HTTP/2 gets GOAWAY PROTOCOL_ERROR and a flow that says so.
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { createFlow, emptyRequest, pairHeaders, roundMs, type Connection, type Http2Event } from '../../capture/flow.js';
 import type { FlowStore } from '../../capture/store.js';
-import { MitmError } from '../../errors.js';
+import { MitmError, statusFor } from '../../errors.js';
 import { hostPort, type ForwardTarget } from '../forward.js';
 import type { Upstream } from '../upstream.js';
 import { TappedStream } from '../tapped-stream.js';
@@ -23,6 +24,8 @@ import { relayToH1 } from './relay-h1.js';
 import { h2RequestToH1 } from './translate.js';
 
 const END_STREAM = 0x1;
+/** RFC 9113 §6.5.2: each header field counts its name, its value and 32 octets. */
+const HEADER_ENTRY_OVERHEAD = 32;
 /** Streams a client may open at once (what browsers and nghttp2 default to). */
 const MAX_CONCURRENT_STREAMS = 128;
 
@@ -94,6 +97,14 @@ export class H2ClientLeg {
       this.active -= 1;
       tap.forget(id);
     });
+    // The same bound as HTTP/1.1 request heads (Node's maxHeaderSize), measured as RFC 9113 §6.5.2 does.
+    const headerBytes = pairs.reduce((n, [k, v]) => n + k.length + v.length + HEADER_ENTRY_OVERHEAD, 0);
+    if (headerBytes > http.maxHeaderSize) {
+      const err = new MitmError('MITM_ERR_HEADERS_TOO_LARGE', `request headers are ${headerBytes} bytes, over the limit of ${http.maxHeaderSize}`);
+      flow.response = { status: statusFor(err.code), statusText: '', httpVersion: '2', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+      ex.abort(err);
+      return;
+    }
     const endStream = (flags & END_STREAM) !== 0;
     this.options.pool.route(target).then(
       (route) => {

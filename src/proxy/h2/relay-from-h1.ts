@@ -51,7 +51,7 @@ export function relayFromH1(req: IncomingMessage, res: ServerResponse, target: U
   req.on('data', (chunk: Buffer) => requestCapture.push(chunk));
   req.on('end', () => requestCapture.finish());
   if (hasBody) req.pipe(up);
-  up.setTimeout(limits.headersTimeout, () => up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${limits.headersTimeout} ms`)));
+  up.setTimeout(limits.headersTimeout, () => flow.response === null && up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${limits.headersTimeout} ms`)));
 
   up.on('response', (headers: IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
     const tResponse = nowMs();

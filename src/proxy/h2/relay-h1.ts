@@ -42,6 +42,8 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     ex.tSent = nowMs();
   });
   req.setTimeout(ex.limits.headersTimeout, () => {
+    // The socket's inactivity timer also serves the body timeout below: that one speaks then.
+    if (flow.response) return;
     req.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
   });
 

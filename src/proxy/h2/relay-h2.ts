@@ -43,6 +43,8 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
     ex.tSent = nowMs();
   });
   up.setTimeout(ex.limits.headersTimeout, () => {
+    // setTimeout adds a listener: once the answer came, the body timeout below speaks.
+    if (flow.response) return;
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
     up.close(NGHTTP2_CANCEL);
   });
