@@ -14,6 +14,8 @@ import { h1ResponseToH2, h2RequestToH1, trailersForH2, toOutgoing } from './tran
 import type { H2Exchange } from './exchange.js';
 
 /** Methods whose requests carry no body unless framed: the HTTP/1.1 side then needs chunking. */
+/** Methods safe to send twice (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
 export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: readonly Header[], endStream: boolean): void {
@@ -24,7 +26,7 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
   // A streamed HTTP/2 body without content-length goes chunked, which also carries trailers.
   const chunked = !endStream && !hasLength;
   if (chunked && BODYLESS_BY_DEFAULT.has(h1.method)) headers.push(['transfer-encoding', 'chunked']);
-  const req = http.request({
+  const open = (): http.ClientRequest => http.request({
     method: h1.method,
     path: h1.path,
     host: bareHost(target.host),
@@ -34,18 +36,48 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     headers: toOutgoing(headers),
     setHost: false,
   });
-  req.on('socket', (socket: Socket) => {
-    ex.tSocket = nowMs();
-    attachUpstream(flow, socket, ex.tRequest, ex.tSocket);
-  });
-  req.on('finish', () => {
-    ex.tSent = nowMs();
-  });
-  req.setTimeout(ex.limits.headersTimeout, () => {
-    // The socket's inactivity timer also serves the body timeout below: that one speaks then.
-    if (flow.response) return;
-    req.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
-  });
+  let req = open();
+  let reused = false;
+  let retried = false;
+  const watch = (r: http.ClientRequest): void => {
+    r.on('socket', (socket: Socket) => {
+      ex.tSocket = nowMs();
+      reused = (attachUpstream(flow, socket, ex.tRequest, ex.tSocket)?.uses ?? 0) > 1;
+    });
+    r.on('error', (err) => {
+      if (retryStale(err)) return;
+      fail(err);
+    });
+  };
+  /**
+   * As on HTTP/1.1 (RFC 9112 §9.3.1): a bodiless idempotent request that met a keep-alive
+   * connection the server had dropped is sent once more on a fresh one.
+   */
+  const retryStale = (err: Error): boolean => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (retried || !reused || flow.response || !endStream || !IDEMPOTENT.has(h1.method)) return false;
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') return false;
+    retried = true;
+    reused = false;
+    flow.notes.push('retried on a fresh connection: the reused keep-alive connection was reset');
+    req = open();
+    wire(req);
+    req.end();
+    return true;
+  };
+  const wire = (r: http.ClientRequest): void => {
+    watch(r);
+    r.on('finish', () => {
+      ex.tSent = nowMs();
+    });
+    r.setTimeout(ex.limits.headersTimeout, () => {
+      // The socket's inactivity timer also serves the body timeout below: that one speaks then.
+      if (flow.response) return;
+      r.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
+    });
+    r.on('response', (res: IncomingMessage) => onResponse(res));
+  };
+  wire(req);
 
   if (endStream) req.end();
   else {
@@ -59,7 +91,7 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     stream.pipe(req, { end: false });
   }
 
-  req.on('response', (res: IncomingMessage) => {
+  const onResponse = (res: IncomingMessage): void => {
     ex.responded();
     flow.response = capturedResponse(res);
     ex.update();
@@ -83,7 +115,7 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
       if (!res.complete) fail(null);
     });
     res.pipe(stream);
-  });
+  };
 
   const fail = (err: Error | null): void => {
     if (ex.settled) return;
@@ -92,10 +124,12 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
     if (stream.destroyed) return ex.abort(new MitmError('MITM_ERR_CLIENT_ABORTED', 'the client reset the stream before the exchange finished'));
     if (code?.startsWith('HPE_')) return ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_PROTOCOL', 'upstream-response', label, `${label} sent invalid HTTP (${err?.message})`));
     // Worded as the HTTP/1.1 forwarder words it: where in the exchange the server went away.
+    if (!flow.response && (code === 'ECONNRESET' || code === 'EPIPE')) {
+      return ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-request', label, `${label} reset the connection before sending a response`));
+    }
     const during = flow.response ? `after ${flow.response.bodySize} bytes of the response body` : 'before sending a response';
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', flow.response ? 'upstream-response' : 'upstream-request', label, `${label} closed the connection ${during}`));
   };
-  req.on('error', (err) => fail(err));
   // Done once the whole answer is handed to the client's session (as an HTTP/1.1 'finish').
   stream.on('finish', () => {
     if (flow.response) ex.complete();
