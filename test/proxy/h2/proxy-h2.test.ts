@@ -138,6 +138,48 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
     assert.equal(new Set(flows.map((f) => f.serverConnection?.id)).size, 1);
   });
 
+  test('flow control: a stream whose reader stalls holds back only itself', async (t) => {
+    const BIG = 32 * 1024 * 1024;
+    const server = await startH2Server(pair);
+    t.after(() => server.close());
+    let bigWritten = 0;
+    let bigDone = false;
+    server.server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      if (headers[':path'] !== '/big') {
+        stream.respond({ ':status': 200 });
+        stream.end('small');
+        return;
+      }
+      stream.respond({ ':status': 200 });
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = (): void => {
+        while (bigWritten < BIG) {
+          bigWritten += chunk.length;
+          if (!stream.write(chunk)) return void stream.once('drain', pump);
+        }
+        bigDone = true;
+        stream.end();
+      };
+      pump();
+    });
+    const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+    t.after(() => session.destroy());
+    const big = session.request({ ':path': '/big' });
+    big.on('error', () => {});
+    // The client never reads /big: only the windows (ours, then the proxy's) can hold the data.
+    big.pause();
+    await new Promise((resolve) => big.once('response', resolve));
+    // Many round trips on the same connection: time enough for an unbounded relay to move it all.
+    for (let i = 0; i < 100; i++) {
+      const small = await h2Request(session, { ':path': '/small' });
+      assert.equal(small.body, 'small', 'another stream on the same connection still completes');
+    }
+    assert.ok(!bigDone, 'the unread stream held the server back');
+    assert.ok(bigWritten < BIG / 2, `the server wrote ${bigWritten} of ${BIG} bytes before flow control stopped it`);
+    big.close(http2.constants.NGHTTP2_CANCEL);
+  });
+
   test('an upstream RST_STREAM reaches the client with the same code and is recorded', async (t) => {
     const server = await startH2Server(pair);
     t.after(() => server.close());
