@@ -103,12 +103,11 @@ export class ProxyServer {
       bodyTimeout: config.bodyTimeout,
     });
     this.limits = { maxBody: config.maxBody, headersTimeout: config.headersTimeout, bodyTimeout: config.bodyTimeout };
-    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent, onH2Event: null });
+    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent });
     this.h2 = new H2ClientLeg({
       store,
       upstream: this.upstream,
       pool: this.h2pool,
-      onH2Event: null,
       ...this.limits,
     });
     const serverOptions: http.ServerOptions = {

@@ -33,7 +33,6 @@ export interface H2ClientLegOptions extends ExchangeLimits {
   store: FlowStore;
   upstream: Upstream;
   pool: H2SessionPool;
-  onH2Event: ((connection: Connection, event: Http2Event) => void) | null;
 }
 
 export interface H2ClientTarget {
@@ -46,16 +45,13 @@ export interface H2ClientTarget {
 export class H2ClientLeg {
   private readonly server = http2.createServer({ settings: { enablePush: false, maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
   private readonly sessions = new Set<ServerHttp2Session>();
-  private active = 0;
 
   constructor(private readonly options: H2ClientLegOptions) {}
 
   /** Serves a decrypted client connection that negotiated h2. */
   accept(socket: TLSSocket, at: H2ClientTarget): void {
-    const onH2Event = this.options.onH2Event;
     let session: ServerHttp2Session | null = null;
     const tap = new H2FrameTap(at.client, 'client', at.acceptedAt, {
-      onEvent: (e) => onH2Event?.(at.client, e),
       onProtocolError: (event) => this.protocolError(session, at, event),
     });
     const stream = new TappedStream(socket as Socket, tap);
@@ -92,9 +88,7 @@ export class H2ClientLeg {
     const streamInfo = tap.stream(id);
     flow.http2 = [streamInfo];
     this.options.store.add(flow);
-    this.active += 1;
     const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options, () => {
-      this.active -= 1;
       tap.forget(id);
     });
     // The same bound as HTTP/1.1 request heads (Node's maxHeaderSize), measured as RFC 9113 §6.5.2 does.
@@ -127,11 +121,6 @@ export class H2ClientLeg {
     flow.error = { stage: 'client-request', code: 'MITM_ERR_H2_PROTOCOL', message: `the client's HTTP/2 bytes are invalid (${String(event.details['code'])}: ${String(event.details['reason'])}); answered with GOAWAY PROTOCOL_ERROR` };
     flow.duration = roundMs(nowMs() - at.acceptedAt);
     this.options.store.add(flow);
-  }
-
-  /** Streams being exchanged now (for graceful shutdown). */
-  get inFlight(): number {
-    return this.active;
   }
 
   close(): void {

@@ -12,8 +12,6 @@ import { H2FrameReader, type H2FrameEvent } from './frames.js';
 const MAX_EVENTS = 500;
 
 export interface FrameTapListener {
-  /** A connection-level event was recorded. */
-  onEvent?(event: Http2Event): void;
   /** The peer's bytes are not valid HTTP/2 (the reader stops there). */
   onProtocolError?(event: Http2Event): void;
 }
@@ -77,7 +75,6 @@ export class H2FrameTap implements ByteObserver {
   private push(event: Http2Event): void {
     if (this.info.events.length >= MAX_EVENTS) this.info.dropped += 1;
     else this.info.events.push(event);
-    this.listener.onEvent?.(event);
   }
 
   private side(stream: Http2Stream, from: Sender): Http2StreamSide {

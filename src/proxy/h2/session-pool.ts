@@ -9,7 +9,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import { roundMs, type CipherInfo, type Connection, type HandshakeEvent, type Http2Event } from '../../capture/flow.js';
+import { roundMs, type CipherInfo, type Connection, type HandshakeEvent } from '../../capture/flow.js';
 import { poolKey, type Upstream, type UpstreamTarget } from '../upstream.js';
 import { getUpstream, nowMs } from '../socket-state.js';
 import { TappedStream } from '../tapped-stream.js';
@@ -43,7 +43,6 @@ export type Route = { kind: 'h2'; session: ClientHttp2Session; socket: TLSSocket
 export interface SessionPoolOptions {
   /** Every TLS-view event added by the pool (the ALPN decision). */
   onTlsEvent: ((connection: Connection, event: HandshakeEvent) => void) | null;
-  onH2Event: ((connection: Connection, event: Http2Event) => void) | null;
 }
 
 /**
@@ -156,8 +155,7 @@ export class H2SessionPool {
       return { kind: 'h1', note: reason };
     }
     if (!info || !connection) throw new MitmError('MITM_ERR_INTERNAL', 'internal error: an upstream connection without its record');
-    const onH2Event = this.options.onH2Event;
-    const tap = new H2FrameTap(connection, 'server', info.startedAt, onH2Event ? { onEvent: (e) => onH2Event(connection, e) } : {});
+    const tap = new H2FrameTap(connection, 'server', info.startedAt);
     const stream = new TappedStream(socket, tap);
     const host = bareHost(target.host);
     const session = http2.connect(`https://${host.includes(':') ? `[${host}]` : host}:${target.port}`, {
