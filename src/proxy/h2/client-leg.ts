@@ -14,7 +14,7 @@ import type { FlowStore } from '../../capture/store.js';
 import { MitmError, statusFor } from '../../errors.js';
 import { hostPort, type ForwardTarget } from '../forward.js';
 import type { Upstream } from '../upstream.js';
-import { TappedStream } from '../tapped-stream.js';
+import { H2TappedStream } from './frame-stream.js';
 import { nowMs } from '../socket-state.js';
 import { H2FrameTap } from './frame-tap.js';
 import { H2Exchange, objectPairs, type ExchangeLimits } from './exchange.js';
@@ -54,7 +54,7 @@ export class H2ClientLeg {
     const tap = new H2FrameTap(at.client, 'client', at.acceptedAt, {
       onProtocolError: (event) => this.protocolError(session, at, event),
     });
-    const stream = new TappedStream(socket as Socket, tap);
+    const stream = new H2TappedStream(socket as Socket, tap);
     // Node makes the session synchronously from 'connection': take it by the following 'session'.
     this.server.once('session', (s: ServerHttp2Session) => {
       session = s;

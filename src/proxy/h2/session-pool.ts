@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { roundMs, type CipherInfo, type Connection, type HandshakeEvent } from '../../capture/flow.js';
 import { poolKey, type Upstream, type UpstreamTarget } from '../upstream.js';
 import { getUpstream, nowMs } from '../socket-state.js';
-import { TappedStream } from '../tapped-stream.js';
+import { H2TappedStream } from './frame-stream.js';
 import { bareHost } from '../hosts.js';
 import { MitmError } from '../../errors.js';
 import { H2FrameTap } from './frame-tap.js';
@@ -156,7 +156,7 @@ export class H2SessionPool {
     }
     if (!info || !connection) throw new MitmError('MITM_ERR_INTERNAL', 'internal error: an upstream connection without its record');
     const tap = new H2FrameTap(connection, 'server', info.startedAt);
-    const stream = new TappedStream(socket, tap);
+    const stream = new H2TappedStream(socket, tap);
     const host = bareHost(target.host);
     const session = http2.connect(`https://${host.includes(':') ? `[${host}]` : host}:${target.port}`, {
       createConnection: () => stream as unknown as Duplex,
