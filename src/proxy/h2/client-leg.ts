@@ -56,10 +56,12 @@ export class H2ClientLeg {
     });
     const stream = new H2TappedStream(socket as Socket, tap);
     // Node makes the session synchronously from 'connection': take it by the following 'session'.
-    this.server.once('session', (s: ServerHttp2Session) => {
+    const onSession = (s: ServerHttp2Session): void => {
       session = s;
-    });
+    };
+    this.server.once('session', onSession);
     this.server.emit('connection', stream);
+    this.server.off('session', onSession);
     const s = session as ServerHttp2Session | null;
     if (!s) {
       stream.destroy();
