@@ -62,6 +62,7 @@ Options:
   --serve-har FILE       answer requests recorded in a HAR file from it (method, URL,
                          and body unless GET/HEAD; repeats in recorded order)
   --serve-har-strict     with --serve-har: answer 404 to requests not in the file
+  --no-http2             offer clients only HTTP/1.1 by ALPN (default: h2 and http/1.1)
   --no-tls-tap           do not observe handshakes from the bytes (benchmarks only:
                          measures what the tap costs; the TLS view loses most events)
   -h, --help             show this help
@@ -81,6 +82,7 @@ const OPTIONS = {
   'ignore-hosts': { type: 'string', multiple: true },
   'auto-passthrough': { type: 'boolean' },
   'no-tls-tap': { type: 'boolean' },
+  'no-http2': { type: 'boolean' },
   lazy: { type: 'boolean' },
   har: { type: 'string' },
   'har-append': { type: 'boolean' },
@@ -145,6 +147,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     ignoreHosts: (v['ignore-hosts'] ?? []).map((r) => parseRegex('ignore-hosts', r)),
     autoPassthrough: v['auto-passthrough'] ?? false,
     observeTls: !v['no-tls-tap'],
+    http2: !v['no-http2'],
     eagerUpstream: !v.lazy,
     har: v.har !== undefined ? resolve(v.har) : null,
     harAppend: v['har-append'] ?? false,

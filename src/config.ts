@@ -35,6 +35,8 @@ export interface Config {
   eagerUpstream: boolean;
   /** Observe TLS handshakes from the bytes (default). Off only to measure what the tap costs. */
   observeTls: boolean;
+  /** Offer h2 to clients by ALPN (and speak it upstream when the server chooses it). */
+  http2: boolean;
   /** ms to wait for the upstream TCP+TLS connection. */
   connectTimeout: number;
   /** ms to wait for upstream response headers. */
@@ -76,6 +78,7 @@ export const DEFAULTS: Config = {
   uiHosts: [],
   autoPassthrough: false,
   observeTls: true,
+  http2: true,
   eagerUpstream: true,
   connectTimeout: 10_000,
   headersTimeout: 60_000,

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   MITM_ERR_INTERNAL: 'mitmscope hit a state it should never be in (a bug)',
   MITM_ERR_SESSION_IO: 'the session folder or its files cannot be created, read or written',
   MITM_ERR_SESSION_CORRUPT: 'the session database exists but cannot be opened as a mitmscope session',
+  MITM_ERR_H2_PROTOCOL: 'an HTTP/2 peer sent bytes that are not valid HTTP/2 (answered with GOAWAY)',
+  MITM_ERR_H2_STREAM_RESET: 'an HTTP/2 stream was reset (RST_STREAM) before the exchange finished',
   MITM_ERR_INTERRUPTED: 'the proxy stopped before the exchange finished (found when a session is reopened)',
   MITM_ERR_RULE_INVALID: 'a rule (or rules file) is malformed: the error names the index, field and reason',
   MITM_ERR_RULES_IO: 'the rules file cannot be read or written',
@@ -86,6 +88,8 @@ const STATUS_FOR: Readonly<Record<ErrorCode, number>> = {
   MITM_ERR_INTERNAL: 500,
   MITM_ERR_SESSION_IO: 500,
   MITM_ERR_SESSION_CORRUPT: 500,
+  MITM_ERR_H2_PROTOCOL: 400,
+  MITM_ERR_H2_STREAM_RESET: 502,
   // A flow recorded as interrupted never reached a client answer: the proxy was gone.
   MITM_ERR_INTERRUPTED: 502,
   MITM_ERR_RULE_INVALID: 400,

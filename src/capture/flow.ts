@@ -84,6 +84,55 @@ export interface Connection {
   openedAt: number;
   closedAt: number | null;
   tls: Handshake | null;
+  /** The HTTP/2 frames of this connection, when it speaks HTTP/2. */
+  http2?: Http2Connection;
+}
+
+/** One connection-level HTTP/2 frame (or the preface, or a protocol error) as read from the bytes. */
+export interface Http2Event {
+  /** ms since the TCP connection opened. */
+  t: number;
+  from: Sender;
+  type: string;
+  stream: number;
+  details: Record<string, unknown>;
+}
+
+/** What one sender's frames did to flow control: WINDOW_UPDATEs are counted, not listed. */
+export interface Http2WindowCount {
+  frames: number;
+  bytes: number;
+}
+
+export interface Http2Connection {
+  /** Preface, SETTINGS and ACKs, PING, RST_STREAM, GOAWAY, PRIORITY, PUSH_PROMISE and errors, in order. */
+  events: Http2Event[];
+  /** Events not kept once `events` was full (a PING flood must not grow memory). */
+  dropped: number;
+  windowUpdates: Partial<Record<Sender, Http2WindowCount>>;
+  /** Streams opened on the connection (HEADERS that started a stream). */
+  streams: number;
+}
+
+/** One sender's side of one HTTP/2 stream, as timings (ms since the connection opened). */
+export interface Http2StreamSide {
+  /** Each HEADERS frame (the head, then trailers). */
+  headers: number[];
+  firstData: number | null;
+  lastData: number | null;
+  dataFrames: number;
+  dataBytes: number;
+  /** When END_STREAM was seen. */
+  end: number | null;
+}
+
+/** The frames of one stream on one leg. */
+export interface Http2Stream {
+  leg: Leg;
+  connectionId: string;
+  streamId: number;
+  sides: Partial<Record<Sender, Http2StreamSide>>;
+  reset: { t: number; from: Sender; code: number; error: string } | null;
 }
 
 export interface CapturedMessage {
@@ -179,6 +228,8 @@ export interface Flow {
   paused: PausedAt | null;
   /** The flow this one resent, for flows made by replay. */
   replayOf: string | null;
+  /** HTTP/2 streams that carried the exchange (client leg's and/or server leg's); null without HTTP/2. */
+  http2: Http2Stream[] | null;
 }
 
 export function newId(): string {
@@ -260,6 +311,7 @@ export function createFlow(init: NewFlowInit): Flow {
     notes: [],
     paused: null,
     replayOf: null,
+    http2: null,
   };
 }
 

@@ -155,6 +155,8 @@ export class FlowStore {
   private readonly dirty = new Set<Entry>();
   /** Young pending flows whose first write waits (they are listed from memory meanwhile). */
   private readonly deferred = new Set<Entry>();
+  /** The batch `write` is storing right now. */
+  private inFlight: Entry[] = [];
   private deferTimer: NodeJS.Timeout | null = null;
   private readonly recent: LRUCache<string, Entry>;
   private readonly connections = new LRUCache<string, Connection>({ max: CONNECTION_CACHE });
@@ -621,10 +623,12 @@ export class FlowStore {
     });
   }
 
-  /** Flows whose latest state is only in memory. */
+  /** Flows whose latest state is only in memory (including the batch being written now). */
   private *unwritten(): Generator<Entry> {
     yield* this.dirty;
     yield* this.deferred;
+    // While body bytes flush, the batch is in neither `dirty` nor the database: lists must still see it.
+    for (const e of this.inFlight) if (!this.dirty.has(e) && !this.deferred.has(e)) yield e;
   }
 
   /** Moves young pending flows aside until they are old enough (or change state). */
@@ -652,6 +656,7 @@ export class FlowStore {
   /** One batch: body bytes first, then the rows that point at them, in one transaction. */
   private async write(): Promise<void> {
     const batch = this.takeBatch();
+    this.inFlight = batch;
     try {
       await this.segments.flush();
       this.db.transaction(() => {
@@ -661,6 +666,8 @@ export class FlowStore {
       for (const e of batch) this.dirty.add(e);
       this.pause(err);
       return;
+    } finally {
+      this.inFlight = [];
     }
     for (const e of batch) {
       if (inFlight(e.flow) || this.dirty.has(e)) continue;
@@ -854,10 +861,12 @@ function pushExtent(list: Extent[], e: Extent): boolean {
   return false;
 }
 
-/** Changes when a connection gains handshake events, certificates or closes. */
+/** Changes when a connection gains handshake events, certificates, HTTP/2 frames or closes. */
 function connectionMark(c: Connection): string {
   const t = c.tls;
-  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}`;
+  const h2 = c.http2;
+  const frames = h2 ? `|${h2.events.length}|${h2.dropped}|${h2.streams}|${Object.values(h2.windowUpdates).reduce((n, w) => n + w.frames, 0)}` : '';
+  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
 }
 
 /** Errors of the disk or the file system, as opposed to a value the database refuses. */

@@ -158,6 +158,8 @@ function headerList(o: Obj, path: string): Header[] {
 /** `HTTP/1.1` (any case) → `1.1` as Node reports it; `h2` and other spellings stay as they are. */
 function flowVersion(v: string | undefined): string {
   if (v === undefined || v === '') return '1.1';
+  // Chrome writes `h2`; other tools `HTTP/2.0` or `HTTP/2`.
+  if (/^(h2|HTTP\/2(\.0)?)$/i.test(v)) return '2';
   const m = /^HTTP\/(.+)$/i.exec(v);
   return m ? m[1]! : v;
 }

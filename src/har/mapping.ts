@@ -99,7 +99,9 @@ function absoluteUrl(flow: Flow): string {
 }
 
 /** Node reports `1.1`; HAR writes `HTTP/1.1`. Other spellings (`h2` from imports) pass through. */
+/** Chrome DevTools writes HTTP/2 exchanges as `h2` (the ALPN name), HTTP/1.x as `HTTP/1.1`. */
 function harVersion(v: string): string {
+  if (v === '2' || v === '2.0') return 'h2';
   return /^\d/.test(v) ? `HTTP/${v}` : v;
 }
 

@@ -30,6 +30,8 @@ export interface InterceptOptions {
   onRejected: (host: string) => void;
   /** False only to measure what observing costs: TLS then runs on the raw socket. */
   observe: boolean;
+  /** ALPN protocols offered to the client, preferred first. */
+  alpn: readonly string[];
 }
 
 export interface InterceptRequest {
@@ -93,7 +95,7 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
     const tlsSocket = new tls.TLSSocket(transport, {
       isServer: true,
       secureContext: context,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: [...options.alpn],
     });
     if (options.keylog) tlsSocket.on('keylog', options.keylog);
     // The tap decrypts this connection's handshake with its own secrets.

@@ -23,6 +23,10 @@ import { sniff } from './sniff.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
 import type { RuleHooks } from '../rules/hold.js';
+import { H2ClientLeg } from './h2/client-leg.js';
+import { relayFromH1 } from './h2/relay-from-h1.js';
+import type { ExchangeLimits } from './h2/exchange.js';
+import { H2SessionPool, H2_ALPN, clientOffersH2 } from './h2/session-pool.js';
 
 /** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
 const FIRST_BYTES_TIMEOUT_MS = 3000;
@@ -72,6 +76,9 @@ export class ProxyServer {
   private readonly options: ProxyServerOptions;
   readonly upstream: Upstream;
   private readonly forwarder: Forwarder;
+  private readonly h2pool: H2SessionPool;
+  private readonly h2: H2ClientLeg;
+  private readonly limits: ExchangeLimits;
   /** Hosts whose clients rejected our certificate (with --auto-passthrough): tunnelled from then on. */
   readonly passthrough = new Set<string>();
   private readonly sockets = new Set<Duplex>();
@@ -98,6 +105,14 @@ export class ProxyServer {
       headersTimeout: config.headersTimeout,
       bodyTimeout: config.bodyTimeout,
       rules: options.rules ?? null,
+    });
+    this.limits = { maxBody: config.maxBody, headersTimeout: config.headersTimeout, bodyTimeout: config.bodyTimeout };
+    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent });
+    this.h2 = new H2ClientLeg({
+      store,
+      upstream: this.upstream,
+      pool: this.h2pool,
+      ...this.limits,
     });
     const serverOptions: http.ServerOptions = {
       headersTimeout: config.clientHeadersTimeout,
@@ -147,6 +162,8 @@ export class ProxyServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     this.forwarder.close();
+    this.h2.close();
+    this.h2pool.close();
     this.upstream.close();
   }
 
@@ -213,7 +230,16 @@ export class ProxyServer {
     if (!ctx) return this.reject(res, new MitmError('MITM_ERR_INTERNAL', 'internal error: request on an unknown tunnel'), req);
     if (ctx.connectHost === CA_HOST && this.options.caPage) return this.options.caPage(req, res);
     const host = ctx.connectHost;
-    this.forwarder.handle(req, res, { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client });
+    const target = { scheme: ctx.scheme, host, port: ctx.connectPort, servername: upstreamServername(host, ctx.sni), client: ctx.client };
+    const h2 = this.options.config.http2 ? this.h2pool.http1ClientRoute(target) : null;
+    if (!h2) return void this.forwarder.handle(req, res, target);
+    h2.then(
+      (route) => {
+        if (route?.kind === 'h2') relayFromH1(req, res, target, ctx.client, route, this.options.store, this.limits);
+        else this.forwarder.handle(req, res, target);
+      },
+      () => this.forwarder.handle(req, res, target),
+    );
   }
 
   /** WebSocket upgrades through the plain proxy or inside a tunnel; other upgrades are served as plain requests. */
@@ -260,7 +286,9 @@ export class ProxyServer {
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) });
+          // A client that offers h2 will speak it (we prefer it): its upstream is offered h2 too.
+          const h2 = this.options.config.http2 && clientOffersH2(verdict.hello);
+          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) }, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
@@ -270,15 +298,21 @@ export class ProxyServer {
             keylog: this.options.keylog,
             onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
             observe: this.options.config.observeTls,
+            alpn: this.options.config.http2 ? H2_ALPN : ['http/1.1'],
             onRejected: (host) => {
               if (this.options.config.autoPassthrough) this.passthrough.add(host);
             },
           },
         ).then((tlsSocket) => {
           if (!tlsSocket) return;
-          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection, raw: socket });
           this.sockets.add(tlsSocket);
           tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
+          if (tlsSocket.alpnProtocol === 'h2') {
+            const h2Target = { scheme: 'https' as const, host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) };
+            this.h2.accept(tlsSocket, { target: h2Target, client: client.connection, acceptedAt: client.acceptedAt });
+            return;
+          }
+          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection, raw: socket });
           this.inner.emit('connection', tlsSocket);
         });
         return;

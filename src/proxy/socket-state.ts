@@ -69,6 +69,10 @@ export function setUpstream(socket: Socket, info: UpstreamSocketInfo): void {
   upstreams.set(socket, info);
 }
 
+export function getUpstream(socket: Socket): UpstreamSocketInfo | undefined {
+  return upstreams.get(socket);
+}
+
 /** Monotonic clock in ms with sub-millisecond precision. */
 export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;

@@ -93,7 +93,10 @@ export class TappedStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.raw.end(callback);
+    // Finish at once: the JS stream socket above (TLS, HTTP/2) asserts that nothing is written
+    // while its shutdown is pending, and layers above it may still flush a last frame.
+    this.raw.end();
+    callback();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

@@ -62,7 +62,9 @@ type TlsMode = 'max12' | 'only13' | 'auto';
 /** An eagerly opened upstream socket no request claimed is closed after this long. */
 const EAGER_TTL_MS = 5000;
 
-function poolKey(target: UpstreamTarget): string {
+const HTTP1_ONLY: readonly string[] = ['http/1.1'];
+
+export function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
@@ -127,12 +129,12 @@ export class Upstream {
    * "eager" strategy): the first request then finds it ready instead of paying DNS, TCP and TLS
    * after the client's handshake. Skipped when the pool already has an idle connection.
    */
-  connectEagerly(target: UpstreamTarget): void {
+  connectEagerly(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): void {
     const key = poolKey(target);
     if (this.eager.has(key)) return;
     const agent = this.pools.get(key);
     if (agent && Object.values(agent.freeSockets).some((list) => (list?.length ?? 0) > 0)) return;
-    const socket = this.connect(target);
+    const socket = this.connect(target, alpn);
     // Unused (the client gave up, or rejected our certificate): close it after a while.
     const timer = setTimeout(() => {
       if (this.eager.get(key)?.socket !== socket) return;
@@ -154,6 +156,27 @@ export class Upstream {
     return eager.socket;
   }
 
+  /**
+   * Hands a connection attempt made elsewhere (the HTTP/2 pool learning what a server speaks) to
+   * the next request of its origin's keep-alive pool, as an eager connection is: a failed attempt
+   * fails that request at once instead of being made twice.
+   */
+  adopt(target: UpstreamTarget, attempt: Promise<Socket | TLSSocket>): void {
+    const key = poolKey(target);
+    attempt.catch(() => {});
+    if (this.eager.has(key)) {
+      attempt.then((s) => s.destroy(), () => {});
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.eager.get(key)?.timer !== timer) return;
+      this.eager.delete(key);
+      attempt.then((s) => s.destroy(), () => {});
+    }, EAGER_TTL_MS);
+    timer.unref();
+    this.eager.set(key, { socket: attempt, timer });
+  }
+
   close(): void {
     this.pools.clear();
     for (const { socket, timer } of this.eager.values()) {
@@ -163,8 +186,11 @@ export class Upstream {
     this.eager.clear();
   }
 
-  /** Resolves, connects and (for https) completes TLS; rejects with a staged UpstreamError. */
-  async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
+  /**
+   * Resolves, connects and (for https) completes TLS offering `alpn`; rejects with a staged
+   * UpstreamError.
+   */
+  async connect(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): Promise<Socket | TLSSocket> {
     const startedAt = nowMs();
     const host = bareHost(target.host);
     const label = `${target.host}:${target.port}`;
@@ -219,7 +245,7 @@ export class Upstream {
     const sslStart = nowMs();
     let socket: TLSSocket;
     try {
-      socket = await this.handshake(raw, tap, target, host, mode, deadline, label);
+      socket = await this.handshake(raw, tap, target, host, mode, deadline, label, alpn);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (mode === 'max12' && !(err instanceof UpstreamError) && isProtocolVersionRefusal(e)) {
@@ -231,7 +257,7 @@ export class Upstream {
         retryRaw.setNoDelay(true);
         tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, retry: true });
         const retryTap = tap;
-        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label).catch((err2: unknown) => {
+        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label, alpn).catch((err2: unknown) => {
           throw this.tlsFailure(err2, tap, label);
         });
       } else {
@@ -254,7 +280,7 @@ export class Upstream {
     return new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: ${reason}`, { cause: err });
   }
 
-  private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string): Promise<TLSSocket> {
+  private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string, alpn: readonly string[]): Promise<TLSSocket> {
     return new Promise<TLSSocket>((resolve, reject) => {
       const stream = this.options.observe ? (new TappedStream(raw, tap) as unknown as Socket) : raw;
       const sessionKey = `${poolKey(target)}|${mode}`;
@@ -266,7 +292,7 @@ export class Upstream {
         ...(session ? { session } : {}),
         secureContext: this.context(mode),
         rejectUnauthorized: !this.options.insecure,
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: [...alpn],
       });
       // TLS 1.3 tickets come after the handshake, TLS 1.2 ones within it: keep the latest.
       socket.on('session', (s: Buffer) => this.sessions.set(sessionKey, s));

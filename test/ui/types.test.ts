@@ -23,7 +23,7 @@ export const ruleSent = (r: Rule): ServerRule => r;
 // `Record<keyof T, true>` must name every key, so these lists are complete by construction.
 const DETAIL_KEYS: Record<keyof FlowDetail, true> = {
   id: true, kind: true, state: true, startedAt: true, duration: true, scheme: true, host: true, port: true, request: true, response: true,
-  error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, tls: true,
+  error: true, timings: true, clientConnection: true, serverConnection: true, serverIPAddress: true, websocket: true, imported: true, notes: true, http2: true, tls: true,
   paused: true, replayOf: true,
 };
 const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {

@@ -7,6 +7,7 @@ import { keylogUrl } from './api.js';
 import { formatClock } from './format.js';
 import { EventDetails, LegOverview, SecuredPanel } from './tls-details.js';
 import { Ladder } from './tls-ladder.js';
+import { H2Frames } from './h2-frames.js';
 import type { Connection, FlowDetail, Handshake, Leg } from './types.js';
 
 interface Selection {
@@ -58,6 +59,7 @@ function LegColumn({ flow, leg, selection, onSelect }: { flow: FlowDetail; leg: 
       ) : (
         <p class="muted no-tls">{handshake ? 'No handshake messages recorded.' : noTlsReason(flow, leg, connection)}</p>
       )}
+      {connection?.http2 ? <H2Frames connection={connection} stream={flow.http2?.find((s) => s.leg === leg)} /> : null}
     </div>
   );
 }

@@ -90,6 +90,39 @@ export interface Connection {
   openedAt: number;
   closedAt: number | null;
   tls: Handshake | null;
+  http2?: Http2Connection;
+}
+
+export interface Http2Event {
+  t: number;
+  from: Sender;
+  type: string;
+  stream: number;
+  details: Record<string, unknown>;
+}
+
+export interface Http2Connection {
+  events: Http2Event[];
+  dropped: number;
+  windowUpdates: Partial<Record<Sender, { frames: number; bytes: number }>>;
+  streams: number;
+}
+
+export interface Http2StreamSide {
+  headers: number[];
+  firstData: number | null;
+  lastData: number | null;
+  dataFrames: number;
+  dataBytes: number;
+  end: number | null;
+}
+
+export interface Http2Stream {
+  leg: Leg;
+  connectionId: string;
+  streamId: number;
+  sides: Partial<Record<Sender, Http2StreamSide>>;
+  reset: { t: number; from: Sender; code: number; error: string } | null;
 }
 
 export interface MessageJson {
@@ -167,6 +200,7 @@ export interface FlowDetail {
   notes: string[];
   paused: PausedAt | null;
   replayOf: string | null;
+  http2: Http2Stream[] | null;
   tls: { client: Handshake | null; server: Handshake | null };
 }
 

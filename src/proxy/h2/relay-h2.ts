@@ -1,0 +1,98 @@
+/**
+ * An HTTP/2 client stream relayed onto a stream of the origin's shared upstream HTTP/2 session.
+ * Bodies are piped, so HTTP/2 flow control holds on both legs: a slow reader stalls its own
+ * stream only. Trailers cross both ways; a reset on one leg reaches the other with its code.
+ */
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { pairHeaders, type Header } from '../../capture/flow.js';
+import { MitmError, UpstreamError } from '../../errors.js';
+import { attachUpstream, nowMs } from '../socket-state.js';
+import { errorCodeName } from './frames.js';
+import { h2Forwardable, trailersForH2 } from './translate.js';
+import { objectPairs, type H2Exchange } from './exchange.js';
+import type { Route } from './session-pool.js';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = http2.constants;
+const END_STREAM = 0x1;
+
+export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>, requestHeaders: readonly Header[], endStream: boolean): void {
+  const { stream, flow, label } = ex;
+  const request = flow.request;
+  let up: ClientHttp2Stream;
+  try {
+    up = route.session.request(h2Forwardable(requestHeaders), { endStream, waitForTrailers: !endStream });
+  } catch (err) {
+    ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-request', label, `${label} cannot take a new stream: ${(err as Error).message}`));
+    return;
+  }
+  ex.tSocket = nowMs();
+  attachUpstream(flow, route.socket, ex.tRequest, ex.tSocket);
+  // On a connected session the stream id is assigned (and 'ready' emitted) inside request().
+  const timeStream = (): void => void flow.http2?.push(route.tap.stream(up.id ?? 0));
+  if (up.id !== undefined) timeStream();
+  else up.once('ready', timeStream);
+
+  if (!endStream) {
+    const capture = ex.capture(request, 'request');
+    stream.on('data', (chunk: Buffer) => capture.push(chunk));
+    stream.on('end', () => capture.finish());
+    up.on('wantTrailers', () => up.sendTrailers(trailersForH2(request.trailers)));
+    stream.pipe(up);
+  }
+  up.on('finish', () => {
+    ex.tSent = nowMs();
+  });
+  up.setTimeout(ex.limits.headersTimeout, () => {
+    // setTimeout adds a listener: once the answer came, the body timeout below speaks.
+    if (flow.response) return;
+    ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
+    up.close(NGHTTP2_CANCEL);
+  });
+
+  up.on('response', (headers: IncomingHttpHeaders, flags: number, rawHeaders?: string[]) => {
+    ex.responded();
+    const pairs = rawHeaders ? pairHeaders(rawHeaders) : objectPairs(headers);
+    const status = Number(headers[HTTP2_HEADER_STATUS] ?? 0);
+    flow.response = { status, statusText: '', httpVersion: '2', headers: pairs, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+    ex.update();
+    up.setTimeout(ex.limits.bodyTimeout, () => {
+      ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${ex.limits.bodyTimeout} ms`));
+      up.close(NGHTTP2_CANCEL);
+    });
+    if (stream.destroyed) return;
+    // A trailers-only answer (gRPC errors) must stay one HEADERS frame with END_STREAM.
+    const ended = (flags & END_STREAM) !== 0;
+    stream.respond(h2Forwardable(pairs), { endStream: ended, waitForTrailers: !ended });
+    if (ended) return;
+    const capture = ex.capture(flow.response, 'response');
+    up.on('data', (chunk: Buffer) => capture.push(chunk));
+    up.on('trailers', (t: IncomingHttpHeaders) => {
+      if (flow.response) flow.response.trailers = objectPairs(t);
+    });
+    up.on('end', () => capture.finish());
+    stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
+    up.pipe(stream);
+  });
+
+  up.on('error', () => {});
+  up.on('close', () => {
+    const code = up.rstCode ?? NGHTTP2_NO_ERROR;
+    if (ex.settled || code === NGHTTP2_NO_ERROR) return;
+    const name = errorCodeName(code);
+    ex.abort(new UpstreamError('MITM_ERR_H2_STREAM_RESET', flow.response ? 'upstream-response' : 'upstream-request', label, `${label} reset the stream with RST_STREAM ${name}`), code);
+  });
+  // Done once the whole answer is handed to the client's session (as an HTTP/1.1 'finish').
+  stream.on('finish', () => {
+    if (flow.response) ex.complete();
+  });
+  stream.on('close', () => {
+    const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
+    if (code !== NGHTTP2_NO_ERROR && !up.closed) up.close(code);
+    if (ex.settled) return;
+    if (code !== NGHTTP2_NO_ERROR || !stream.writableFinished) {
+      ex.fail(flow.response ? 'client-response' : 'client-request', new MitmError('MITM_ERR_CLIENT_ABORTED', `the client reset the stream with RST_STREAM ${errorCodeName(code)}`));
+      return;
+    }
+    ex.complete();
+  });
+}
