@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fetchStatus } from './api.js';
+import { copyMenuRequested } from './copy-menu.js';
 import { DetailPane } from './detail.js';
 import { flows } from './flows.js';
 import { dragHasFiles, importHarFile } from './har-import.js';
@@ -42,6 +43,12 @@ function useKeyboard(filter: { current: HTMLInputElement | null }): void {
       if (e.key === 'Escape') {
         if (e.target === input) input?.blur();
         else if (openId.value !== null) openId.value = null;
+        return;
+      }
+      if (e.key === 'c' && !isTyping(e.target, input) && e.target !== input && (openId.value ?? selectedId.value) !== null) {
+        e.preventDefault();
+        openId.value ??= selectedId.value;
+        copyMenuRequested.value += 1;
         return;
       }
       if (!ownsListKeys(e.target, input)) return;

@@ -4,6 +4,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, fetchFlow } from './api.js';
+import { CopyMenu } from './copy-menu.js';
 import { flows } from './flows.js';
 import { formatClock, formatDuration, statusClass } from './format.js';
 import { MessageView } from './message.js';
@@ -122,6 +123,7 @@ function OpenFlow({ id }: { id: string }) {
     <section class="detail" aria-label="Flow detail">
       <div class="detail-head">
         <Header flow={flow} />
+        <CopyMenu flow={flow} />
         {close}
       </div>
       <div class="tabs" role="tablist">

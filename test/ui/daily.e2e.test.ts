@@ -1,0 +1,143 @@
+/**
+ * The dashboard for daily work, end to end with real traffic through the proxy: failed flows
+ * (refused upstream, untrusted client), copy-as commands run against the real server, and axe
+ * accessibility checks on the views involved.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { curl, run, startHttpServer, startProxy, type Listening, type TestProxy } from '../helpers/servers.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, VIEWPORT, eventually } from './fixtures/harness.js';
+import { buildUi } from '../../ui/build.js';
+import { requireTools } from '../helpers/tools.js';
+
+const TOKEN = 'ui-daily-e2e';
+
+async function refusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Serious and critical axe violations inside `selector`, as readable lines. */
+async function axeViolations(page: Page, selector: string): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).include(selector).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools('chromium', 'curl') }, () => {
+  let proxy: TestProxy;
+  let upstream: Listening;
+  let browser: Browser;
+  let page: Page;
+  const seen: { method: string; url: string; headers: string[]; body: string }[] = [];
+
+  before(async () => {
+    await buildUi();
+    upstream = await startHttpServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.rawHeaders, body });
+        res.setHeader('content-type', 'application/json');
+        res.end('{"ok":true}');
+      });
+    });
+    proxy = await startProxy({ ui: true, uiPort: 0, token: TOKEN, connectTimeout: 2000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+    await page.goto(`${proxy.dashboardUrl}/?token=${TOKEN}`);
+    await eventually(async () => (await page.locator('.conn.open').count()) === 1, 'the live feed to connect');
+  });
+  after(async () => {
+    await browser?.close();
+    await proxy.cleanup();
+    await upstream.close();
+  });
+
+  function rowWith(text: string) {
+    return page.locator('.rows .row', { hasText: text }).first();
+  }
+
+  it('a refused upstream: the list names the failed leg and the TLS leg; the waterfall shows only what ran', async () => {
+    const port = await refusedPort();
+    const r = await curl(proxy, `https://127.0.0.1:${port}/refused-here`);
+    assert.match(r.stdout, /\n502$/, r.stderr);
+    const row = rowWith('/refused-here');
+    await row.waitFor();
+    await eventually(async () => (await row.locator('.c-status').innerText()).trim() === '✕ server', 'the failed leg in the status cell');
+    assert.equal((await row.locator('.c-tls').innerText()).trim(), 'C 1.3');
+    assert.match((await row.locator('.c-tls').getAttribute('title')) ?? '', /client leg/);
+    await row.click();
+    await page.click('[data-tab=timing]');
+    const timing = page.locator('.timing');
+    await timing.waitFor();
+    const phases = await timing.locator('.wf-row').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-phase')}${r.getAttribute('data-failed') ? ':failed' : ''}`));
+    assert.deepEqual(phases, ['tcp:failed']);
+    const text = await timing.innerText();
+    assert.match(text, /TCP connect failed after .*connection refused/);
+    assert.doesNotMatch(text, /reused/);
+    assert.deepEqual(await axeViolations(page, '.detail'), []);
+  });
+
+  it('a client that does not trust the CA: the CONNECT flow shows the request as sent, method uncut', async () => {
+    const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, '--proxy-user', 'bob:hunter2', '--max-time', '20', `https://localhost:${upstream.port}/never`]);
+    assert.notEqual(r.code, 0);
+    const row = rowWith(`localhost:${upstream.port}`);
+    await row.waitFor();
+    const method = row.locator('.c-method');
+    assert.equal((await method.innerText()).trim(), 'CONNECT');
+    assert.ok(await method.evaluate((el) => el.scrollWidth <= el.clientWidth), 'the method column does not cut CONNECT');
+    await row.click();
+    await page.click('[data-tab=request]');
+    const message = page.locator('.message[data-side=request]');
+    await message.waitFor();
+    assert.equal((await message.locator('.start-line').innerText()).trim(), `CONNECT localhost:${upstream.port} HTTP/1.1`);
+    const names = await message.locator('table.headers th, table.headers td:first-child').allInnerTexts();
+    const joined = names.join(' ');
+    for (const h of ['Host', 'Proxy-Authorization', 'User-Agent', 'Proxy-Connection']) assert.ok(joined.includes(h), `${h} in ${joined}`);
+    const all = await message.innerText();
+    assert.match(all, /Basic \[redacted\]/);
+    assert.doesNotMatch(all, /Ym9iOmh1bnRlcjI=/);
+    assert.deepEqual(await axeViolations(page, '.detail'), []);
+    assert.deepEqual(await axeViolations(page, '.flow-table'), []);
+  });
+
+  it('copy as cURL from the keyboard: the command shown runs and reproduces the request', async () => {
+    const body = `{"name":"it's $(touch x) \`id\`","n":1}`;
+    const r = await curl(proxy, `http://127.0.0.1:${upstream.port}/copy-me?q=1`, ['-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'X-Trace: a"b', '--data-raw', body]);
+    assert.match(r.stdout, /\n200$/, r.stderr);
+    const row = rowWith('/copy-me');
+    await row.waitFor();
+    await row.click();
+    await page.locator('.detail .url', { hasText: '/copy-me' }).waitFor();
+    await page.locator('body').focus();
+    await page.keyboard.press('c');
+    const menu = page.getByRole('menu', { name: 'Copy the request as' });
+    await menu.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-format')), 'curl', 'the first item has focus');
+    assert.deepEqual(await axeViolations(page, '.copy-as'), []);
+    await page.keyboard.press('Enter');
+    const command = await page.locator('.copy-text').innerText();
+    assert.match(command, /^curl /);
+    const before = seen.length;
+    const ran = await run('sh', ['-c', command.replace(/^curl/, 'curl -sS')]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(seen.length, before + 1);
+    const got = seen.at(-1)!;
+    assert.equal(got.method, 'POST');
+    assert.equal(got.url, '/copy-me?q=1');
+    assert.equal(got.body, body);
+    const headers = got.headers;
+    assert.equal(headers[headers.findIndex((h) => h.toLowerCase() === 'x-trace') + 1], 'a"b');
+    assert.deepEqual(await axeViolations(page, '.detail'), []);
+  });
+});
