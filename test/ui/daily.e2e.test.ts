@@ -7,7 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import AxeBuilder from '@axe-core/playwright';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { AxeResults } from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { curl, run, startHttpServer, startProxy, type Listening, type TestProxy } from '../helpers/servers.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, VIEWPORT, eventually } from './fixtures/harness.js';
@@ -26,10 +27,10 @@ async function refusedPort(): Promise<number> {
 
 /** Serious and critical axe violations inside `selector`, as readable lines. */
 async function axeViolations(page: Page, selector: string): Promise<string[]> {
-  const result = await new AxeBuilder({ page }).include(selector).analyze();
+  const result: AxeResults = await new AxeBuilder({ page }).include(selector).analyze();
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => String(n.target)).join(', ')}`);
 }
 
 describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools('chromium', 'curl') }, () => {
@@ -123,7 +124,7 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
     await page.keyboard.press('c');
     const menu = page.getByRole('menu', { name: 'Copy the request as' });
     await menu.waitFor();
-    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-format')), 'curl', 'the first item has focus');
+    assert.equal(await page.locator(':focus').getAttribute('data-format'), 'curl', 'the first item has focus');
     assert.deepEqual(await axeViolations(page, '.copy-as'), []);
     await page.keyboard.press('Enter');
     const command = await page.locator('.copy-text').innerText();
