@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { AxeResults } from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -16,6 +17,7 @@ import { buildUi } from '../../ui/build.js';
 import { requireTools } from '../helpers/tools.js';
 
 const TOKEN = 'ui-daily-e2e';
+const SEARCH_MARKER = 'marker-93c1';
 
 async function refusedPort(): Promise<number> {
   const server = createServer();
@@ -49,6 +51,12 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
       req.on('end', () => {
         seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.rawHeaders, body });
         res.setHeader('content-type', 'application/json');
+        const url = req.url ?? '';
+        if (url.startsWith('/gz/')) {
+          // The marker is only in the gzip-encoded response of /gz/marked.
+          res.setHeader('content-encoding', 'gzip');
+          return void res.end(gzipSync(JSON.stringify({ path: url, note: url === '/gz/marked' ? SEARCH_MARKER : 'plain' })));
+        }
         res.end('{"ok":true}');
       });
     });
@@ -140,5 +148,23 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
     const headers = got.headers;
     assert.equal(headers[headers.findIndex((h) => h.toLowerCase() === 'x-trace') + 1], 'a"b');
     assert.deepEqual(await axeViolations(page, '.detail'), []);
+  });
+
+  it('a body search runs on the server and keeps the one flow whose gzip response holds the marker', async () => {
+    for (const path of ['/gz/one', '/gz/marked', '/gz/two']) {
+      const r = await curl(proxy, `http://127.0.0.1:${upstream.port}${path}`, ['--compressed']);
+      assert.match(r.stdout, /\n200$/, r.stderr);
+    }
+    await rowWith('/gz/two').waitFor();
+    const filter = page.getByRole('searchbox', { name: 'Filter flows' });
+    await filter.fill(`res.body:${SEARCH_MARKER}`);
+    const status = page.getByTestId('deep-search');
+    await eventually(async () => /^1 flow matches in bodies and headers/.test(await status.innerText()), 'the server search result');
+    await eventually(async () => (await page.locator('.rows .row').count()) === 1, 'one row left');
+    assert.match(await page.locator('.rows .row .c-path').innerText(), /\/gz\/marked/);
+    await filter.fill(`-res.body:${SEARCH_MARKER} path:/gz/`);
+    await eventually(async () => (await page.locator('.rows .row').count()) === 2, 'negation keeps the other two');
+    assert.deepEqual(await axeViolations(page, '.filter-bar'), []);
+    await filter.fill('');
   });
 });
