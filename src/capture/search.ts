@@ -9,8 +9,9 @@ import { compileFilter } from '../filter/match.js';
 import { bodiesRead, compileDeep, type DeepSubject } from '../filter/deep.js';
 import type { ParsedFilter } from '../filter/parse.js';
 import { decodeContent } from './decode.js';
-import { summarize, type CapturedMessage, type Flow } from './flow.js';
-import type { BodyPart, FlowStore } from './store.js';
+import { contentCoding, decodeBody } from '../har/body.js';
+import { summarize, type CapturedMessage } from './flow.js';
+import type { BodyPart, FlowStore, StoredFlow } from './store.js';
 
 /** A body longer than this is searched in its first bytes only: a search must not read gigabytes. */
 export const MAX_SEARCHED_BODY_BYTES = 8 * 1024 * 1024;
@@ -34,12 +35,19 @@ export interface SearchResult {
   elapsedMs: number;
 }
 
+/** Candidates whose bodies are read at once: the reads overlap instead of waiting in turn. */
+const READ_AHEAD = 64;
+
 /** Body text as the user sees it: decoded from its Content-Encoding, then read as UTF-8. */
-async function bodyText(store: FlowStore, flow: Flow, part: BodyPart, message: CapturedMessage): Promise<string> {
+async function bodyText(store: FlowStore, stored: StoredFlow, part: BodyPart, message: CapturedMessage): Promise<string> {
   if (message.bodySize === 0) return '';
-  const raw = await store.readBody(flow.id, part, MAX_SEARCHED_BODY_BYTES);
-  const decoded = await decodeContent(message, raw, MAX_SEARCHED_BODY_BYTES);
-  return decoded.bytes.toString('utf8');
+  const raw = await store.readStored(stored, part, MAX_SEARCHED_BODY_BYTES);
+  const coding = contentCoding(message.headers);
+  if (coding === null) return raw.toString('utf8');
+  // Whole small bodies decode fastest in one synchronous call; a truncated or corrupt one is
+  // decoded as far as its bytes go by the streaming decoder the body view uses.
+  const whole = message.bodyTruncated ? null : decodeBody(raw, coding);
+  return (whole ?? (await decodeContent(message, raw, MAX_SEARCHED_BODY_BYTES)).bytes).toString('utf8');
 }
 
 export async function searchFlows(store: FlowStore, parsed: ParsedFilter, options: SearchOptions = {}): Promise<SearchResult> {
@@ -53,25 +61,38 @@ export async function searchFlows(store: FlowStore, parsed: ParsedFilter, option
   let matched = 0;
   let scanned = 0;
   let complete = true;
-  for (const flow of store.iterate()) {
+
+  const test = async (candidates: StoredFlow[]): Promise<void> => {
+    // Bodies are read before the synchronous test, only for the sides the terms look at.
+    const subjects = await Promise.all(
+      candidates.map(async (stored): Promise<DeepSubject> => {
+        const { flow } = stored;
+        const request = reads.request ? await bodyText(store, stored, 'request', flow.request) : '';
+        const response = reads.response && flow.response ? await bodyText(store, stored, 'response', flow.response) : null;
+        return { requestHeaders: flow.request.headers, responseHeaders: flow.response?.headers ?? null, requestBody: () => request, responseBody: () => response };
+      }),
+    );
+    subjects.forEach((subject, i) => {
+      if (!deep(subject)) return;
+      matched += 1;
+      if (ids.length < maxIds) ids.push(candidates[i]!.flow.id);
+    });
+  };
+
+  let pending: StoredFlow[] = [];
+  for (const stored of store.iterateBodies()) {
     if (scanned >= maxScan) {
       complete = false;
       break;
     }
     scanned += 1;
-    if (!compiled.test(summarize(flow))) continue;
-    // Bodies are read before the synchronous test, only for the sides the terms look at.
-    const request = reads.request ? await bodyText(store, flow, 'request', flow.request) : '';
-    const response = reads.response && flow.response ? await bodyText(store, flow, 'response', flow.response) : null;
-    const subject: DeepSubject = {
-      requestHeaders: flow.request.headers,
-      responseHeaders: flow.response?.headers ?? null,
-      requestBody: () => request,
-      responseBody: () => response,
-    };
-    if (!deep(subject)) continue;
-    matched += 1;
-    if (ids.length < maxIds) ids.push(flow.id);
+    if (!compiled.test(summarize(stored.flow))) continue;
+    pending.push(stored);
+    if (pending.length >= READ_AHEAD) {
+      await test(pending);
+      pending = [];
+    }
   }
+  await test(pending);
   return { ids, matched, scanned, complete, elapsedMs: Math.round((performance.now() - started) * 10) / 10 };
 }
