@@ -5,6 +5,7 @@
  */
 import { Component, type VNode } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { pickForCompare } from './compare.js';
 import { failedLeg } from './failure.js';
 import { tlsNumber } from './filter.js';
 import { flows } from './flows.js';
@@ -52,7 +53,7 @@ class Row extends Component<RowProps> {
         aria-rowindex={index + 2}
         data-id={flow.id}
         style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
-        onClick={() => openFlow(flow.id)}
+        onClick={(e) => (e.shiftKey ? pickForCompare(flow.id, true) : openFlow(flow.id))}
         title={flow.error === null ? undefined : `failed${leg ? ` on the ${leg} leg` : ''}: ${flow.error}`}
       >
         <span class="c-method" role="gridcell">{flow.method}</span>
