@@ -52,6 +52,10 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
         seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.rawHeaders, body });
         res.setHeader('content-type', 'application/json');
         const url = req.url ?? '';
+        if (url.startsWith('/json/')) {
+          // Two JSON answers that differ in one key (and share the rest).
+          return void res.end(JSON.stringify({ id: 7, name: 'widget', price: url === '/json/a' ? 10 : 12, tags: ['x'] }));
+        }
         if (url.startsWith('/gz/')) {
           // The marker is only in the gzip-encoded response of /gz/marked.
           res.setHeader('content-encoding', 'gzip');
@@ -166,5 +170,55 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
     await eventually(async () => (await page.locator('.rows .row').count()) === 2, 'negation keeps the other two');
     assert.deepEqual(await axeViolations(page, '.filter-bar'), []);
     await filter.fill('');
+  });
+
+  it('compare two flows: shift-click picks them; the JSON diff names the changed key', async () => {
+    for (const path of ['/json/a', '/json/b']) {
+      const r = await curl(proxy, `http://127.0.0.1:${upstream.port}${path}`, ['-H', `X-Which: ${path}`]);
+      assert.match(r.stdout, /\n200$/, r.stderr);
+    }
+    await rowWith('/json/b').waitFor();
+    await rowWith('/json/a').click();
+    await rowWith('/json/b').click({ modifiers: ['Shift'] });
+    const pane = page.getByRole('region', { name: 'Compare two flows' });
+    await pane.waitFor();
+    const changed = pane.locator('.cmp-json li[data-change=changed]');
+    await changed.first().waitFor();
+    assert.deepEqual(await changed.evaluateAll((els) => els.map((e) => e.getAttribute('data-path'))), ['$.price']);
+    assert.match(await changed.first().innerText(), /\$\.price changed: 10 → 12/);
+    const xWhich = pane.getByRole('table', { name: 'Request headers' }).locator('tr', { hasText: 'X-Which' });
+    assert.equal(await xWhich.getAttribute('data-change'), 'changed');
+    assert.match(await pane.getByRole('table', { name: 'Request and status' }).innerText(), /GET http:\/\/127\.0\.0\.1:\d+\/json\/a HTTP\/1\.1/);
+    assert.deepEqual(await axeViolations(page, '.compare'), []);
+    await page.keyboard.press('Escape');
+    await pane.waitFor({ state: 'detached' });
+  });
+
+  it('compare from the keyboard: x on one row, then on another', async () => {
+    await rowWith('/json/a').click();
+    await page.keyboard.press('Escape');
+    await page.locator('.flow-table').focus();
+    await page.keyboard.press('x');
+    await page.getByRole('status').filter({ hasText: 'One flow picked for comparison' }).waitFor();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('x');
+    await page.getByRole('region', { name: 'Compare two flows' }).waitFor();
+    await page.keyboard.press('Escape');
+  });
+
+  it('the TLS ladders and the response tab of an HTTPS flow have no serious accessibility violation', async (t) => {
+    const r = await curl(proxy, `https://127.0.0.1:${(await refusedPort())}/tls-a11y`);
+    assert.match(r.stdout, /\n502$/, r.stderr);
+    const row = rowWith('/tls-a11y');
+    await row.waitFor();
+    await row.click();
+    for (const tab of ['response', 'tls']) {
+      await page.click(`[data-tab=${tab}]`);
+      await page.locator(`[data-tab=${tab}][aria-selected=true]`).waitFor();
+      if (tab === 'tls') await page.locator('svg.ladder[data-leg=client] g.ev').first().waitFor();
+      const violations = await axeViolations(page, '.detail');
+      t.diagnostic(`${tab}: ${violations.length} serious or critical`);
+      assert.deepEqual(violations, [], tab);
+    }
   });
 });
