@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { AxeResults } from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -17,6 +19,8 @@ import { buildUi } from '../../ui/build.js';
 import { requireTools } from '../helpers/tools.js';
 
 const TOKEN = 'ui-daily-e2e';
+/** README screenshots are refreshed only on request (MITMSCOPE_SCREENSHOTS=1), so a test run never dirties the tree. */
+const SCREENSHOTS = process.env['MITMSCOPE_SCREENSHOTS'] === '1' ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url)) : null;
 const SEARCH_MARKER = 'marker-93c1';
 
 async function refusedPort(): Promise<number> {
@@ -136,7 +140,7 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
     await page.keyboard.press('c');
     const menu = page.getByRole('menu', { name: 'Copy the request as' });
     await menu.waitFor();
-    assert.equal(await page.locator(':focus').getAttribute('data-format'), 'curl', 'the first item has focus');
+    await eventually(async () => (await page.locator(':focus').getAttribute('data-format')) === 'curl', 'focus on the first item');
     assert.deepEqual(await axeViolations(page, '.copy-as'), []);
     await page.keyboard.press('Enter');
     const command = await page.locator('.copy-text').innerText();
@@ -190,6 +194,10 @@ describe('the dashboard for daily work', { timeout: 180_000, skip: requireTools(
     assert.equal(await xWhich.getAttribute('data-change'), 'changed');
     assert.match(await pane.getByRole('table', { name: 'Request and status' }).innerText(), /GET http:\/\/127\.0\.0\.1:\d+\/json\/a HTTP\/1\.1/);
     assert.deepEqual(await axeViolations(page, '.compare'), []);
+    if (SCREENSHOTS) {
+      await pane.getByRole('region', { name: 'Response body' }).scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(SCREENSHOTS, 'compare.png') });
+    }
     await page.keyboard.press('Escape');
     await pane.waitFor({ state: 'detached' });
   });

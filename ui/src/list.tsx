@@ -54,6 +54,8 @@ class Row extends Component<RowProps> {
         data-id={flow.id}
         style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
         onClick={(e) => (e.shiftKey ? pickForCompare(flow.id, true) : openFlow(flow.id))}
+        // Shift-click picks rows to compare; it must not select their text.
+        onMouseDown={(e) => e.shiftKey && e.preventDefault()}
         title={flow.error === null ? undefined : `failed${leg ? ` on the ${leg} leg` : ''}: ${flow.error}`}
       >
         <span class="c-method" role="gridcell">{flow.method}</span>
