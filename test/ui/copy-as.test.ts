@@ -149,6 +149,14 @@ describe('copy as', () => {
     assert.deepEqual(argv, ['-X', 'POST', '--url', "https://api.example.com/p/it's/$(id)/%25?a=1&b=$(id)", '-H', 'X-Ok: 1']);
   });
 
+  it('a method or URL a tool could read as an option is refused, in every format', () => {
+    for (const format of ['curl', 'curl-cmd', 'httpie', 'fetch', 'python'] as const) {
+      assert.match(copyAs(format, request({ method: '-o/tmp/x' })), /^(#|REM|\/\/) the method is not a valid HTTP method/, format);
+      assert.match(copyAs(format, request({ url: 'example.com:443' })), /only http:\/\/ and https:\/\/ requests can be copied/, format);
+      assert.match(copyAs(format, request({ url: 'https://a.example/\nrm -rf x' })), /only http:\/\//, format);
+    }
+  });
+
   it('GET and HEAD need no -X; curl globs are switched off', async () => {
     const get = await posixArgv('curl', copyAs('curl', request({ method: 'GET', url: 'http://a.example/[1-2]', headers: [], body: new Uint8Array() })), dir.path);
     assert.deepEqual(get, ['--globoff', '--url', 'http://a.example/[1-2]']);

@@ -112,6 +112,14 @@ function jsonValue(v: unknown): string {
 
 function BodyDiff({ title, a, b }: { title: string; a: string | null; b: string | null }) {
   if (a === null && b === null) return null;
+  if (!a && !b) {
+    return (
+      <section class="cmp-body" aria-label={title}>
+        <h3>{title}</h3>
+        <p class="muted">Neither has one.</p>
+      </section>
+    );
+  }
   const pa = pretty(a ?? '');
   const pb = pretty(b ?? '');
   const structural: JsonChange[] | null = pa.json !== undefined && pb.json !== undefined ? diffJson(pa.json, pb.json) : null;

@@ -205,7 +205,22 @@ function httpie(p: Prepared): string {
   return [...notes.map((n) => `# ${oneLine(n)}`), command].join('\n');
 }
 
+/** Comment syntax of each format, for a request that cannot be copied at all. */
+const COMMENT: Record<CopyFormat, string> = { curl: '# ', 'curl-cmd': 'REM ', fetch: '// ', python: '# ', httpie: '# ' };
+
+/**
+ * Why a request cannot become a command: tools take the method and URL as arguments (HTTPie
+ * even as positionals, where `-o…` would be an option), so both must be what HTTP allows.
+ */
+function uncopyable(req: CopyRequest): string | null {
+  if (!TOKEN.test(req.method)) return 'the method is not a valid HTTP method: nothing to copy';
+  if (!/^https?:\/\/[^\s\x00-\x1f\x7f]+$/i.test(req.url)) return 'only http:// and https:// requests can be copied (this is a CONNECT, WebSocket or malformed URL)';
+  return null;
+}
+
 export function copyAs(format: CopyFormat, req: CopyRequest): string {
+  const refusal = uncopyable(req);
+  if (refusal !== null) return `${COMMENT[format]}${refusal}`;
   const p = prepare(req);
   switch (format) {
     case 'curl':
