@@ -25,6 +25,7 @@ import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
+import { redactCredentials } from './connect-request.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -115,7 +116,8 @@ export class Forwarder {
     const path = originForm(req.url ?? '/');
     const url = `${target.scheme}://${hostPort(target)}${path}`;
     const request = emptyRequest(req.method ?? 'GET', url, req.httpVersion);
-    request.headers = pairHeaders(req.rawHeaders);
+    // Credentials for mitmscope itself are not the exchange's: recorded redacted, like a CONNECT's.
+    request.headers = redactCredentials(pairHeaders(req.rawHeaders));
     const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: target.client });
     const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false };
     exchanges.set(req, ex);

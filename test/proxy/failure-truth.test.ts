@@ -106,4 +106,13 @@ describe('failed flows record only the phases that ran', { skip: requireTools('c
     assert.ok(!JSON.stringify(flow).includes('YWxpY2U6czNjcmV0'), 'the credential appears nowhere in the flow');
     assert.notEqual(summarize(flow).tlsLeg, 'server', 'no server connection was made');
   });
+
+  test('proxy credentials on a plain proxy request are recorded redacted too', async () => {
+    const port = await refusedPort();
+    const r = await run('curl', ['-sS', '--proxy', proxy.proxyUrl, '--proxy-user', 'carol:pw', '--proxy-basic', '--max-time', '20', `http://127.0.0.1:${port}/plain-auth`]);
+    assert.equal(r.code, 0, r.stderr);
+    const flow = await flowWhere(proxy, (f) => f.request.url.endsWith('/plain-auth') && f.state === 'error');
+    const auth = flow.request.headers.find(([n]) => n.toLowerCase() === 'proxy-authorization');
+    assert.deepEqual(auth, ['Proxy-Authorization', 'Basic [redacted]']);
+  });
 });
