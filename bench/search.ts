@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { createFlow, emptyRequest, type Flow } from '../src/capture/flow.js';
 import { FlowStore } from '../src/capture/store.js';
@@ -50,11 +51,17 @@ async function main(): Promise<void> {
     console.log(`session written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const expression of [`res.body:${MARKER}`, `body:${MARKER}`, `body:/needle-[0-9a-f]{4}/`, 'header:x-request-id=req-77777', `host:host7.test res.body:${MARKER}`]) {
       const elu = performance.eventLoopUtilization();
+      // How long other work (the proxy's traffic) could be kept waiting: the longest loop delay.
+      const delay = monitorEventLoopDelay({ resolution: 5 });
+      delay.enable();
       t0 = performance.now();
       const result = await searchFlows(store, parseFilter(expression), { maxScan: FLOWS });
       const wall = performance.now() - t0;
+      delay.disable();
       const busy = performance.eventLoopUtilization(elu);
-      console.log(`"${expression}": ${wall.toFixed(0)} ms, ${result.matched} matched of ${result.scanned.toLocaleString('en')} scanned (event loop ${(busy.utilization * 100).toFixed(0)}% busy)`);
+      console.log(
+        `"${expression}": ${wall.toFixed(0)} ms, ${result.matched} matched of ${result.scanned.toLocaleString('en')} scanned (event loop ${(busy.utilization * 100).toFixed(0)}% busy, longest block ${(delay.max / 1e6).toFixed(0)} ms)`,
+      );
     }
     await store.close();
   } finally {

@@ -5,6 +5,7 @@
  * session in arrival order, stops after `maxScan` flows and says whether it saw them all.
  */
 import { performance } from 'node:perf_hooks';
+import { setImmediate } from 'node:timers/promises';
 import { compileFilter } from '../filter/match.js';
 import { bodiesRead, compileDeep, type DeepSubject } from '../filter/deep.js';
 import type { ParsedFilter } from '../filter/parse.js';
@@ -37,6 +38,11 @@ export interface SearchResult {
 
 /** Candidates whose bodies are read at once: the reads overlap instead of waiting in turn. */
 const READ_AHEAD = 64;
+/**
+ * Flows scanned between yields to the event loop (~10 ms of work): the proxy shares the loop,
+ * and a search that finds few candidates would otherwise never await.
+ */
+const YIELD_EVERY = 500;
 
 /** Body text as the user sees it: decoded from its Content-Encoding, then read as UTF-8. */
 async function bodyText(store: FlowStore, stored: StoredFlow, part: BodyPart, message: CapturedMessage): Promise<string> {
@@ -86,6 +92,7 @@ export async function searchFlows(store: FlowStore, parsed: ParsedFilter, option
       break;
     }
     scanned += 1;
+    if (scanned % YIELD_EVERY === 0) await setImmediate();
     if (!compiled.test(summarize(stored.flow))) continue;
     pending.push(stored);
     if (pending.length >= READ_AHEAD) {
