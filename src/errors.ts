@@ -148,6 +148,11 @@ export class CaError extends MitmError {
 export class UpstreamError extends MitmError {
   readonly stage: FailureStage;
   readonly host: string;
+  /**
+   * HAR connection phases (ms, -1 = never ran) measured up to the failure, including the time
+   * spent in the failing phase; set by the upstream connector so a failed flow's waterfall is true.
+   */
+  phases: { dns: number; connect: number; ssl: number } | null = null;
   constructor(code: ErrorCode, stage: FailureStage, host: string, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'UpstreamError';

@@ -358,13 +358,25 @@ export interface FlowSummary {
   startedAt: number;
   duration: number | null;
   tlsVersion: string | null;
+  /** The connection `tlsVersion` belongs to: the server leg when it has TLS, else the client leg. */
+  tlsLeg: Leg | null;
   error: string | null;
   imported: boolean;
   paused: PausedAt | null;
   replayOf: string | null;
 }
 
+/**
+ * Which leg a summary's TLS version is from. The server leg's version is preferred and the
+ * server connection is TLS exactly when the scheme is https/wss, so this needs no handshake.
+ */
+export function tlsLegOf(tlsVersion: string | null, scheme: Flow['scheme'], hasServerConnection: boolean): Leg | null {
+  if (tlsVersion === null) return null;
+  return hasServerConnection && (scheme === 'https' || scheme === 'wss') ? 'server' : 'client';
+}
+
 export function summarize(flow: Flow): FlowSummary {
+  const tlsVersion = flow.serverConnection?.tls?.version ?? flow.clientConnection?.tls?.version ?? null;
   return {
     id: flow.id,
     kind: flow.kind,
@@ -379,7 +391,8 @@ export function summarize(flow: Flow): FlowSummary {
     responseSize: flow.response?.bodySize ?? 0,
     startedAt: flow.startedAt,
     duration: flow.duration,
-    tlsVersion: flow.serverConnection?.tls?.version ?? flow.clientConnection?.tls?.version ?? null,
+    tlsVersion,
+    tlsLeg: tlsLegOf(tlsVersion, flow.scheme, flow.serverConnection !== null),
     error: flow.error ? `${flow.error.stage}: ${flow.error.message}` : null,
     imported: flow.imported,
     paused: flow.paused,

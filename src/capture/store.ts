@@ -101,6 +101,13 @@ export function storeFilter(parsed: ParsedFilter): StoreFilter | null {
   return compiled.empty ? null : { test: (f) => compiled.test(f), where: filterSql(parsed) };
 }
 
+/** A flow with where its bodies lie in the session (see `iterateBodies`). */
+export interface StoredFlow {
+  flow: Flow;
+  readonly request: readonly Extent[];
+  readonly response: readonly Extent[];
+}
+
 export interface PageQuery {
   /** Only flows this filter accepts; null for all. A bare predicate is run on every row. */
   filter?: StoreFilter | ((flow: FlowSummary) => boolean) | null;
@@ -328,15 +335,32 @@ export class FlowStore {
 
   /** Every flow, oldest first, read in batches so memory stays flat however large the session. */
   *iterate(batch = 200): Generator<Flow> {
+    for (const { flow } of this.iterateBodies(batch)) yield flow;
+  }
+
+  /**
+   * `iterate` with where each flow's bodies lie in the session, for scans that read many
+   * bodies (search): `readStored` then needs no lookup per body.
+   */
+  *iterateBodies(batch = 200): Generator<StoredFlow> {
     let after = 0;
     for (;;) {
       const rows = this.db.rowsAfter(after, batch);
-      for (const row of rows) yield this.live.get(row.id)?.flow ?? this.rowToFlow(row);
+      for (const row of rows) {
+        const e = this.live.get(row.id);
+        yield e ? { flow: e.flow, request: e.request, response: e.response } : { flow: this.rowToFlow(row), request: unpackExtents(row.request_body), response: unpackExtents(row.response_body) };
+      }
       if (rows.length < batch) break;
       after = rows[rows.length - 1]!.seq;
     }
     // Flows added since their batch was read are not written yet; they are in memory.
-    for (const e of [...this.live.values()].filter((x) => x.seq > after && !this.db.flowBySeq(x.seq))) yield e.flow;
+    for (const e of [...this.live.values()].filter((x) => x.seq > after && !this.db.flowBySeq(x.seq))) yield { flow: e.flow, request: e.request, response: e.response };
+  }
+
+  /** At most `limit` bytes of a body from `iterateBodies`. */
+  readStored(stored: StoredFlow, part: BodyPart, limit = Infinity): Promise<Buffer> {
+    const extents = stored[part];
+    return extents.length === 0 ? Promise.resolve(EMPTY) : this.segments.read(extents, limit);
   }
 
   /** The newest `n` summaries, oldest first. */

@@ -9,8 +9,9 @@ import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
 import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
-import { parseFilter } from '../filter/parse.js';
+import { isDeepKey, parseFilter } from '../filter/parse.js';
 import { keylogLines } from '../tls/keylog.js';
+import { searchFlows } from '../capture/search.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
@@ -119,6 +120,7 @@ export function createApiRouter(ctx: ApiContext): Router {
     if (before !== undefined && after !== undefined) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'give before or after, not both');
     const parsed = text ? parseFilter(text) : null;
     if (parsed && parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
+    if (parsed?.terms.some((t) => isDeepKey(t.key))) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'filter: body and header terms search the session through /api/search');
     const filter = parsed ? storeFilter(parsed) : null;
     const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
     for (const anchor of [before, after]) {
@@ -132,6 +134,20 @@ export function createApiRouter(ctx: ApiContext): Router {
     if (page.matched !== null) res.setHeader('X-Matched-Count', String(page.matched));
     res.setHeader('X-More', page.more ? '1' : '0');
     res.json(page.flows);
+  });
+
+  /**
+   * Flows a filter with body and header terms matches: `{ ids, matched, scanned, complete,
+   * elapsedMs }`, scanning at most `maxScan` flows (src/capture/search.ts).
+   */
+  api.get('/search', async (req, res) => {
+    const text = req.query['filter'];
+    const maxScan = intParam(req, 'maxScan');
+    if (typeof text !== 'string' || text.trim() === '') return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'filter must be given once, not empty');
+    if (maxScan === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'maxScan must be a non-negative integer');
+    const parsed = parseFilter(text);
+    if (parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
+    res.json(await searchFlows(store, parsed, maxScan === undefined ? {} : { maxScan }));
   });
 
   api.delete('/flows', (_req, res) => {

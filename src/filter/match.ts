@@ -2,7 +2,7 @@
  * Filter AST → predicate over the few fields of a flow it reads. Compiled once per filter and
  * run per flow, so the per-row work allocates nothing.
  */
-import { parseFilter, statusRange, tlsNumber, type FilterTerm, type FilterValue, type ParsedFilter } from './parse.js';
+import { isDeepKey, parseFilter, statusRange, tlsNumber, type FilterTerm, type FilterValue, type ParsedFilter } from './parse.js';
 
 /** What a filter reads of a flow; the dashboard's FlowSummary and the server's summary both fit. */
 export interface FilterSubject {
@@ -37,6 +37,11 @@ export interface CompiledFilter {
   errors: string[];
   /** True when there is nothing to filter by: every flow matches. */
   empty: boolean;
+  /**
+   * Body and header terms: `test` leaves them out (a summary has neither), so with deep terms
+   * `test` is necessary, not sufficient; src/filter/deep.ts decides them on whole flows.
+   */
+  deep: FilterTerm[];
   test: Matcher;
 }
 
@@ -103,6 +108,10 @@ function valueMatcher(term: FilterTerm, value: FilterValue): Matcher {
     case 'status':
       // A pending flow has no status yet: it matches no status term.
       return (f) => f.status !== null && f.status >= value.min && f.status <= value.max;
+    case 'regex':
+    case 'header':
+      // Deep terms are left out of summary predicates (see compileFilter); never reached.
+      return () => true;
   }
 }
 
@@ -117,10 +126,11 @@ function termMatcher(term: FilterTerm, options: CompileOptions): Matcher {
 /** Compiles filter text (or an already parsed filter) to a predicate. */
 export function compileFilter(input: string | ParsedFilter, options: CompileOptions = {}): CompiledFilter {
   const parsed = typeof input === 'string' ? parseFilter(input) : input;
-  const terms: CompiledTerm[] = parsed.terms.map((t) => ({ ...t, test: termMatcher(t, options) }));
+  const terms: CompiledTerm[] = parsed.terms.filter((t) => !isDeepKey(t.key)).map((t) => ({ ...t, test: termMatcher(t, options) }));
+  const deep = parsed.terms.filter((t) => isDeepKey(t.key));
   const tests = terms.map((t) => t.test);
   const test: Matcher = tests.length === 0 ? () => true : tests.length === 1 ? tests[0]! : (f) => tests.every((t) => t(f));
-  return { source: parsed.source, terms, errors: parsed.errors, empty: terms.length === 0, test };
+  return { source: parsed.source, terms, errors: parsed.errors, empty: terms.length === 0 && deep.length === 0, deep, test };
 }
 
 /** True when any term reads the response (`status:` or `type:`). */

@@ -9,15 +9,31 @@
  *   type:json              response content type contains
  *   tls:1.2 / tls:none     negotiated TLS version
  *   url:/api  path:/api    url / path contains
+ *   body:TEXT              request or response body (decoded as shown) contains; req.body:, res.body: one side
+ *   header:NAME=VALUE      a request or response header NAME contains VALUE; header:NAME: it is present
+ *   body:/re/i  header:N=/re/   a JavaScript regular expression instead of text (flags i, m, s, u)
  *   -term                  negates any term;  a,b  any of the values;  "quoted values"
  *
- * Every term must match (AND); the values of one term are alternatives (OR).
+ * Every term must match (AND); the values of one term are alternatives (OR). Body and header
+ * terms ("deep" terms) read more than a summary: the server runs them over the session.
  * Pure and free of Node and DOM APIs: ui/ bundles it as it is.
  */
 
-export type FilterKey = 'host' | 'status' | 'method' | 'type' | 'tls' | 'url' | 'path';
+export type FilterKey = 'host' | 'status' | 'method' | 'type' | 'tls' | 'url' | 'path' | DeepKey;
+/** Keys that read bodies or headers, which summaries do not carry. */
+export type DeepKey = 'body' | 'req.body' | 'res.body' | 'header';
 
-const KEYS: ReadonlySet<string> = new Set<FilterKey>(['host', 'status', 'method', 'type', 'tls', 'url', 'path']);
+const DEEP_KEYS: ReadonlySet<string> = new Set<DeepKey>(['body', 'req.body', 'res.body', 'header']);
+const KEYS: ReadonlySet<string> = new Set<FilterKey>(['host', 'status', 'method', 'type', 'tls', 'url', 'path', ...(DEEP_KEYS as ReadonlySet<DeepKey>)]);
+/** Regular-expression flags a search may use; `g` and `y` would make `test` stateful. */
+const REGEX_FORM = /^\/(.+)\/([imsu]*)$/s;
+
+/** Text to find: a case-insensitive substring, or a regular expression. */
+export type TextMatch = { kind: 'contains'; text: string } | { kind: 'regex'; source: string; flags: string };
+
+export function isDeepKey(key: FilterKey | null): key is DeepKey {
+  return key !== null && DEEP_KEYS.has(key);
+}
 
 /** Highest status a `status:>=N` range reaches: three digits. */
 export const MAX_STATUS = 999;
@@ -31,7 +47,11 @@ export type FilterValue =
   /** `min <= status <= max`; every status form (404, 4xx, >=400, 200-299) is a range. */
   | { kind: 'status'; min: number; max: number }
   /** TLS version in `tlsNumber` spelling (`1.2`), or null for "no TLS". */
-  | { kind: 'tls'; version: string | null };
+  | { kind: 'tls'; version: string | null }
+  /** A body matches this regular expression (`body:/re/`). */
+  | { kind: 'regex'; source: string; flags: string }
+  /** A header named `name` (any case) is present, or its value matches `value`. */
+  | { kind: 'header'; name: string; value: TextMatch | null };
 
 export interface FilterTerm {
   /** null for free text. */
@@ -120,9 +140,35 @@ export function statusRange(value: string): { min: number; max: number } | strin
   }
 }
 
+/** `/re/flags` → a checked regex match; other text → a substring match. */
+export function textMatch(value: string): TextMatch | string {
+  const re = REGEX_FORM.exec(value);
+  if (!re) return { kind: 'contains', text: value };
+  try {
+    new RegExp(re[1]!, re[2]);
+  } catch (err) {
+    return `${value} is not a valid regular expression (${err instanceof Error ? err.message : String(err)})`;
+  }
+  return { kind: 'regex', source: re[1]!, flags: re[2]! };
+}
+
 /** One `key:value` alternative (no commas) → its AST value, or an error message. */
 function parseValue(key: FilterKey, value: string): FilterValue | string {
   switch (key) {
+    case 'body':
+    case 'req.body':
+    case 'res.body': {
+      const m = textMatch(value);
+      return typeof m === 'string' ? `${key}:${m}` : m;
+    }
+    case 'header': {
+      const eq = value.indexOf('=');
+      const name = eq < 0 ? value : value.slice(0, eq);
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) return `header:${value} needs a header name (header:NAME or header:NAME=VALUE)`;
+      if (eq < 0) return { kind: 'header', name, value: null };
+      const m = textMatch(value.slice(eq + 1));
+      return typeof m === 'string' ? `header:${m}` : { kind: 'header', name, value: m };
+    }
     case 'host':
     case 'url':
     case 'path':
@@ -149,7 +195,9 @@ function parseToken(token: Token): FilterTerm | string {
   const key = maybeKey as FilterKey;
   const value = token.text.slice(colon + 1);
   const values: FilterValue[] = [];
-  for (const part of value.split(',')) {
+  // A regular expression may hold commas (`a{1,3}`): it is one value.
+  const parts = isDeepKey(key) && REGEX_FORM.test(value.slice(value.indexOf('=') + 1)) ? [value] : value.split(',');
+  for (const part of parts) {
     if (part === '') continue;
     const v = parseValue(key, part);
     if (typeof v === 'string') return v;

@@ -17,6 +17,7 @@ import {
   pairHeaders,
   type Connection,
   type Flow,
+  type Timings,
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
@@ -30,6 +31,7 @@ import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from
 import { dropConnection } from '../rules/drop.js';
 import { targetOf } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
+import { redactCredentials } from './connect-request.js';
 
 /** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
@@ -70,6 +72,34 @@ interface Exchange {
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
 
+/**
+ * Timings of an exchange that failed at `end`: the phases that ran keep their times, the one
+ * that was running gets the time until the failure, and phases that never started are -1
+ * (not 0), so the waterfall draws no bar for them.
+ */
+function failedTimings(t: Timings, ex: Exchange, end: number, phases: UpstreamError['phases']): void {
+  if (!ex.socketSeen) {
+    if (phases) {
+      t.dns = phases.dns < 0 ? -1 : round(phases.dns);
+      t.connect = phases.connect < 0 ? -1 : round(phases.connect);
+      t.ssl = phases.ssl < 0 ? -1 : round(phases.ssl);
+    }
+    t.send = t.wait = t.receive = -1;
+    return;
+  }
+  if (ex.tResponse) {
+    t.receive = round(end - ex.tResponse);
+    return;
+  }
+  if (ex.tSent) {
+    setSendWait(t, { request: ex.tRequest, socket: ex.tSocket, sent: ex.tSent, response: end });
+  } else {
+    t.send = round(end - (ex.tSocket || ex.tRequest));
+    t.wait = -1;
+  }
+  t.receive = -1;
+}
+
 export class Forwarder {
   private readonly options: ForwarderOptions;
   private readonly proxy: httpProxy;
@@ -96,7 +126,8 @@ export class Forwarder {
     const path = originForm(req.url ?? '/');
     const url = `${target.scheme}://${hostPort(target)}${path}`;
     const request = emptyRequest(req.method ?? 'GET', url, req.httpVersion);
-    request.headers = pairHeaders(req.rawHeaders);
+    // Credentials for mitmscope itself are not the exchange's: recorded redacted, like a CONNECT's.
+    request.headers = redactCredentials(pairHeaders(req.rawHeaders));
     const flow = createFlow({ kind: 'http', scheme: target.scheme, host: target.host, port: target.port, request, clientConnection: target.client });
     const ex: Exchange = { flow, target, tRequest, tSocket: 0, tSent: 0, tResponse: 0, socketSeen: false, reused: false, retried: false, settled: false, hold: null };
     exchanges.set(req, ex);
@@ -347,9 +378,11 @@ export class Forwarder {
   private fail(ex: Exchange, stage: FailureStage, err: MitmError): void {
     if (!this.settle(ex)) return;
     const flow = ex.flow;
+    const end = nowMs();
     flow.state = 'error';
     flow.error = { stage, code: err.code, message: err.message };
-    flow.duration = round(nowMs() - ex.tRequest);
+    flow.duration = round(end - ex.tRequest);
+    failedTimings(flow.timings, ex, end, err instanceof UpstreamError ? err.phases : null);
     this.options.store.update(flow);
   }
 

@@ -7,13 +7,12 @@
  */
 import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { createFlow, emptyRequest, roundMs, type Connection, type Flow, type HandshakeEvent } from '../capture/flow.js';
+import { createFlow, roundMs, type CapturedRequest, type Connection, type Flow, type HandshakeEvent } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
 import { HandshakeTap } from '../tls/tap.js';
 import { TappedStream } from './tapped-stream.js';
 import { nowMs } from './socket-state.js';
-import { hostPort } from './forward.js';
 
 /** Alerts a client sends when it does not accept our certificate (RFC 5246 §7.2.2). */
 const REJECTION_ALERTS = new Set(['unknown_ca', 'bad_certificate', 'certificate_unknown', 'unsupported_certificate', 'access_denied']);
@@ -44,6 +43,8 @@ export interface InterceptRequest {
   connectPort: number;
   client: Connection;
   acceptedAt: number;
+  /** The CONNECT request as sent (see connect-request.ts). */
+  request: CapturedRequest;
 }
 
 /** Why a client handshake failed, in words a user can act on. */
@@ -130,13 +131,12 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
 
 /** A handshake that never got to HTTP is still a flow: users look for it. */
 function recordFailure(req: InterceptRequest, store: FlowStore, reason: string): Flow {
-  const target = { scheme: 'https', host: req.connectHost, port: req.connectPort };
   const flow = createFlow({
     kind: 'tls-failure',
     scheme: 'https',
     host: req.connectHost,
     port: req.connectPort,
-    request: emptyRequest('CONNECT', `https://${hostPort(target)}/`),
+    request: req.request,
     clientConnection: req.client,
     startedAt: req.client.openedAt,
   });

@@ -20,6 +20,7 @@ import { WebSocketRelay, isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUp
 import { interceptTls } from './intercept.js';
 import { openTunnel, type TunnelOptions } from './tunnel.js';
 import { sniff } from './sniff.js';
+import { connectRequest } from './connect-request.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
 import type { RuleHooks } from '../rules/hold.js';
@@ -270,10 +271,11 @@ export class ProxyServer {
       return;
     }
     client.connection.host = target.host;
+    const sent = connectRequest(req);
     const bare = bareHost(target.host);
     if (isIgnored(this.options.config, bare, target.port) || this.passthrough.has(bare)) {
       const reason = this.passthrough.has(bare) ? 'passed through: a client rejected the mitmscope certificate for this host' : 'ignored by --ignore-hosts';
-      openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: true }, this.tunnelOptions);
+      openTunnel({ socket, buffered: head, host: target.host, port: target.port, client: client.connection, request: sent, reason, pendingConnectReply: true }, this.tunnelOptions);
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -281,7 +283,7 @@ export class ProxyServer {
       if (verdict.kind === 'tls') {
         const certHost = verdict.sni ?? bare;
         if (this.passthrough.has(certHost)) {
-          openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.tunnelOptions);
+          openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, request: sent, reason: 'passed through: a client rejected the mitmscope certificate for this host', pendingConnectReply: false }, this.tunnelOptions);
           return;
         }
         client.connection.tls = emptyHandshake();
@@ -291,7 +293,7 @@ export class ProxyServer {
           this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) }, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
-          { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt },
+          { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },
           {
             store: this.options.store,
             minter: this.options.minter,
@@ -327,7 +329,7 @@ export class ProxyServer {
       if (verdict.kind === 'bad-tls') {
         client.connection.tls = emptyHandshake();
         client.connection.tls.error = verdict.reason;
-        const flow = createFlow({ kind: 'tls-failure', scheme: 'https', host: target.host, port: target.port, request: emptyRequest('CONNECT', `${target.host}:${target.port}`), clientConnection: client.connection, startedAt: client.connection.openedAt });
+        const flow = createFlow({ kind: 'tls-failure', scheme: 'https', host: target.host, port: target.port, request: sent, clientConnection: client.connection, startedAt: client.connection.openedAt });
         flow.state = 'error';
         flow.error = { stage: 'client-tls', code: 'MITM_ERR_TLS_PARSE', message: `the client's ClientHello could not be parsed: ${verdict.reason}` };
         this.options.store.add(flow);
@@ -336,7 +338,7 @@ export class ProxyServer {
         return;
       }
       const reason = verdict.kind === 'other' ? 'not TLS or HTTP: relayed untouched' : 'the client sent nothing: relayed untouched (server-speaks-first protocol?)';
-      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, reason, pendingConnectReply: false }, this.tunnelOptions);
+      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, request: sent, reason, pendingConnectReply: false }, this.tunnelOptions);
     });
   }
 

@@ -3,7 +3,7 @@
  * HTTP) get their bytes relayed untouched and a `tunnel` flow that counts them.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { createFlow, emptyRequest, roundMs, type Connection } from '../capture/flow.js';
+import { createFlow, roundMs, type CapturedRequest, type Connection } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
@@ -16,6 +16,8 @@ export interface TunnelRequest {
   host: string;
   port: number;
   client: Connection;
+  /** The CONNECT request as sent (see connect-request.ts). */
+  request: CapturedRequest;
   reason: string;
   /** When set, the CONNECT has not been answered yet: answer 200, or the failure (502/504), once the upstream is known. */
   pendingConnectReply: boolean;
@@ -47,7 +49,7 @@ export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
     scheme: 'tcp',
     host: req.host,
     port: req.port,
-    request: emptyRequest('CONNECT', label),
+    request: req.request,
     clientConnection: req.client,
   });
   flow.notes.push(req.reason);

@@ -187,10 +187,35 @@ export class Upstream {
   }
 
   /**
-   * Resolves, connects and (for https) completes TLS offering `alpn`; rejects with a staged
-   * UpstreamError.
+   * Resolves, connects and (for https) completes TLS offering `alpn`; rejects with a staged UpstreamError that
+   * carries the phases which ran, the failing one with the time it took until it failed.
    */
   async connect(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): Promise<Socket | TLSSocket> {
+    const phases = { dns: -1, connect: -1, ssl: -1 };
+    let current = 'dns' as keyof typeof phases;
+    let phaseStart = nowMs();
+    let tcpMs = 0;
+    try {
+      return await this.connectPhases(target, alpn, (next, ms) => {
+        phases[current] = ms;
+        if (current === 'connect') tcpMs = ms;
+        current = next;
+        phaseStart = nowMs();
+      });
+    } catch (err) {
+      if (err instanceof UpstreamError && err.phases === null) {
+        const spent = nowMs() - phaseStart;
+        phases[current] = spent;
+        // HAR counts TLS inside connect.
+        if (current === 'ssl') phases.connect = tcpMs + spent;
+        err.phases = phases;
+      }
+      throw err;
+    }
+  }
+
+  /** `connect` with a callback at each phase boundary: the phase that ended took `ms`. */
+  private async connectPhases(target: UpstreamTarget, alpn: readonly string[], ended: (next: 'connect' | 'ssl', ms: number) => void): Promise<Socket | TLSSocket> {
     const startedAt = nowMs();
     const host = bareHost(target.host);
     const label = `${target.host}:${target.port}`;
@@ -222,10 +247,12 @@ export class Upstream {
       }
       dns = nowMs() - startedAt;
     }
+    ended('connect', dns);
 
     const tcpStart = nowMs();
     const raw = await this.connectAny(addresses, target.port, label, deadline);
     const connectMs = nowMs() - tcpStart;
+    ended('ssl', connectMs);
     raw.setNoDelay(true);
     connection.address = raw.remoteAddress ?? addresses[0] ?? host;
     raw.once('close', () => {

@@ -20,6 +20,7 @@ function flow(over: Partial<FlowSummary>): FlowSummary {
     startedAt: 0,
     duration: 12,
     tlsVersion: 'TLSv1.2',
+    tlsLeg: 'server',
     error: null,
     imported: false,
     paused: null,

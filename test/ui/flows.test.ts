@@ -19,6 +19,7 @@ function summary(id: string, over: Partial<FlowSummary> = {}): FlowSummary {
     startedAt: 0,
     duration: 5,
     tlsVersion: 'TLSv1.3',
+    tlsLeg: 'server',
     error: null,
     imported: false,
     paused: null,

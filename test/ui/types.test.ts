@@ -28,7 +28,7 @@ const DETAIL_KEYS: Record<keyof FlowDetail, true> = {
 };
 const SUMMARY_KEYS: Record<keyof FlowSummary, true> = {
   id: true, kind: true, state: true, method: true, url: true, scheme: true, host: true, status: true, contentType: true, requestSize: true,
-  responseSize: true, startedAt: true, duration: true, tlsVersion: true, error: true, imported: true, paused: true, replayOf: true,
+  responseSize: true, startedAt: true, duration: true, tlsVersion: true, tlsLeg: true, error: true, imported: true, paused: true, replayOf: true,
 };
 const HANDSHAKE_KEYS: Record<keyof Handshake, true> = {
   version: true, cipher: true, sni: true, alpn: true, alpnOffered: true, ja3: true, ja3String: true, ja4: true, offeredCiphers: true, group: true,

@@ -5,6 +5,8 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fetchStatus } from './api.js';
+import { CompareHint, ComparePane, closeCompare, compareIds, pickForCompare } from './compare.js';
+import { copyMenuRequested } from './copy-menu.js';
 import { DetailPane } from './detail.js';
 import { flows } from './flows.js';
 import { dragHasFiles, importHarFile } from './har-import.js';
@@ -42,7 +44,20 @@ function useKeyboard(filter: { current: HTMLInputElement | null }): void {
       }
       if (e.key === 'Escape') {
         if (e.target === input) input?.blur();
+        else if (compareIds.value !== null) closeCompare();
         else if (openId.value !== null) openId.value = null;
+        return;
+      }
+      if (e.key === 'x' && !isTyping(e.target, input) && e.target !== input && selectedId.value !== null) {
+        // `x` on one row, then on another: compare the two.
+        e.preventDefault();
+        pickForCompare(selectedId.value, false);
+        return;
+      }
+      if (e.key === 'c' && !isTyping(e.target, input) && e.target !== input && (openId.value ?? selectedId.value) !== null) {
+        e.preventDefault();
+        openId.value ??= selectedId.value;
+        copyMenuRequested.value += 1;
         return;
       }
       if (!ownsListKeys(e.target, input)) return;
@@ -189,7 +204,8 @@ export function App() {
   useKeyboard(filterInput);
   useStatusPoll();
   const dropping = useHarDrop();
-  const open = openId.value !== null;
+  const comparing = compareIds.value !== null;
+  const open = openId.value !== null || comparing;
   const height = detailHeight.value;
   // Subscribing here keeps the "no flows" state and the count in step with the list.
   void flows.version.value;
@@ -203,11 +219,12 @@ export function App() {
         {open ? <Resizer main={main} /> : null}
         {open ? (
           <div class="detail-slot" style={height !== null ? { height: `${height}px` } : undefined}>
-            <DetailPane />
+            {comparing ? <ComparePane /> : <DetailPane />}
           </div>
         ) : null}
       </main>
       {dropping ? <div class="drop-overlay">Drop a HAR file to import it</div> : null}
+      <CompareHint />
       <Notices />
     </>
   );

@@ -5,6 +5,7 @@
 import type { VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, fetchFlow, replayFlow } from './api.js';
+import { CopyMenu } from './copy-menu.js';
 import { flows } from './flows.js';
 import { formatClock, formatDuration, statusClass } from './format.js';
 import { MessageView } from './message.js';
@@ -150,6 +151,7 @@ function FlowView({ flow, tab, close }: { flow: FlowDetail; tab: DetailTab; clos
       <div class="detail-head">
         <Header flow={flow} />
         <ResendButtons flow={flow} onEdit={() => setResending(!resending)} />
+        <CopyMenu flow={flow} />
         {close}
       </div>
       {flow.state === 'paused' && flow.paused !== null ? (

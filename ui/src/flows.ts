@@ -6,6 +6,7 @@
  */
 import { batch, signal } from '@preact/signals';
 import { compileFilter, type CompiledFilter } from './filter.js';
+import { onDeepResults } from './search.js';
 import type { FlowSummary, LiveEvent } from './types.js';
 
 /** Hidden tabs get no animation frames; apply queued events at least this often anyway. */
@@ -70,6 +71,13 @@ export class FlowList {
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Compiles the current filter again: the server's results for its body and header terms arrived. */
+  refilter(): void {
+    this.filter = compileFilter(this.filter.source);
+    this.rescan();
+    this.publish();
   }
 
   setFilter(text: string): void {
@@ -295,3 +303,4 @@ const TOMBSTONE: FlowSummary = Object.freeze({
 }) as FlowSummary;
 
 export const flows = new FlowList();
+onDeepResults(() => flows.refilter());

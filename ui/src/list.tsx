@@ -5,6 +5,8 @@
  */
 import { Component, type VNode } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { pickForCompare } from './compare.js';
+import { failedLeg } from './failure.js';
 import { tlsNumber } from './filter.js';
 import { flows } from './flows.js';
 import { formatDuration, formatSize, shortType, splitUrl, statusClass } from './format.js';
@@ -40,7 +42,8 @@ class Row extends Component<RowProps> {
     const { flow, index, selected, open } = this.props;
     const { origin, path } = splitUrl(flow.url);
     const cls = statusClass(flow.status, flow.error, flow.state);
-    const status = flow.state === 'paused' ? '⏸' : flow.error !== null && flow.status === null ? 'failed' : flow.status === null ? '…' : String(flow.status);
+    const leg = failedLeg(flow.error);
+    const status = flow.state === 'paused' ? '⏸' : flow.error !== null && flow.status === null ? (leg ? `✕ ${leg}` : '✕ failed') : flow.status === null ? '…' : String(flow.status);
     const classes = `row st-${cls}${flow.state === 'paused' ? ' paused' : ''}${selected ? ' selected' : ''}${open ? ' open' : ''}${index % 2 === 1 ? ' odd' : ''}`;
     return (
       <div
@@ -50,8 +53,10 @@ class Row extends Component<RowProps> {
         aria-rowindex={index + 2}
         data-id={flow.id}
         style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
-        onClick={() => openFlow(flow.id)}
-        title={flow.error ?? undefined}
+        onClick={(e) => (e.shiftKey ? pickForCompare(flow.id, true) : openFlow(flow.id))}
+        // Shift-click picks rows to compare; it must not select their text.
+        onMouseDown={(e) => e.shiftKey && e.preventDefault()}
+        title={flow.error === null ? undefined : `failed${leg ? ` on the ${leg} leg` : ''}: ${flow.error}`}
       >
         <span class="c-method" role="gridcell">{flow.method}</span>
         <span class="c-host" role="gridcell">{flow.kind === 'tunnel' ? flow.url : origin}</span>
@@ -60,12 +65,18 @@ class Row extends Component<RowProps> {
         <span class="c-type" role="gridcell">{flow.kind === 'websocket' || flow.kind === 'tunnel' ? flow.kind : shortType(flow.contentType)}</span>
         <span class="c-size" role="gridcell">{flow.state === 'pending' && flow.responseSize === 0 ? '' : formatSize(flow.responseSize)}</span>
         <span class="c-time" role="gridcell">{formatDuration(flow.duration)}</span>
-        <span class="c-tls" role="gridcell" title={flow.tlsVersion ?? 'no TLS'}>
-          {flow.tlsVersion === null ? '' : tlsNumber(flow.tlsVersion)}
+        <span class="c-tls" role="gridcell" title={tlsTitle(flow)}>
+          {flow.tlsVersion === null ? '' : `${flow.tlsLeg === 'client' ? 'C' : 'S'} ${tlsNumber(flow.tlsVersion)}`}
         </span>
       </div>
     );
   }
+}
+
+/** The TLS cell says which leg its version is from (C = client ↔ proxy, S = proxy ↔ server). */
+function tlsTitle(flow: FlowSummary): string {
+  if (flow.tlsVersion === null) return 'no TLS';
+  return `${flow.tlsVersion} on the ${flow.tlsLeg === 'client' ? 'client leg (client ↔ proxy)' : 'server leg (proxy ↔ server)'}`;
 }
 
 /** Scrolls `el` the least needed so row `index` is fully visible below the sticky header. */

@@ -8,6 +8,7 @@ import { flows } from './flows.js';
 import { formatCount, formatSize } from './format.js';
 import { importHarFile } from './har-import.js';
 import { live } from './live.js';
+import { deepSearch } from './search.js';
 import { autoScroll, connection, filterText, harHealth, notify, openFlow, passthrough, reconnectAt, recording, storeUsage } from './state.js';
 import { rulesOpen } from './rules-panel.js';
 
@@ -154,6 +155,23 @@ export function Toolbar() {
   );
 }
 
+/** What the server's search of bodies and headers found, in words (a live region). */
+function DeepSearchStatus() {
+  const search = deepSearch.value;
+  if (search === null) return null;
+  const text =
+    search.state === 'searching'
+      ? 'Searching bodies and headers…'
+      : search.state === 'failed'
+        ? `Search failed: ${search.message}`
+        : `${formatCount(search.matched)} ${search.matched === 1 ? 'flow matches' : 'flows match'} in bodies and headers (${formatCount(search.scanned)} searched${search.complete ? '' : ', not all'})`;
+  return (
+    <span class={`deep-search${search.state === 'failed' ? ' filter-error' : ''}`} role="status" data-testid="deep-search">
+      {text}
+    </span>
+  );
+}
+
 export function FilterBar({ inputRef }: { inputRef: { current: HTMLInputElement | null } }) {
   const total = flows.total.value;
   const matched = flows.matched.value;
@@ -172,7 +190,7 @@ export function FilterBar({ inputRef }: { inputRef: { current: HTMLInputElement 
         ref={inputRef}
         type="search"
         class="filter"
-        placeholder="Filter   host:example.com  status:>=400  method:POST  type:json  tls:1.2  -host:cdn   ( / )"
+        placeholder="Filter   host:example.com  status:>=400  method:POST  body:text  header:name=value  -host:cdn   ( / )"
         aria-label="Filter flows"
         spellcheck={false}
         autocomplete="off"
@@ -182,6 +200,7 @@ export function FilterBar({ inputRef }: { inputRef: { current: HTMLInputElement 
       <span class="count" data-testid="match-count">
         {text.trim() === '' ? `${formatCount(total)} flows` : `${formatCount(matched)} of ${formatCount(total)}`}
       </span>
+      <DeepSearchStatus />
       {errors.length > 0 ? <span class="filter-error">{errors.join(' · ')}</span> : null}
     </div>
   );

@@ -30,6 +30,8 @@ export interface FlowSummary {
   startedAt: number;
   duration: number | null;
   tlsVersion: string | null;
+  /** The connection `tlsVersion` belongs to. */
+  tlsLeg: Leg | null;
   error: string | null;
   imported: boolean;
   paused: PausedAt | null;

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
-import type { Connection, FlowSummary, WebSocketMessage } from '../flow.js';
+import { tlsLegOf, type Connection, type FlowSummary, type WebSocketMessage } from '../flow.js';
 import { SQL_FUNCTIONS, type SqlWhere } from './filter-sql.js';
 
 /** Bumped when the schema changes incompatibly; older files are refused with a clear message. */
@@ -41,10 +41,10 @@ export interface FlowRow {
 
 export type SummaryRow = Pick<
   FlowRow,
-  'seq' | 'id' | 'kind' | 'state' | 'method' | 'url' | 'scheme' | 'host' | 'status' | 'content_type' | 'request_size' | 'response_size' | 'started_at' | 'duration' | 'tls_version' | 'error' | 'imported'
+  'seq' | 'id' | 'kind' | 'state' | 'method' | 'url' | 'scheme' | 'host' | 'status' | 'content_type' | 'request_size' | 'response_size' | 'started_at' | 'duration' | 'tls_version' | 'error' | 'imported' | 'server_connection'
 >;
 
-const SUMMARY_COLUMNS = 'seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported';
+const SUMMARY_COLUMNS = 'seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported, server_connection';
 
 /** Summary rows of those `where` accepts, newest first below a bound or oldest first above it (`?` = the bound). */
 export function summariesSql(direction: 'older' | 'newer', where: SqlWhere | null, limit: number | null = null): string {
@@ -113,6 +113,7 @@ export function summaryOf(row: SummaryRow): FlowSummary {
     startedAt: row.started_at,
     duration: row.duration,
     tlsVersion: row.tls_version,
+    tlsLeg: tlsLegOf(row.tls_version, row.scheme as FlowSummary['scheme'], row.server_connection !== null),
     error: row.error,
     imported: row.imported === 1,
     // Kept in the row's JSON, not in columns: the list reads `state`; the flow itself has both.

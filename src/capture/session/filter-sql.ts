@@ -5,7 +5,7 @@
  * negation means exactly "not this". SQLite's LIKE folds ASCII case only, so a needle with other
  * letters goes through `icontains`, the predicate's own case-insensitive test.
  */
-import { tlsNumber, type FilterTerm, type FilterValue, type ParsedFilter } from '../../filter/parse.js';
+import { isDeepKey, tlsNumber, type FilterTerm, type FilterValue, type ParsedFilter } from '../../filter/parse.js';
 import { pathOf } from '../../filter/match.js';
 
 export interface SqlWhere {
@@ -81,14 +81,22 @@ function valueSql(term: FilterTerm, value: FilterValue, params: SqlWhere['params
     case 'status':
       params.push(value.min, value.max);
       return 'IFNULL(status BETWEEN ? AND ?, 0)';
+    case 'regex':
+    case 'header':
+      // Deep terms are not SQL (filterSql leaves them out); never reached.
+      return '1';
   }
 }
 
-/** The WHERE condition for a parsed filter (terms AND-ed, each term's values OR-ed); null when empty. */
+/**
+ * The WHERE condition for a parsed filter (terms AND-ed, each term's values OR-ed); null when
+ * empty. Body and header terms are left out: it selects the candidates src/capture/search.ts reads.
+ */
 export function filterSql(parsed: ParsedFilter): SqlWhere | null {
-  if (parsed.terms.length === 0) return null;
+  const shallow = parsed.terms.filter((t) => !isDeepKey(t.key));
+  if (shallow.length === 0) return null;
   const params: SqlWhere['params'] = [];
-  const terms = parsed.terms.map((term) => {
+  const terms = shallow.map((term) => {
     const any = `(${term.values.map((v) => valueSql(term, v, params)).join(' OR ')})`;
     return term.negated ? `NOT ${any}` : any;
   });
