@@ -14,8 +14,9 @@ registerFunctions(db);
 parentPort!.on('message', (req: ReaderRequest) => {
   let res: ReaderResponse;
   try {
-    const params = req.where?.params ?? [];
-    if (req.op === 'count') res = { id: req.id, count: (db.prepare(countSql(req.where)).get(...params) as { n: number }).n };
+    const params = req.op === 'select' ? [] : (req.where?.params ?? []);
+    if (req.op === 'select') res = { id: req.id, rows: db.prepare(req.sql).all(...req.params) as SummaryRow[] };
+    else if (req.op === 'count') res = { id: req.id, count: (db.prepare(countSql(req.where)).get(...params) as { n: number }).n };
     else res = { id: req.id, rows: db.prepare(summariesSql(req.direction, req.where, req.limit)).all(req.bound, ...params) as SummaryRow[] };
   } catch (err) {
     res = { id: req.id, error: (err as Error).message };
