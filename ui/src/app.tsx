@@ -72,6 +72,7 @@ function useStatusPoll(): void {
           harHealth.value = s.har ?? null;
           passthrough.value = s.passthrough ?? [];
           storeUsage.value = { bytes: s.storeBytes, max: s.storeMaxBytes };
+          if (s.capture) flows.capture.value = s.capture;
         },
         () => undefined,
       );
@@ -182,6 +183,19 @@ function Notices() {
   );
 }
 
+/** Capture can pause (disk full) while the proxy keeps forwarding: say so where nobody misses it. */
+function CaptureBanner() {
+  const capture = flows.capture.value;
+  if (capture?.state !== 'paused') return <div class="capture-slot" />;
+  return (
+    <div class="capture-slot">
+      <div class="banner error capture-paused" role="alert">
+        Capture paused: {capture.reason ?? 'the session cannot be written'}; proxying goes on
+      </div>
+    </div>
+  );
+}
+
 export function App() {
   const filterInput = useRef<HTMLInputElement>(null);
   const main = useRef<HTMLElement>(null);
@@ -196,6 +210,7 @@ export function App() {
     <>
       <Toolbar />
       <FilterBar inputRef={filterInput} />
+      <CaptureBanner />
       <main class={`main${open ? ' with-detail' : ''}`} ref={main}>
         <FlowTable />
         {open ? <Resizer main={main} /> : null}
