@@ -5,6 +5,7 @@
  */
 import { COLUMNS, nextSort, saveSort, setColumnWidth, type Column } from './columns.js';
 import { flows } from './flows.js';
+import { autoScroll } from './state.js';
 
 function startResize(e: PointerEvent, key: Column['key']): void {
   const handle = e.currentTarget as HTMLElement;
@@ -41,6 +42,8 @@ export function ListHeader() {
                 onClick={() => {
                   const next = nextSort(flows.sort.value, c.sort!);
                   saveSort(next);
+                  // A sorted list opens at its top; tailing is for arrival order.
+                  autoScroll.value = next === null;
                   flows.setSort(next);
                 }}
               >

@@ -126,6 +126,16 @@ export function FlowTable() {
     }
   }, [version, follow]);
 
+  // A new sort shows the top of the newly ordered list.
+  const sort = flows.sort.value;
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el || sort === null || el.scrollTop === 0) return;
+    programmatic.current = true;
+    el.scrollTop = 0;
+    setScrollTop(0);
+  }, [sort]);
+
   // Keep the selected row in view when it moves by keyboard.
   useLayoutEffect(() => {
     const el = scroller.current;
