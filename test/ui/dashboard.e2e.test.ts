@@ -445,6 +445,7 @@ describe('a dashboard with a long history, recording to a HAR file', { timeout: 
       // The live snapshot holds the newest 100: the list knows its length and shows the end.
       await eventually(async () => (await matchCount(page)) === `${total} flows`, 'the count');
       await page.locator('.rows .row .c-path', { hasText: /^\/item\/259$/ }).waitFor();
+      await page.click('[aria-pressed=true]:has-text("Auto-scroll")');
       await page.evaluate('document.querySelector(".flow-table").scrollTop = 0');
       const notice = page.locator('.notice.error', { hasText: /Could not load flows 1–\d+ \(502 Bad Gateway\)/ });
       await notice.waitFor();

@@ -70,7 +70,7 @@ export interface AppliedChanges {
 
 export type ChangeListener = (changes: AppliedChanges) => void;
 
-type Fetch = { kind: 'append' | 'prepend' | 'tail' | 'jump'; query: WindowQuery };
+type Fetch = { kind: 'append' | 'prepend' | 'tail' | 'jump'; query: WindowQuery; for?: [number, number] };
 
 export class FlowList {
   /** Bumped whenever the window, the counts or the query change: components read it to subscribe. */
@@ -244,6 +244,7 @@ export class FlowList {
     const next = this.forced ?? this.nextFetch();
     this.forced = null;
     if (!next) return;
+    next.for ??= this.wanted;
     this.inflight = true;
     const gen = this.generation;
     let page: WindowPage;
@@ -299,7 +300,7 @@ export class FlowList {
   private failed(fetch: Fetch, err: unknown): void {
     this.clearFailure();
     const why = err instanceof Error ? err.message : String(err);
-    const [first, last] = this.wanted;
+    const [first, last] = fetch.for ?? this.wanted;
     const where = fetch.kind === 'tail' ? 'the newest flows' : `flows ${first + 1}–${Math.min(last, this.length)}`;
     this.failure = notify('error', `Could not load ${where} (${why}): the list has a gap there.`, {
       sticky: true,

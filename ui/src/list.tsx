@@ -120,8 +120,11 @@ export function FlowTable() {
     if (!el || !follow) return;
     const bottom = el.scrollHeight - el.clientHeight;
     if (Math.abs(el.scrollTop - bottom) > 1) {
+      const before = el.scrollTop;
       programmatic.current = true;
       el.scrollTop = bottom;
+      // No scroll event comes when nothing moved: the next scroll is the user's.
+      if (el.scrollTop === before) programmatic.current = false;
       setScrollTop(el.scrollTop);
     }
   }, [version, follow]);
