@@ -154,17 +154,12 @@ export class FlowList {
     return () => this.listeners.delete(listener);
   }
 
-  get filterText(): string {
-    return this.filter.source;
-  }
-
   /** A new filter: checked here (errors show at once), run by the server. */
   setFilter(text: string): void {
-    if (text === this.filter.source) return;
     const compiled = compileFilter(text);
     this.filterErrors.value = compiled.errors;
     // The server refuses a filter with errors: keep showing the last good one.
-    if (compiled.errors.length > 0) return;
+    if (compiled.errors.length > 0 || text === this.filter.source) return;
     this.filter = compiled;
     this.reset();
   }

@@ -1,7 +1,7 @@
 /**
  * The session reader's thread: a read-only connection to the session database that runs the
- * queries which scan every row (filters, matched counts, sorted windows) so the proxy's event loop never waits
- * on them. WAL mode lets it read while the store writes.
+ * queries which scan every row (filters, matched counts, sorted windows) so the proxy's event
+ * loop never waits on them. WAL mode lets it read while the store writes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
