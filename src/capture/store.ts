@@ -424,13 +424,22 @@ export class FlowStore {
     const unwritten = new Map<string, Keyed>();
     for (const e of this.unwritten()) unwritten.set(e.flow.id, keyed(e.seq, summarize(e.flow)));
     const anchorId = q.after ?? q.before ?? null;
-    let anchor: (Keyed & { side: 'before' | 'after' }) | null = null;
+    let anchor: { side: 'before' | 'after'; key: string | number; seq: number } | null = null;
     if (anchorId !== null) {
       const row = this.db.flowById(anchorId);
       const at = unwritten.get(anchorId) ?? (row ? keyed(row.seq, summaryOf(row)) : null);
-      if (at) anchor = { ...at, side: q.after ? 'after' : 'before' };
+      if (at) anchor = { key: at.key, seq: at.seq, side: q.after ? 'after' : 'before' };
     }
     const where = q.filter?.where ?? null;
+    if (!anchor && q.sort === null && where === null && q.offset !== undefined && q.offset !== null) {
+      // Arrival order unfiltered: seqs are dense but for evictions at the front, so a position is
+      // a seq, found through the primary key instead of stepping over every row before it.
+      const first = this.db.minSeq();
+      if (first !== null && q.offset > 0) {
+        const seq = q.order === 'asc' ? first + q.offset - 1 : this.db.maxSeq() - q.offset + 1;
+        anchor = { side: 'after', key: seq, seq };
+      }
+    }
     // Rows changed in memory are dropped from the answer and merged back: ask for enough to fill the window anyway.
     const margin = unwritten.size;
     const query = windowSql({ sort: q.sort, order: q.order, where, anchor, offset: anchor ? null : (q.offset ?? null), limit: q.limit + margin });
@@ -440,7 +449,7 @@ export class FlowStore {
     ]);
     const sign = query.ascending ? 1 : -1;
     const found = rows.filter((r) => !unwritten.has(r.id)).map((r) => keyed(r.seq, summaryOf(r)));
-    const beyond = (u: Keyed, bound: Keyed): boolean => sign * compareKeys(u, bound) > 0;
+    const beyond = (u: Keyed, bound: { key: string | number; seq: number }): boolean => sign * compareKeys(u, bound) > 0;
     const last = rows.length > q.limit + margin ? found.at(-1) : undefined;
     const extra = [...unwritten.values()].filter((u) => {
       if (q.filter && !q.filter.test(u.s)) return false;

@@ -129,6 +129,8 @@ for (const session of [true, false]) {
     // Arrival order by position, as the dashboard jumps in an unsorted list.
     const jump = await list(h, 'offset=200&limit=20');
     assert.deepEqual(jump.flows.map((f) => f.id), added.slice(200, 220).map((f) => f.id));
+    const back = await list(h, 'order=desc&offset=10&limit=5');
+    assert.deepEqual(back.flows.map((f) => f.id), added.map((f) => f.id).reverse().slice(10, 15));
 
     // Flows in flight are not written yet: anchored windows merge them in from memory.
     for (let i = 0; i < 3; i++) {
