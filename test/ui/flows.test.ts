@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { FlowStore } from '../../src/capture/store.js';
-import { FlowList, MAX_WINDOW, type PageSource } from '../../ui/src/flows.js';
+import { FlowList, MAX_WINDOW } from '../../ui/src/flows.js';
 import { notices } from '../../ui/src/state.js';
-import { readWindow, windowUrl } from '../../ui/src/window-api.js';
+import { readWindow, windowUrl, type PageSource } from '../../ui/src/window-api.js';
 import type { FlowSummary } from '../../ui/src/types.js';
 import { makeFlow, startHarness, TOKEN, type Harness } from '../dashboard/harness.js';
 

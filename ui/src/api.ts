@@ -3,8 +3,7 @@
  * also works behind a reverse proxy that mounts it under a prefix; the token travels in the
  * cookie the server set when the page was opened with `?token=`.
  */
-import type { WindowPage, WindowQuery } from './flows.js';
-import { readWindow, windowUrl } from './window-api.js';
+import { readWindow, windowUrl, type WindowPage, type WindowQuery } from './window-api.js';
 import type { FlowDetail, StatusJson } from './types.js';
 
 export const HAR_URL = 'api/har';

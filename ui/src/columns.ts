@@ -4,7 +4,7 @@
  * Storage may be absent or full (private windows, quotas): then choices last for the page only.
  */
 import { signal } from '@preact/signals';
-import type { SortColumn, SortState } from './flows.js';
+import type { SortColumn, SortState } from './window-api.js';
 
 export interface Column {
   key: 'method' | 'host' | 'path' | 'status' | 'type' | 'size' | 'time' | 'tls';

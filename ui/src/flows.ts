@@ -12,6 +12,7 @@ import { storedSort } from './columns.js';
 import { compileFilter, type CompiledFilter } from './filter.js';
 import { dismiss, notify } from './state.js';
 import type { CaptureStatus, FlowSummary, LiveEvent } from './types.js';
+import { sortKeyOf, type PageSource, type SortState, type WindowPage, type WindowQuery } from './window-api.js';
 
 /** Hidden tabs get no animation frames; apply queued events at least this often anyway. */
 const FALLBACK_FLUSH_MS = 250;
@@ -23,34 +24,6 @@ export const MAX_WINDOW = 5 * PAGE_FLOWS;
 const REFRESH_MS = 1000;
 /** Match results remembered for flows seen arriving, so their updates adjust the matched count. */
 const RECENT_MATCHES = 10_000;
-
-export const SORT_COLUMNS = ['time', 'method', 'host', 'status', 'size', 'duration'] as const;
-export type SortColumn = (typeof SORT_COLUMNS)[number];
-export interface SortState {
-  column: SortColumn;
-  order: 'asc' | 'desc';
-}
-
-/** One request for a window (GET /api/flows). */
-export interface WindowQuery {
-  filter: string;
-  sort: SortState | null;
-  limit: number;
-  before?: string;
-  after?: string;
-  offset?: number;
-  /** Ask for the matched count (a full scan on the server, so only when the list changed). */
-  count: boolean;
-}
-
-export interface WindowPage {
-  flows: FlowSummary[];
-  total: number;
-  matched: number | null;
-  more: boolean;
-}
-
-export type PageSource = (query: WindowQuery) => Promise<WindowPage>;
 
 /**
  * Animation frames when the environment has them. Looked up on globalThis rather than named, so
@@ -571,24 +544,6 @@ export class FlowList {
 
   private emit(changes: AppliedChanges): void {
     for (const l of this.listeners) l(changes);
-  }
-}
-
-/** The value a summary sorts by (the server's order; here only to notice that a row moved). */
-function sortKeyOf(f: FlowSummary, column: SortColumn): string | number | null {
-  switch (column) {
-    case 'time':
-      return f.startedAt;
-    case 'method':
-      return f.method;
-    case 'host':
-      return f.host;
-    case 'status':
-      return f.status;
-    case 'size':
-      return f.responseSize;
-    case 'duration':
-      return f.duration;
   }
 }
 
