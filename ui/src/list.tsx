@@ -80,6 +80,11 @@ function Placeholder({ index, top }: { index: number; top: number }) {
   return <div class={`row loading${index % 2 === 1 ? ' odd' : ''}`} role="row" aria-busy="true" aria-rowindex={index + 2} style={{ transform: `translateY(${top}px)` }} />;
 }
 
+/** Rows [first, last) to draw for a view whose top is at virtual px `top`, with the overscan. */
+function visibleRows(top: number, height: number, count: number): [number, number] {
+  return [Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN), Math.min(count, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN)];
+}
+
 /** Scrolls `el` the least needed so row `index` is fully visible below the sticky header. */
 function revealRow(el: HTMLElement, index: number, count: number): void {
   const view = el.clientHeight - HEADER_HEIGHT;
@@ -172,11 +177,17 @@ export function FlowTable() {
 
   const map = scrollMap(count, ROW_HEIGHT, Math.max(0, height - HEADER_HEIGHT));
   const virtualTop = map.toVirtual(scrollTop);
-  const first = Math.max(0, Math.floor(virtualTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(count, Math.ceil((virtualTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const [first, last] = visibleRows(virtualTop, height, count);
 
-  // Ask the window for what is on screen (it fetches only what it lacks).
-  useEffect(() => flows.ensure(first, last), [first, last, version]);
+  // Ask the window for what is on screen (it fetches only what it lacks). Read from the element:
+  // a layout effect above may have just moved it (following the end), and the rows it left are
+  // not worth a fetch.
+  useEffect(() => {
+    const el = scroller.current;
+    const at = el ? map.toVirtual(el.scrollTop) : virtualTop;
+    const [from, to] = visibleRows(at, height, count);
+    flows.ensure(from, to);
+  }, [first, last, version]);
 
   // DOM rows are recycled by slot: row i lives in slot i % count, and slots keep their DOM order,
   // so scrolling rewrites the text of the rows that came into view and moves no node.
