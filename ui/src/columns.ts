@@ -28,7 +28,7 @@ export const COLUMNS: readonly Column[] = [
 ];
 
 /** Narrower than this, a column cannot show a word; a drag stops there. */
-export const MIN_COLUMN_PX = 32;
+const MIN_COLUMN_PX = 32;
 const SORT_KEY = 'mitmscope.list.sort';
 const WIDTHS_KEY = 'mitmscope.list.widths';
 

@@ -17,7 +17,7 @@ import { sortKeyOf, type PageSource, type SortState, type WindowPage, type Windo
 /** Hidden tabs get no animation frames; apply queued events at least this often anyway. */
 const FALLBACK_FLUSH_MS = 250;
 /** Rows per fetch: a few screens, small enough that parsing one never shows as a long task. */
-export const PAGE_FLOWS = 400;
+const PAGE_FLOWS = 400;
 /** The window never holds more than this: memory stays flat however long the list. */
 export const MAX_WINDOW = 5 * PAGE_FLOWS;
 /** A list that changed in ways the page cannot place (sorted inserts, evictions under a filter) is refetched this long after. */
