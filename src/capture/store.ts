@@ -20,6 +20,7 @@ import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, typ
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
 import { filterSql, type SqlWhere } from './session/filter-sql.js';
 import { SessionReader } from './session/reader.js';
+import { compareKeys, sortIndexSql, sortKey, windowSql, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
 
@@ -117,6 +118,26 @@ export interface PageQuery {
   after?: string | null;
   /** Count every match (a full scan when filtered). */
   count?: boolean;
+}
+
+export interface SortedQuery {
+  filter: StoreFilter | null;
+  /** null: arrival order. */
+  sort: SortColumn | null;
+  order: SortOrder;
+  limit: number;
+  before?: string | null;
+  after?: string | null;
+  /** The window from this position in list order (when there is no anchor); neither: the last rows. */
+  offset?: number | null;
+  count?: boolean;
+}
+
+/** A flow with the key a sorted window orders it by. */
+interface Keyed {
+  seq: number;
+  s: FlowSummary;
+  key: string | number;
 }
 
 export interface Page {
@@ -416,6 +437,57 @@ export class FlowStore {
     }
     if (direction === 'older') flows.reverse();
     return { flows, total: this.count, matched: counted === null ? null : counted + this.unwrittenCorrection(filter), more };
+  }
+
+  /**
+   * A window of the list sorted by a column, or at a position: what SQLite holds, with flows
+   * changed in memory standing in for their rows. Flows never written yet (younger than one
+   * write batch) are missing until the next fetch; the live feed shows them meanwhile.
+   */
+  async sortedPage(q: SortedQuery): Promise<Page> {
+    if (q.sort !== null) this.db.createIndex(sortIndexSql(q.sort));
+    const keyed = (seq: number, s: FlowSummary): Keyed => ({ seq, s, key: sortKey(s, seq, q.sort) });
+    const unwritten = new Map<string, Keyed>();
+    for (const e of this.unwritten()) unwritten.set(e.flow.id, keyed(e.seq, summarize(e.flow)));
+    const anchorId = q.after ?? q.before ?? null;
+    let anchor: { side: 'before' | 'after'; key: string | number; seq: number } | null = null;
+    if (anchorId !== null) {
+      const row = this.db.flowById(anchorId);
+      const at = unwritten.get(anchorId) ?? (row ? keyed(row.seq, summaryOf(row)) : null);
+      if (at) anchor = { key: at.key, seq: at.seq, side: q.after ? 'after' : 'before' };
+    }
+    const where = q.filter?.where ?? null;
+    if (!anchor && q.sort === null && where === null && q.offset !== undefined && q.offset !== null) {
+      // Arrival order unfiltered: seqs are dense but for evictions at the front, so a position is
+      // a seq, found through the primary key instead of stepping over every row before it.
+      const first = this.db.minSeq();
+      if (first !== null && q.offset > 0) {
+        const seq = q.order === 'asc' ? first + q.offset - 1 : this.db.maxSeq() - q.offset + 1;
+        anchor = { side: 'after', key: seq, seq };
+      }
+    }
+    // Rows changed in memory are dropped from the answer and merged back: ask for enough to fill the window anyway.
+    const margin = unwritten.size;
+    const query = windowSql({ sort: q.sort, order: q.order, where, anchor, offset: anchor ? null : (q.offset ?? null), limit: q.limit + margin });
+    const [rows, counted] = await Promise.all([
+      this.reader ? this.reader.select(query.sql, query.params) : Promise.resolve(this.db.select(query.sql, query.params)),
+      q.filter && q.count ? (this.reader && where ? this.reader.count(where).then((n) => n + this.unwrittenCorrection(q.filter!)) : Promise.resolve(this.countMatching(q.filter))) : Promise.resolve(null),
+    ]);
+    const sign = query.ascending ? 1 : -1;
+    const found = rows.filter((r) => !unwritten.has(r.id)).map((r) => keyed(r.seq, summaryOf(r)));
+    const beyond = (u: Keyed, bound: { key: string | number; seq: number }): boolean => sign * compareKeys(u, bound) > 0;
+    const last = rows.length > q.limit + margin ? found.at(-1) : undefined;
+    const extra = [...unwritten.values()].filter((u) => {
+      if (q.filter && !q.filter.test(u.s)) return false;
+      if (anchor) return beyond(u, anchor) && (!last || !beyond(u, last));
+      // A jump counts written rows only: flows in memory join it when they fall inside it.
+      if (q.offset !== undefined && q.offset !== null && found.length > 0 && !beyond(u, found[0]!)) return false;
+      return !last || !beyond(u, last);
+    });
+    const merged = found.concat(extra).sort((a, b) => sign * compareKeys(a, b));
+    const flows = merged.slice(0, q.limit).map((k) => k.s);
+    if (query.reversed) flows.reverse();
+    return { flows, total: this.count, matched: q.filter ? counted : this.count, more: merged.length > q.limit };
   }
 
   /** Flows a filter matches in the whole session: counted by SQLite, corrected for unwritten changes. */

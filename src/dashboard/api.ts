@@ -12,10 +12,12 @@ import { exportHar } from '../har/export.js';
 import { isDeepKey, parseFilter } from '../filter/parse.js';
 import { keylogLines } from '../tls/keylog.js';
 import { searchFlows } from '../capture/search.js';
+import { compileFilter } from '../filter/match.js';
 import type { RedactOptions } from '../har/redact.js';
 import type { HarRecordingStatus } from '../har/recorder.js';
 import { sendBody } from './bodies.js';
 import { createRulesRouter, type RulesApiContext } from '../rules/api.js';
+import { isSortColumn, SORT_COLUMNS, type SortColumn } from '../capture/session/window-sql.js';
 
 /** HAR files from browsers embed bodies as base64 and reach tens of MiB; 200 MiB leaves room without inviting abuse. */
 export const HAR_IMPORT_LIMIT_BYTES = 200 * 1024 * 1024;
@@ -106,7 +108,9 @@ export function createApiRouter(ctx: ApiContext): Router {
    * A window of the list, oldest first: the newest `limit` (default 1,000), or the `limit` before
    * (`before=ID`) or after (`after=ID`) a flow, of those `filter` matches. `X-Total-Count` is the
    * number of flows, `X-Matched-Count` those the filter matches, `X-More` whether the window could
-   * go on. `since=N` (an index in arrival order) is kept for older clients.
+   * go on. `sort=COLUMN&order=asc|desc` orders the list by a column (ties in arrival order) and
+   * `offset=N` starts the window at a position in it (a jump in a long list); both read what the
+   * session has written. `since=N` (an index in arrival order) is kept for older clients.
    */
   api.get('/flows', async (req, res) => {
     const limit = intParam(req, 'limit');
@@ -120,16 +124,36 @@ export function createApiRouter(ctx: ApiContext): Router {
     if (before !== undefined && after !== undefined) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'give before or after, not both');
     const parsed = text ? parseFilter(text) : null;
     if (parsed && parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
-    if (parsed?.terms.some((t) => isDeepKey(t.key))) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'filter: body and header terms search the session through /api/search');
-    const filter = parsed ? storeFilter(parsed) : null;
+    const deep = parsed?.terms.some((t) => isDeepKey(t.key)) ?? false;
+    // Body and header terms need the flows' bodies: the session is searched first (bounded, as
+    // /api/search), then the window is cut from the flows it found.
+    let filter = parsed ? storeFilter(parsed) : null;
+    if (deep && parsed) {
+      if (req.query['sort'] !== undefined || req.query['offset'] !== undefined)
+        return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'filter: body and header terms cannot be combined with sort or offset');
+      const found = new Set((await searchFlows(store, parsed)).ids);
+      const rest = compileFilter(parsed);
+      filter = { test: (f) => found.has(f.id) && rest.test(f), where: null };
+    }
     const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
     for (const anchor of [before, after]) {
       if (anchor !== undefined && !store.get(anchor)) return sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(anchor)}`);
     }
+    const offset = intParam(req, 'offset');
+    const sort = req.query['sort'];
+    const order = req.query['order'] ?? 'asc';
+    if (offset === null) return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'offset must be a non-negative integer');
+    if (sort !== undefined && (typeof sort !== 'string' || !isSortColumn(sort)))
+      return sendError(res, 'MITM_ERR_API_BAD_INPUT', `sort must be one of ${SORT_COLUMNS.join(', ')}`);
+    if (order !== 'asc' && order !== 'desc') return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'order must be asc or desc');
+    const count = filter !== null && flag(req, 'count');
+    const window = { before: before ?? null, after: after ?? null, limit: size, count };
     const page =
       since !== undefined
         ? store.range(since, limit ?? Number.MAX_SAFE_INTEGER)
-        : await store.query({ filter, limit: size, before: before ?? null, after: after ?? null, count: filter !== null && flag(req, 'count') });
+        : sort !== undefined || offset !== undefined || order === 'desc'
+          ? await store.sortedPage({ ...window, filter, sort: (sort as SortColumn | undefined) ?? null, order, offset: offset ?? null })
+          : await store.query({ ...window, filter });
     res.setHeader('X-Total-Count', String(page.total));
     if (page.matched !== null) res.setHeader('X-Matched-Count', String(page.matched));
     res.setHeader('X-More', page.more ? '1' : '0');

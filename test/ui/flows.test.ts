@@ -1,7 +1,19 @@
+/**
+ * The page's window over the flow list (ui/src/flows.ts): live events applied in batches, and
+ * windows fetched from a real dashboard over a session on disk as the view moves (by anchor, by
+ * position, filtered and sorted by the server), with a notice when a page cannot be loaded.
+ */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { FlowList } from '../../ui/src/flows.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { FlowStore } from '../../src/capture/store.js';
+import { FlowList, MAX_WINDOW } from '../../ui/src/flows.js';
+import { notices } from '../../ui/src/state.js';
+import { readWindow, windowUrl, type PageSource } from '../../ui/src/window-api.js';
 import type { FlowSummary } from '../../ui/src/types.js';
+import { makeFlow, startHarness, TOKEN, type Harness } from '../dashboard/harness.js';
 
 function summary(id: string, over: Partial<FlowSummary> = {}): FlowSummary {
   return {
@@ -28,9 +40,27 @@ function summary(id: string, over: Partial<FlowSummary> = {}): FlowSummary {
   };
 }
 
-const ids = (list: FlowList) => list.rows.map((f) => f.id);
+const ids = (list: FlowList) => list.loaded.rows.map((f) => f.id);
 
-describe('the page flow list', () => {
+/** Resolves once `cond` holds after a change of the list (or of `notices`), or at once. */
+function until(list: FlowList | typeof notices, cond: () => boolean, what: string): Promise<void> {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let off = (): void => undefined;
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, 20_000);
+    off = ('version' in list ? list.version : list).subscribe(() => {
+      if (!cond()) return;
+      clearTimeout(timer);
+      queueMicrotask(() => off());
+      resolve();
+    });
+  });
+}
+
+describe('the page flow list: live events', () => {
   it('applies queued events in one flush and counts them', () => {
     const list = new FlowList();
     const seen: number[] = [];
@@ -40,43 +70,44 @@ describe('the page flow list', () => {
     list.flush();
     assert.deepEqual(ids(list), ['a', 'b']);
     assert.equal(list.total.value, 2);
+    assert.equal(list.length, 2);
     assert.deepEqual(seen, [2]);
   });
 
   it('treats flow and flow-update as upserts, updating the shown object in place', () => {
     const list = new FlowList();
     list.snapshot([summary('a', { state: 'pending', status: null })]);
-    const before = list.rows[0];
+    const before = list.at(0);
     list.push([{ type: 'flow-update', flow: summary('a', { status: 204 }) }, { type: 'flow', flow: summary('a', { status: 205 }) }]);
     list.flush();
-    assert.equal(list.rows.length, 1);
-    assert.equal(list.rows[0], before);
-    assert.equal(list.rows[0]!.status, 205);
+    assert.equal(list.length, 1);
+    assert.equal(list.at(0), before);
+    assert.equal(list.at(0)!.status, 205);
   });
 
-  it('keeps the filtered view right as flows arrive and change', () => {
+  it('appends new flows only while the window reaches the end of the list', () => {
     const list = new FlowList();
-    list.setFilter('status:>=400');
-    list.push([{ type: 'flow', flow: summary('ok') }, { type: 'flow', flow: summary('bad', { status: 500 }) }, { type: 'flow', flow: summary('later', { status: null, state: 'pending' }) }]);
+    list.snapshot([summary('x'), summary('y')], 10);
+    assert.deepEqual(list.loaded.start, 8);
+    list.push([{ type: 'flow', flow: summary('z') }]);
     list.flush();
-    assert.deepEqual(ids(list), ['bad']);
-    assert.equal(list.matched.value, 1);
-    list.push([{ type: 'flow-update', flow: summary('later', { status: 404 }) }]);
-    list.flush();
-    assert.deepEqual(ids(list), ['bad', 'later']);
-    list.setFilter('');
-    assert.deepEqual(ids(list), ['ok', 'bad', 'later']);
+    assert.deepEqual(ids(list), ['x', 'y', 'z']);
+    assert.equal(list.length, 11);
+    assert.equal(list.at(10)!.id, 'z');
   });
 
-  it('drops evicted flows and empties on cleared', () => {
+  it('drops evicted flows, shifts the window for older ones, and empties on cleared', () => {
     const list = new FlowList();
-    list.snapshot(['a', 'b', 'c', 'd'].map((id) => summary(id)));
-    list.push([{ type: 'flow-evicted', id: 'a' }, { type: 'flow-evicted', id: 'c' }, { type: 'flow', flow: summary('e') }]);
+    list.snapshot(['c', 'd', 'e'].map((id) => summary(id)), 5);
+    list.push([{ type: 'flow-evicted', id: 'a' }, { type: 'flow-evicted', id: 'd' }, { type: 'flow', flow: summary('f') }]);
     list.flush();
-    assert.deepEqual(ids(list), ['b', 'd', 'e']);
-    list.push([{ type: 'cleared' }, { type: 'flow', flow: summary('f') }]);
+    assert.deepEqual(ids(list), ['c', 'e', 'f']);
+    assert.equal(list.length, 4);
+    assert.equal(list.at(1)!.id, 'c');
+    list.push([{ type: 'cleared' }, { type: 'flow', flow: summary('g') }]);
     list.flush();
-    assert.deepEqual(ids(list), ['f']);
+    assert.deepEqual(ids(list), ['g']);
+    assert.equal(list.length, 1);
   });
 
   it('holds everything while paused and applies it on resume', () => {
@@ -92,11 +123,12 @@ describe('the page flow list', () => {
     assert.equal(list.held.value, 0);
   });
 
-  it('puts older pages before the snapshot, skipping flows it already has', () => {
+  it('shows the capture state at once, even while paused', () => {
     const list = new FlowList();
-    list.snapshot([summary('c'), summary('d')]);
-    list.prependOlder([summary('a'), summary('b'), summary('c')]);
-    assert.deepEqual(ids(list), ['a', 'b', 'c', 'd']);
+    list.pause();
+    list.push([{ type: 'capture', status: { state: 'paused', reason: 'disk full', since: 1, lost: 0, rejected: 0, lastRejected: null } }]);
+    assert.equal(list.capture.value?.reason, 'disk full');
+    assert.equal(list.held.value, 0);
   });
 
   it('reports TLS events and WebSocket messages to whoever shows that flow', () => {
@@ -117,8 +149,109 @@ describe('the page flow list', () => {
 
   it('applies queued events by itself without animation frames', async () => {
     const list = new FlowList();
+    const applied = new Promise<void>((resolve) => list.onChange(() => resolve()));
     list.push([{ type: 'flow', flow: summary('a') }]);
-    await new Promise((r) => setTimeout(r, 300));
+    await applied;
     assert.deepEqual(ids(list), ['a']);
+  });
+});
+
+const FLOWS = 3000;
+const HOSTS = ['b.test', 'a.test', 'c.test'];
+
+/** A dashboard over a session of FLOWS flows, and a page source that asks it over HTTP as the page does. */
+async function served(t: TestContext): Promise<{ h: Harness; source: PageSource; urls: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-window-'));
+  const store = new FlowStore({ session: join(dir, 's') });
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const h = await startHarness(t, { store });
+  for (let i = 0; i < FLOWS; i++) {
+    const flow = makeFlow({ url: `https://x.test/${i}`, status: i % 10 === 0 ? 404 : 200 });
+    flow.host = HOSTS[i % HOSTS.length]!;
+    store.add(flow);
+  }
+  await store.flushed();
+  const urls: string[] = [];
+  const source: PageSource = async (q) => {
+    const url = windowUrl(q);
+    urls.push(url);
+    const res = await fetch(new URL(url, `${h.base}/`), { headers: { authorization: `Bearer ${TOKEN}` } });
+    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+    return readWindow(res);
+  };
+  return { h, source, urls };
+}
+
+const path = (f: FlowSummary | undefined) => (f ? new URL(f.url).pathname : null);
+
+describe('the page flow list: windows from the server', () => {
+  it('fetches pages by position far back and by anchor next to the window, keeping the window bounded', async (t) => {
+    const { h, source, urls } = await served(t);
+    const list = new FlowList(source);
+    list.snapshot(h.store.newest(1000), h.store.size);
+    assert.equal(list.length, FLOWS);
+    assert.equal(path(list.at(FLOWS - 1)), `/${FLOWS - 1}`);
+    list.ensure(0, 40);
+    await until(list, () => list.at(0) !== undefined && list.at(39) !== undefined, 'the oldest rows');
+    assert.equal(path(list.at(0)), '/0');
+    assert.ok(urls.some((u) => /offset=0\b/.test(u)), 'a jump to the start');
+    list.ensure(1500, 1540);
+    await until(list, () => list.at(1539) !== undefined, 'the middle');
+    assert.equal(path(list.at(1500)), '/1500');
+    const { start, rows } = list.loaded;
+    list.ensure(start + rows.length + 10, start + rows.length + 50);
+    await until(list, () => list.at(start + rows.length + 49) !== undefined, 'the rows after the window');
+    assert.ok(urls.at(-1)!.includes('after='), `an anchored page: ${urls.at(-1)}`);
+    for (let i = list.loaded.start; i < list.loaded.start + list.loaded.rows.length; i++) assert.equal(path(list.at(i)), `/${i}`);
+    for (let at = 0; at < FLOWS; at += 400) list.ensure(at, at + 40);
+    await until(list, () => list.at(FLOWS - 1) !== undefined || list.at(2800) !== undefined, 'the last jump');
+    assert.ok(list.loaded.rows.length <= MAX_WINDOW);
+  });
+
+  it('runs the filter on the server and shows its matched count', async (t) => {
+    const { source } = await served(t);
+    const list = new FlowList(source);
+    list.setFilter('status:404 host:a.test');
+    const expected = Array.from({ length: FLOWS }, (_, i) => i).filter((i) => i % 10 === 0 && i % 3 === 1);
+    await until(list, () => list.length === expected.length && list.at(expected.length - 1) !== undefined, 'the filtered list');
+    assert.equal(list.total.value, FLOWS);
+    list.ensure(0, 20);
+    await until(list, () => list.at(0) !== undefined, 'the first match');
+    assert.equal(path(list.at(0)), `/${expected[0]}`);
+    list.setFilter('status:');
+    assert.notEqual(list.filterErrors.value.length, 0);
+    assert.equal(list.length, expected.length, 'a filter with errors keeps the last good one');
+  });
+
+  it('sorts on the server and walks the sorted list', async (t) => {
+    const { source } = await served(t);
+    const list = new FlowList(source);
+    list.setSort({ column: 'host', order: 'desc' });
+    await until(list, () => list.at(0) !== undefined && list.length === FLOWS, 'the sorted list');
+    // c.test first (i % 3 === 2), newest of them first: ties run in reverse arrival order.
+    assert.equal(path(list.at(0)), `/${FLOWS - 1}`);
+    assert.equal(list.at(0)!.host, 'c.test');
+    list.ensure(FLOWS - 20, FLOWS);
+    await until(list, () => list.at(FLOWS - 1) !== undefined, 'the end of the sorted list');
+    assert.equal(list.at(FLOWS - 1)!.host, 'a.test');
+    assert.equal(path(list.at(FLOWS - 1)), '/1');
+  });
+
+  it('says so when a page cannot be loaded, and loads it on Retry', async (t) => {
+    const { h, source } = await served(t);
+    let failing = true;
+    const list = new FlowList((q) => (failing && q.offset !== undefined ? Promise.reject(new Error('502 Bad Gateway')) : source(q)));
+    list.snapshot(h.store.newest(100), h.store.size);
+    list.ensure(0, 30);
+    await until(notices, () => notices.value.some((n) => n.text.includes('Could not load flows 1–30')), 'the notice');
+    const notice = notices.value.find((n) => n.text.includes('502 Bad Gateway'))!;
+    assert.equal(list.at(0), undefined);
+    failing = false;
+    notice.action!.run();
+    await until(list, () => list.at(0) !== undefined, 'the rows after Retry');
+    assert.equal(path(list.at(0)), '/0');
   });
 });

@@ -3,7 +3,8 @@
  * also works behind a reverse proxy that mounts it under a prefix; the token travels in the
  * cookie the server set when the page was opened with `?token=`.
  */
-import type { FlowDetail, FlowSummary, Header, Rule, StatusJson } from './types.js';
+import { readWindow, windowUrl, type WindowPage, type WindowQuery } from './window-api.js';
+import type { FlowDetail, Header, Rule, StatusJson } from './types.js';
 
 export const HAR_URL = 'api/har';
 export const CA_URL = 'ca.pem';
@@ -84,13 +85,11 @@ export async function fetchBody(id: string, side: BodySide, signal?: AbortSignal
   };
 }
 
-/** Summaries in arrival order; `since` is an index into it, `limit` caps the answer. */
-export function fetchFlows(page: { since?: number; limit?: number } = {}): Promise<FlowSummary[]> {
-  const q = new URLSearchParams();
-  if (page.since !== undefined) q.set('since', String(page.since));
-  if (page.limit !== undefined) q.set('limit', String(page.limit));
-  const query = q.toString();
-  return getJson<FlowSummary[]>(`api/flows${query === '' ? '' : `?${query}`}`);
+/** A window of the (filtered, sorted) list: GET /api/flows with its counts from the headers. */
+export async function fetchWindow(q: WindowQuery): Promise<WindowPage> {
+  const res = await fetch(windowUrl(q), { credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  return readWindow(res);
 }
 
 export function fetchFlow(id: string, signal?: AbortSignal): Promise<FlowDetail> {

@@ -88,6 +88,7 @@ function useStatusPoll(): void {
           harHealth.value = s.har ?? null;
           passthrough.value = s.passthrough ?? [];
           storeUsage.value = { bytes: s.storeBytes, max: s.storeMaxBytes };
+          if (s.capture) flows.capture.value = s.capture;
         },
         () => undefined,
       );
@@ -198,6 +199,19 @@ function Notices() {
   );
 }
 
+/** Capture can pause (disk full) while the proxy keeps forwarding: say so where nobody misses it. */
+function CaptureBanner() {
+  const capture = flows.capture.value;
+  if (capture?.state !== 'paused') return <div class="capture-slot" />;
+  return (
+    <div class="capture-slot">
+      <div class="banner error capture-paused" role="alert">
+        Capture paused: {capture.reason ?? 'the session cannot be written'}; proxying goes on
+      </div>
+    </div>
+  );
+}
+
 export function App() {
   const filterInput = useRef<HTMLInputElement>(null);
   const main = useRef<HTMLElement>(null);
@@ -214,6 +228,7 @@ export function App() {
       <Toolbar />
       <FilterBar inputRef={filterInput} />
       {rulesOpen.value ? <RulesPanel /> : null}
+      <CaptureBanner />
       <main class={`main${open ? ' with-detail' : ''}`} ref={main}>
         <FlowTable />
         {open ? <Resizer main={main} /> : null}

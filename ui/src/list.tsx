@@ -1,15 +1,20 @@
 /**
  * The flow table, virtualised: rows have a fixed height, so the visible slice is arithmetic and
- * only ~50 rows exist in the DOM whether the list holds 10 or 1,000,000 flows. The header sits
- * inside the scroller (sticky) so its columns line up with the rows past the scrollbar.
+ * only ~50 rows exist in the DOM whether the list holds 10 or 1,000,000 flows. The rows come from
+ * the list's window (flows.ts), which fetches what the view shows; a row not fetched yet is drawn
+ * as an empty placeholder. The header sits inside the scroller (sticky) so its columns line up
+ * with the rows past the scrollbar.
  */
 import { Component, type VNode } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { pickForCompare } from './compare.js';
 import { failedLeg } from './failure.js';
+import { columnWidths, gridTemplate } from './columns.js';
 import { tlsNumber } from './filter.js';
 import { flows } from './flows.js';
 import { formatDuration, formatSize, shortType, splitUrl, statusClass } from './format.js';
+import { ListHeader } from './list-header.js';
+import { scrollMap } from './scroll-map.js';
 import { autoScroll, openFlow, openId, selectedId } from './state.js';
 import type { FlowSummary } from './types.js';
 
@@ -22,6 +27,8 @@ const HEADER_HEIGHT = ROW_HEIGHT;
 interface RowProps {
   flow: FlowSummary;
   index: number;
+  /** px from the top of the rows' container. */
+  top: number;
   selected: boolean;
   open: boolean;
   /** The list's version: summaries are updated in place, so a changed flow has the same identity. */
@@ -35,11 +42,11 @@ interface RowProps {
 class Row extends Component<RowProps> {
   override shouldComponentUpdate(next: RowProps): boolean {
     const p = this.props;
-    return next.flow !== p.flow || next.index !== p.index || next.selected !== p.selected || next.open !== p.open || next.version !== p.version;
+    return next.flow !== p.flow || next.index !== p.index || next.top !== p.top || next.selected !== p.selected || next.open !== p.open || next.version !== p.version;
   }
 
   override render() {
-    const { flow, index, selected, open } = this.props;
+    const { flow, index, top, selected, open } = this.props;
     const { origin, path } = splitUrl(flow.url);
     const cls = statusClass(flow.status, flow.error, flow.state);
     const leg = failedLeg(flow.error);
@@ -52,7 +59,7 @@ class Row extends Component<RowProps> {
         aria-selected={selected}
         aria-rowindex={index + 2}
         data-id={flow.id}
-        style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
+        style={{ transform: `translateY(${top}px)` }}
         onClick={(e) => (e.shiftKey ? pickForCompare(flow.id, true) : openFlow(flow.id))}
         // Shift-click picks rows to compare; it must not select their text.
         onMouseDown={(e) => e.shiftKey && e.preventDefault()}
@@ -79,21 +86,33 @@ function tlsTitle(flow: FlowSummary): string {
   return `${flow.tlsVersion} on the ${flow.tlsLeg === 'client' ? 'client leg (client ↔ proxy)' : 'server leg (proxy ↔ server)'}`;
 }
 
+/** A row the window does not hold yet: its slot, empty until the page with it lands. */
+function Placeholder({ index, top }: { index: number; top: number }) {
+  return <div class={`row loading${index % 2 === 1 ? ' odd' : ''}`} role="row" aria-busy="true" aria-rowindex={index + 2} style={{ transform: `translateY(${top}px)` }} />;
+}
+
+/** Rows [first, last) to draw for a view whose top is at virtual px `top`, with the overscan. */
+function visibleRows(top: number, height: number, count: number): [number, number] {
+  return [Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN), Math.min(count, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN)];
+}
+
 /** Scrolls `el` the least needed so row `index` is fully visible below the sticky header. */
-function revealRow(el: HTMLElement, index: number): void {
+function revealRow(el: HTMLElement, index: number, count: number): void {
+  const view = el.clientHeight - HEADER_HEIGHT;
+  const map = scrollMap(count, ROW_HEIGHT, view);
   const top = index * ROW_HEIGHT;
-  const viewTop = el.scrollTop;
-  const viewBottom = viewTop + el.clientHeight - HEADER_HEIGHT;
-  if (top < viewTop) el.scrollTop = top;
-  else if (top + ROW_HEIGHT > viewBottom) el.scrollTop = top + ROW_HEIGHT - (el.clientHeight - HEADER_HEIGHT);
+  const viewTop = map.toVirtual(el.scrollTop);
+  if (top < viewTop) el.scrollTop = map.toScroll(top);
+  else if (top + ROW_HEIGHT > viewTop + view) el.scrollTop = map.toScroll(top + ROW_HEIGHT - view);
 }
 
 export function FlowTable() {
   const version = flows.version.value;
-  const rows = flows.rows;
+  const count = flows.length;
   const selected = selectedId.value;
   const open = openId.value;
   const follow = autoScroll.value;
+  const widths = columnWidths.value;
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
@@ -117,11 +136,24 @@ export function FlowTable() {
     if (!el || !follow) return;
     const bottom = el.scrollHeight - el.clientHeight;
     if (Math.abs(el.scrollTop - bottom) > 1) {
+      const before = el.scrollTop;
       programmatic.current = true;
       el.scrollTop = bottom;
+      // No scroll event comes when nothing moved: the next scroll is the user's.
+      if (el.scrollTop === before) programmatic.current = false;
       setScrollTop(el.scrollTop);
     }
   }, [version, follow]);
+
+  // A new sort shows the top of the newly ordered list.
+  const sort = flows.sort.value;
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el || sort === null || el.scrollTop === 0) return;
+    programmatic.current = true;
+    el.scrollTop = 0;
+    setScrollTop(0);
+  }, [sort]);
 
   // Keep the selected row in view when it moves by keyboard.
   useLayoutEffect(() => {
@@ -131,7 +163,7 @@ export function FlowTable() {
     lastIndex.current = index;
     if (index < 0) return;
     const before = el.scrollTop;
-    revealRow(el, index);
+    revealRow(el, index, flows.length);
     if (el.scrollTop !== before) {
       programmatic.current = true;
       setScrollTop(el.scrollTop);
@@ -154,34 +186,39 @@ export function FlowTable() {
     });
   };
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const map = scrollMap(count, ROW_HEIGHT, Math.max(0, height - HEADER_HEIGHT));
+  const virtualTop = map.toVirtual(scrollTop);
+  const [first, last] = visibleRows(virtualTop, height, count);
+
+  // Ask the window for what is on screen (it fetches only what it lacks). Read from the element:
+  // a layout effect above may have just moved it (following the end), and the rows it left are
+  // not worth a fetch.
+  useEffect(() => {
+    const el = scroller.current;
+    const at = el ? map.toVirtual(el.scrollTop) : virtualTop;
+    const [from, to] = visibleRows(at, height, count);
+    flows.ensure(from, to);
+  }, [first, last, version]);
+
   // DOM rows are recycled by slot: row i lives in slot i % count, and slots keep their DOM order,
   // so scrolling rewrites the text of the rows that came into view and moves no node.
-  const count = last - first;
+  const slots = last - first;
   const visible: VNode[] = [];
-  for (let slot = 0; slot < count; slot++) {
-    const i = first + ((((slot - first) % count) + count) % count);
-    const f = rows[i]!;
-    visible.push(<Row key={slot} flow={f} index={i} selected={f.id === selected} open={f.id === open} version={version} />);
+  for (let slot = 0; slot < slots; slot++) {
+    const i = first + ((((slot - first) % slots) + slots) % slots);
+    const f = flows.at(i);
+    // Compressed scrolling draws rows relative to the view; uncompressed this is i * ROW_HEIGHT.
+    const top = i * ROW_HEIGHT - virtualTop + scrollTop;
+    visible.push(f ? <Row key={slot} flow={f} index={i} top={top} selected={f.id === selected} open={f.id === open} version={version} /> : <Placeholder key={slot} index={i} top={top} />);
   }
 
   return (
-    <div class="flow-table" role="grid" aria-rowcount={rows.length} ref={scroller} onScroll={onScroll} tabIndex={-1}>
-      <div class="row head" role="row">
-        <span class="c-method" role="columnheader">Method</span>
-        <span class="c-host" role="columnheader">Host</span>
-        <span class="c-path" role="columnheader">Path</span>
-        <span class="c-status" role="columnheader">Status</span>
-        <span class="c-type" role="columnheader">Type</span>
-        <span class="c-size" role="columnheader">Size</span>
-        <span class="c-time" role="columnheader">Time</span>
-        <span class="c-tls" role="columnheader">TLS</span>
-      </div>
-      <div class="rows" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
+    <div class="flow-table" role="grid" aria-rowcount={count} ref={scroller} onScroll={onScroll} tabIndex={-1} style={{ '--cols': gridTemplate(widths) }}>
+      <ListHeader />
+      <div class="rows" style={{ height: `${map.height}px` }}>
         {visible}
       </div>
-      {rows.length === 0 ? <EmptyList /> : null}
+      {count === 0 ? <EmptyList /> : null}
     </div>
   );
 }
@@ -200,16 +237,26 @@ function EmptyList() {
   );
 }
 
-/** ↑/↓ within the filtered list; returns the new selection. */
+/**
+ * ↑/↓ within the list; returns the new selection. Without one, it starts at the first (↓) or
+ * last (↑) row the window holds, so a key press never sends the view across a million rows.
+ */
 export function moveSelection(delta: number): string | null {
-  const rows = flows.rows;
+  const count = flows.length;
+  if (count === 0) return null;
+  const { start, rows } = flows.loaded;
   if (rows.length === 0) return null;
   const current = selectedId.value;
   const index = current === null ? -1 : flows.indexOf(current);
-  const next = index < 0 ? (delta > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, index + delta));
-  const id = rows[next]!.id;
-  selectedId.value = id;
+  const next = index < 0 ? (delta > 0 ? start : start + rows.length - 1) : Math.min(count - 1, Math.max(0, index + delta));
+  const f = flows.at(next);
+  if (!f) {
+    // Beyond the window: fetch it; the next key press moves.
+    flows.ensure(next, next + 1);
+    return null;
+  }
+  selectedId.value = f.id;
   // Moving by keyboard away from the newest row means reading, not tailing.
-  if (next < rows.length - 1) autoScroll.value = false;
-  return id;
+  if (next < count - 1) autoScroll.value = false;
+  return f.id;
 }

@@ -2,12 +2,12 @@
  * The live feed: one websocket to /api/live that delivers a snapshot of the summaries and then
  * batches of store events. It reconnects by itself with capped exponential backoff and jitter
  * (so a restarted proxy is not stampeded by every open tab), and each reconnect starts from a
- * fresh snapshot, so nothing missed while offline is lost.
+ * fresh snapshot, so nothing missed while offline is lost. Older rows are not the feed's business:
+ * the list fetches the pages it shows (flows.ts).
  */
-import { fetchFlows, liveUrl } from './api.js';
+import { liveUrl } from './api.js';
 import { flows } from './flows.js';
-import { connection, dismiss, notify, reconnectAt } from './state.js';
-import { formatCount } from './format.js';
+import { connection, reconnectAt } from './state.js';
 import type { FlowSummary, LiveEvent } from './types.js';
 
 const BACKOFF_START_MS = 500;
@@ -17,9 +17,6 @@ const JITTER = 0.2;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_MS = 5_000;
 
-/** Older flows are fetched in pages: one 100k-flow JSON parse would freeze the page for ~0.5 s. */
-export const OLDER_PAGE_FLOWS = 10_000;
-
 /** src/dashboard/live.ts LiveMessage. */
 type Message =
   | { type: 'snapshot'; flows: FlowSummary[]; total?: number; resync?: true }
@@ -28,57 +25,6 @@ type Message =
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
-}
-
-/** Bumped by every snapshot and clear: an older-page fetch from before it is discarded. */
-let generation = 0;
-/** The notice saying older flows are missing; it goes once they arrive or a new snapshot replaces them. */
-let olderNotice: number | null = null;
-
-function clearOlderNotice(): void {
-  if (olderNotice !== null) dismiss(olderNotice);
-  olderNotice = null;
-}
-
-/**
- * The snapshot holds only the newest flows; `total` says how many the store has. The rest come
- * from GET /api/flows?since&limit, oldest first, and are prepended once all pages are in (one
- * rescan instead of one per page). A failed page leaves the list short, so it says so and offers
- * to try again rather than showing a history with a silent hole.
- */
-async function loadOlder(missing: number, gen: number): Promise<void> {
-  const pages: FlowSummary[][] = [];
-  for (let since = 0; since < missing; since += OLDER_PAGE_FLOWS) {
-    const limit = Math.min(OLDER_PAGE_FLOWS, missing - since);
-    let page: FlowSummary[];
-    try {
-      page = await fetchFlows({ since, limit });
-    } catch (err) {
-      if (gen === generation) olderFailed(missing, gen, err);
-      return;
-    }
-    if (gen !== generation) return;
-    pages.push(page);
-    if (page.length < limit) break;
-  }
-  if (gen !== generation) return;
-  clearOlderNotice();
-  flows.prependOlder(pages.flat());
-}
-
-function olderFailed(missing: number, gen: number, err: unknown): void {
-  clearOlderNotice();
-  const why = err instanceof Error ? err.message : String(err);
-  olderNotice = notify('error', `Could not load the ${formatCount(missing)} oldest flows (${why}): the list shows only the newest.`, {
-    sticky: true,
-    action: {
-      label: 'Retry',
-      run: () => {
-        olderNotice = null;
-        if (gen === generation) void loadOlder(missing, gen);
-      },
-    },
-  });
 }
 
 /** Routes one parsed message; tolerant of a bare event or an array of events. */
@@ -91,17 +37,9 @@ export function handleMessage(data: unknown): void {
   const msg = data as Message;
   if (msg.type === 'snapshot') {
     if (!Array.isArray(msg.flows)) return;
-    const gen = ++generation;
-    clearOlderNotice();
-    flows.snapshot(msg.flows);
-    const missing = (typeof msg.total === 'number' ? msg.total : 0) - msg.flows.length;
-    if (missing > 0) void loadOlder(missing, gen);
+    flows.snapshot(msg.flows, typeof msg.total === 'number' ? msg.total : msg.flows.length);
   } else if (msg.type === 'batch') {
     if (!Array.isArray(msg.events)) return;
-    if (msg.events.some((e) => e.type === 'cleared')) {
-      generation++;
-      clearOlderNotice();
-    }
     flows.push(msg.events);
     if (typeof msg.droppedTls === 'number' && msg.droppedTls > 0) flows.markTlsDropped();
   } else {

@@ -12,9 +12,8 @@ import { deepSearch } from './search.js';
 import { autoScroll, connection, filterText, harHealth, notify, openFlow, passthrough, reconnectAt, recording, storeUsage } from './state.js';
 import { rulesOpen } from './rules-panel.js';
 
-/** Above this many flows a rescan costs a few ms, so wait for the typing to pause. */
-const DEBOUNCE_FROM_FLOWS = 20_000;
-const DEBOUNCE_MS = 120;
+/** The server runs the filter over the whole session: ask once the typing pauses, not per key. */
+const DEBOUNCE_MS = 150;
 
 function LiveState() {
   const state = connection.value;
@@ -181,8 +180,7 @@ export function FilterBar({ inputRef }: { inputRef: { current: HTMLInputElement 
   const onInput = (value: string) => {
     filterText.value = value;
     if (timer.current !== null) clearTimeout(timer.current);
-    if (flows.total.value < DEBOUNCE_FROM_FLOWS) flows.setFilter(value);
-    else timer.current = setTimeout(() => flows.setFilter(value), DEBOUNCE_MS);
+    timer.current = setTimeout(() => flows.setFilter(value), DEBOUNCE_MS);
   };
   return (
     <div class="filter-bar">

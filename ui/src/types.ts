@@ -241,6 +241,8 @@ export interface StatusJson {
   har: HarRecordingStatus | null;
   /** Hosts tunnelled untouched since a client rejected our certificate. */
   passthrough: string[];
+  /** Whether the session is being written (a full disk pauses capture; proxying goes on). */
+  capture: CaptureStatus;
 }
 
 /** What the live feed carries (src/capture/store.ts StoreEvent). */

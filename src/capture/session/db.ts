@@ -44,7 +44,7 @@ export type SummaryRow = Pick<
   'seq' | 'id' | 'kind' | 'state' | 'method' | 'url' | 'scheme' | 'host' | 'status' | 'content_type' | 'request_size' | 'response_size' | 'started_at' | 'duration' | 'tls_version' | 'error' | 'imported' | 'server_connection'
 >;
 
-const SUMMARY_COLUMNS = 'seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported, server_connection';
+export const SUMMARY_COLUMNS = 'seq, id, kind, state, method, url, scheme, host, status, content_type, request_size, response_size, started_at, duration, tls_version, error, imported, server_connection';
 
 /** Summary rows of those `where` accepts, newest first below a bound or oldest first above it (`?` = the bound). */
 export function summariesSql(direction: 'older' | 'newer', where: SqlWhere | null, limit: number | null = null): string {
@@ -217,6 +217,16 @@ export class SessionDb {
   /** Summary rows (of those `where` accepts) newest first below `bound`, or oldest first above it. */
   summaries(direction: 'older' | 'newer', bound: number, where: SqlWhere | null = null): IterableIterator<SummaryRow> {
     return this.db.prepare(summariesSql(direction, where)).iterate(bound, ...(where?.params ?? [])) as IterableIterator<SummaryRow>;
+  }
+
+  /** Summary rows of a query built elsewhere (window-sql.ts); read-only. */
+  select(sql: string, params: readonly (string | number)[]): SummaryRow[] {
+    return this.db.prepare(sql).all(...params) as SummaryRow[];
+  }
+
+  /** Runs a `CREATE INDEX IF NOT EXISTS`: the first sort by a column pays for its index, once per session. */
+  createIndex(sql: string): void {
+    this.db.exec(sql);
   }
 
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */

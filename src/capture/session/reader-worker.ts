@@ -1,7 +1,7 @@
 /**
  * The session reader's thread: a read-only connection to the session database that runs the
- * queries which scan every row (filters, matched counts) so the proxy's event loop never waits
- * on them. WAL mode lets it read while the store writes.
+ * queries which scan every row (filters, matched counts, sorted windows) so the proxy's event
+ * loop never waits on them. WAL mode lets it read while the store writes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -14,9 +14,9 @@ registerFunctions(db);
 parentPort!.on('message', (req: ReaderRequest) => {
   let res: ReaderResponse;
   try {
-    const params = req.where?.params ?? [];
-    if (req.op === 'count') res = { id: req.id, count: (db.prepare(countSql(req.where)).get(...params) as { n: number }).n };
-    else res = { id: req.id, rows: db.prepare(summariesSql(req.direction, req.where, req.limit)).all(req.bound, ...params) as SummaryRow[] };
+    if (req.op === 'select') res = { id: req.id, rows: db.prepare(req.sql).all(...req.params) as SummaryRow[] };
+    else if (req.op === 'count') res = { id: req.id, count: (db.prepare(countSql(req.where)).get(...(req.where?.params ?? [])) as { n: number }).n };
+    else res = { id: req.id, rows: db.prepare(summariesSql(req.direction, req.where, req.limit)).all(req.bound, ...(req.where?.params ?? [])) as SummaryRow[] };
   } catch (err) {
     res = { id: req.id, error: (err as Error).message };
   }

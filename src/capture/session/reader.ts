@@ -20,7 +20,14 @@ interface CountRequest {
   where: SqlWhere | null;
 }
 
-type Request = RowsRequest | CountRequest;
+/** A read-only query built elsewhere (a sorted window) with its parameters. */
+interface SelectRequest {
+  op: 'select';
+  sql: string;
+  params: (string | number)[];
+}
+
+type Request = RowsRequest | CountRequest | SelectRequest;
 export type ReaderRequest = Request & { id: number };
 
 export interface ReaderResponse {
@@ -51,6 +58,10 @@ export class SessionReader {
 
   rows(direction: 'older' | 'newer', bound: number, where: SqlWhere | null, limit: number): Promise<SummaryRow[]> {
     return this.ask({ op: 'rows', direction, bound, where, limit }).then((r) => r.rows ?? []);
+  }
+
+  select(sql: string, params: (string | number)[]): Promise<SummaryRow[]> {
+    return this.ask({ op: 'select', sql, params }).then((r) => r.rows ?? []);
   }
 
   count(where: SqlWhere | null): Promise<number> {
