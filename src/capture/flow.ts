@@ -270,6 +270,44 @@ export function setSendWait(t: Timings, marks: { request: number; socket: number
   t.wait = roundMs(marks.response - sent);
 }
 
+/** hrtime marks of an exchange (0 where a moment has not come), for `failedTimings`. */
+export interface ExchangeMarks {
+  tRequest: number;
+  tSocket: number;
+  tSent: number;
+  tResponse: number;
+  /** An upstream socket was assigned (connected, or reused from the pool). */
+  socketSeen: boolean;
+}
+
+/**
+ * Timings of an exchange that failed at `end`: the phases that ran keep their times, the one
+ * that was running gets the time until the failure, and phases that never started are -1
+ * (not 0), so the waterfall draws no bar for them.
+ */
+export function failedTimings(t: Timings, ex: ExchangeMarks, end: number, phases: { dns: number; connect: number; ssl: number } | null): void {
+  if (!ex.socketSeen) {
+    if (phases) {
+      t.dns = phases.dns < 0 ? -1 : roundMs(phases.dns);
+      t.connect = phases.connect < 0 ? -1 : roundMs(phases.connect);
+      t.ssl = phases.ssl < 0 ? -1 : roundMs(phases.ssl);
+    }
+    t.send = t.wait = t.receive = -1;
+    return;
+  }
+  if (ex.tResponse) {
+    t.receive = roundMs(end - ex.tResponse);
+    return;
+  }
+  if (ex.tSent) {
+    setSendWait(t, { request: ex.tRequest, socket: ex.tSocket, sent: ex.tSent, response: end });
+  } else {
+    t.send = roundMs(end - (ex.tSocket || ex.tRequest));
+    t.wait = -1;
+  }
+  t.receive = -1;
+}
+
 /** Non-negative ms with µs precision, as timings are reported. */
 export function roundMs(ms: number): number {
   return Math.max(0, Math.round(ms * 1000) / 1000);

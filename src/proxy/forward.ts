@@ -15,9 +15,9 @@ import {
   createFlow,
   emptyRequest,
   pairHeaders,
+  failedTimings,
   type Connection,
   type Flow,
-  type Timings,
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
@@ -71,34 +71,6 @@ interface Exchange {
 }
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
-
-/**
- * Timings of an exchange that failed at `end`: the phases that ran keep their times, the one
- * that was running gets the time until the failure, and phases that never started are -1
- * (not 0), so the waterfall draws no bar for them.
- */
-function failedTimings(t: Timings, ex: Exchange, end: number, phases: UpstreamError['phases']): void {
-  if (!ex.socketSeen) {
-    if (phases) {
-      t.dns = phases.dns < 0 ? -1 : round(phases.dns);
-      t.connect = phases.connect < 0 ? -1 : round(phases.connect);
-      t.ssl = phases.ssl < 0 ? -1 : round(phases.ssl);
-    }
-    t.send = t.wait = t.receive = -1;
-    return;
-  }
-  if (ex.tResponse) {
-    t.receive = round(end - ex.tResponse);
-    return;
-  }
-  if (ex.tSent) {
-    setSendWait(t, { request: ex.tRequest, socket: ex.tSocket, sent: ex.tSent, response: end });
-  } else {
-    t.send = round(end - (ex.tSocket || ex.tRequest));
-    t.wait = -1;
-  }
-  t.receive = -1;
-}
 
 export class Forwarder {
   private readonly options: ForwarderOptions;

@@ -289,7 +289,7 @@ export class ProxyServer {
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
           // A client that offers h2 will speak it (we prefer it): its upstream is offered h2 too.
-          const h2 = this.options.config.http2 && clientOffersH2(verdict.hello);
+          const h2 = this.offersH2() && clientOffersH2(verdict.hello);
           this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) }, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
@@ -300,7 +300,7 @@ export class ProxyServer {
             keylog: this.options.keylog,
             onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
             observe: this.options.config.observeTls,
-            alpn: this.options.config.http2 ? H2_ALPN : ['http/1.1'],
+            alpn: this.offersH2() ? H2_ALPN : ['http/1.1'],
             onRejected: (host) => {
               if (this.options.config.autoPassthrough) this.passthrough.add(host);
             },
@@ -340,6 +340,16 @@ export class ProxyServer {
       const reason = verdict.kind === 'other' ? 'not TLS or HTTP: relayed untouched' : 'the client sent nothing: relayed untouched (server-speaks-first protocol?)';
       openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, request: sent, reason, pendingConnectReply: false }, this.tunnelOptions);
     });
+  }
+
+  /**
+   * Whether clients are offered h2. Rules and breakpoints act on HTTP/1.1 exchanges only so far:
+   * while any rule is enabled (or a HAR is served), clients are offered HTTP/1.1 so that every
+   * exchange goes through them instead of passing by on an h2 stream.
+   */
+  private offersH2(): boolean {
+    const rules = this.options.rules;
+    return this.options.config.http2 && !(rules && (rules.serveHar !== null || rules.rules.list().some((r) => r.enabled)));
   }
 
   /** Reads just enough of the tunnel to tell TLS from HTTP from anything else. */

@@ -41,7 +41,8 @@ export function replayDraft(source: Flow, body: Buffer, edits: RequestEdits): Re
   if (source.request.bodyTruncated && edits.body === undefined) {
     throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only ${body.length} of ${source.request.bodySize} request body bytes were kept; send a body with the edits`);
   }
-  const draft: RequestDraft = { method: source.request.method, url: source.request.url, headers: source.request.headers, body };
+  // An HTTP/2 flow's pseudo-headers (`:method`, `:path`…) are not headers of the HTTP/1.1 resend.
+  const draft: RequestDraft = { method: source.request.method, url: source.request.url, headers: source.request.headers.filter(([n]) => !n.startsWith(':')), body };
   applyRequestEdits(draft, edits);
   let url: URL;
   try {

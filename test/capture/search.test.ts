@@ -83,7 +83,7 @@ describe('search inside captured flows', { skip: requireTools('curl') }, () => {
   });
 });
 
-test('GET /api/search answers matches and counts; /api/flows refuses body terms', async (t) => {
+test('GET /api/search answers matches and counts; the list answers body terms by searching; bad input is refused', async (t) => {
   const h = await startHarness(t);
   const hit = makeFlow({ url: 'https://a.test/hit', status: 200, responseBody: Buffer.from('has the word banana') });
   h.store.add(hit);
@@ -92,7 +92,10 @@ test('GET /api/search answers matches and counts; /api/flows refuses body terms'
   assert.equal(r.status, 200);
   const body = r.json() as { ids: string[]; matched: number; scanned: number; complete: boolean };
   assert.deepEqual({ ids: body.ids, matched: body.matched, scanned: body.scanned, complete: body.complete }, { ids: [hit.id], matched: 1, scanned: 2, complete: true });
-  for (const path of ['/api/search', `/api/search?filter=${encodeURIComponent('body:/(/')}`, '/api/search?filter=body:x&maxScan=-1', '/api/flows?filter=body:x']) {
+  const list = await request(h.port, { path: `/api/flows?filter=${encodeURIComponent('res.body:banana status:200')}` });
+  assert.equal(list.status, 200);
+  assert.deepEqual((list.json() as { id: string }[]).map((f) => f.id), [hit.id]);
+  for (const path of ['/api/search', `/api/search?filter=${encodeURIComponent('body:/(/')}`, '/api/search?filter=body:x&maxScan=-1', '/api/flows?filter=body:x&sort=status']) {
     const bad = await request(h.port, { path });
     assert.equal(bad.status, 400, path);
     assert.equal((bad.json() as { code: string }).code, 'MITM_ERR_API_BAD_INPUT');

@@ -4,7 +4,7 @@
  * relays (to an HTTP/2 or an HTTP/1.1 upstream) drive it; it answers the client when they fail.
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { roundMs, setSendWait, type CapturedMessage, type Flow, type Header } from '../../capture/flow.js';
+import { failedTimings, roundMs, setSendWait, type CapturedMessage, type Flow, type Header } from '../../capture/flow.js';
 import type { FlowStore } from '../../capture/store.js';
 import { BodyCapture } from '../../capture/body-capture.js';
 import { MitmError, UpstreamError, statusFor, type FailureStage } from '../../errors.js';
@@ -70,9 +70,12 @@ export class H2Exchange {
 
   fail(stage: FailureStage, err: MitmError): void {
     if (!this.settle()) return;
+    const end = nowMs();
     this.flow.state = 'error';
     this.flow.error = { stage, code: err.code, message: err.message };
-    this.flow.duration = roundMs(nowMs() - this.tRequest);
+    // As on HTTP/1.1: only the phases that ran get times, the failing one up to the failure.
+    failedTimings(this.flow.timings, { tRequest: this.tRequest, tSocket: this.tSocket, tSent: this.tSent, tResponse: this.tResponse, socketSeen: this.tSocket > 0 }, end, err instanceof UpstreamError ? err.phases : null);
+    this.flow.duration = roundMs(end - this.tRequest);
     this.store.update(this.flow);
   }
 
