@@ -479,6 +479,12 @@ export class FlowList {
             }
             break;
           }
+          // Added earlier in this same batch (a fast failure): the pending copy takes the update.
+          const queued = e.type === 'flow-update' ? appended.find((f) => f.id === e.flow.id) : undefined;
+          if (queued) {
+            Object.assign(queued, e.flow);
+            break;
+          }
           const before = this.recent.get(e.flow.id);
           const now = test(e.flow);
           this.remember(e.flow.id, now);
