@@ -113,6 +113,25 @@ export async function startProxy(overrides: Partial<Config> = {}): Promise<TestP
   });
 }
 
+/** `startProxy` that trusts `caPem` for its upstreams; the PEM lives in a folder removed with the proxy. */
+export async function startProxyTrusting(caPem: string, overrides: Partial<Config> = {}): Promise<TestProxy> {
+  const dir = await tempDir('mitmscope-upstream-ca-');
+  try {
+    const file = join(dir.path, 'upstream-ca.pem');
+    await writeFile(file, caPem);
+    const proxy = await startProxy({ upstreamCa: [file], ...overrides });
+    const cleanup = proxy.cleanup;
+    proxy.cleanup = async () => {
+      await cleanup();
+      await dir.remove();
+    };
+    return proxy;
+  } catch (err) {
+    await dir.remove();
+    throw err;
+  }
+}
+
 export interface RunResult {
   code: number | null;
   stdout: string;

@@ -1,10 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
-import { curl, curlStatus, startOpensslServer, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
+import { curl, curlStatus, startOpensslServer, startProxyTrusting, type TestProxy } from '../helpers/servers.js';
 import { requireTools } from '../helpers/tools.js';
 
 /** The colon-separated upper-case SHA-256 the handshake view gives certificates. */
@@ -15,18 +13,12 @@ function fingerprint(der: Buffer): string {
 describe('the client leg serves ECDSA or RSA as the client accepts, and shows which', { skip: requireTools('curl', 'openssl') }, () => {
   const ca = new TestCa();
   const pair: KeyPair = ca.issue(['localhost']);
-  let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
 
   before(async () => {
-    files = await tempDir();
-    await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
-    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
+    proxy = await startProxyTrusting(ca.certPem);
   });
-  after(async () => {
-    await proxy.cleanup();
-    await files.remove();
-  });
+  after(() => proxy.cleanup());
 
   for (const [label, args, ecdsa] of [
     ['curl with its defaults gets the ECDSA leaf', [], true],

@@ -1,9 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
-import { curl, curlStatus, run, startOpensslServer, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
+import { curl, curlStatus, run, startOpensslServer, startProxyTrusting, tempDir, type TestProxy } from '../helpers/servers.js';
 import type { Flow } from '../../src/capture/flow.js';
 import { requireTools } from '../helpers/tools.js';
 
@@ -23,8 +22,7 @@ describe('TLS session resumption, shown as an abbreviated handshake', { skip: re
 
   before(async () => {
     files = await tempDir();
-    await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
-    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
+    proxy = await startProxyTrusting(ca.certPem);
   });
   after(async () => {
     await proxy.cleanup();

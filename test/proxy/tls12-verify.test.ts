@@ -1,9 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
-import { curl, curlStatus, startHttpsServer, startOpensslServer, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
+import { curl, curlStatus, startHttpsServer, startOpensslServer, startProxyTrusting, type TestProxy } from '../helpers/servers.js';
 import type { Flow, HandshakeEvent } from '../../src/capture/flow.js';
 
 function flowFor(proxy: TestProxy, port: number): Flow {
@@ -21,18 +19,12 @@ function finished(events: HandshakeEvent[], from: string): Record<string, unknow
 describe('TLS 1.2 Finished messages decrypted and verified through the real proxy', () => {
   const ca = new TestCa();
   const pair: KeyPair = ca.issue(['localhost', '127.0.0.1']);
-  let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
 
   before(async () => {
-    files = await tempDir();
-    await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
-    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
+    proxy = await startProxyTrusting(ca.certPem);
   });
-  after(async () => {
-    await proxy.cleanup();
-    await files.remove();
-  });
+  after(() => proxy.cleanup());
 
   for (const etm of [true, false]) {
     test(`openssl s_server AES256-SHA (RSA key exchange, ${etm ? 'encrypt-then-MAC' : 'MAC-then-encrypt'}): both Finished verified, key block 2×20 + 2×32`, async (t) => {

@@ -2,9 +2,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { join } from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { TestCa, type KeyPair } from '../../helpers/pki.js';
-import { curl, curlStatus, startHttpsServer, startProxy, tempDir, type TestProxy } from '../../helpers/servers.js';
+import { curl, curlStatus, startHttpsServer, startProxyTrusting, type TestProxy } from '../../helpers/servers.js';
 import { flowWhere } from '../../helpers/flows.js';
 import { requireTools } from '../../helpers/tools.js';
 import { tlsThroughProxy } from '../../helpers/tunnel.js';
@@ -14,18 +14,12 @@ import { h2Request, h2ThroughProxy, startH2Server } from './helpers.js';
 describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
   const pair: KeyPair = ca.issue(['localhost', '127.0.0.1']);
-  let files: { path: string; remove(): Promise<void> };
   let proxy: TestProxy;
 
   before(async () => {
-    files = await tempDir();
-    await writeFile(join(files.path, 'test-ca.pem'), ca.certPem);
-    proxy = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')] });
+    proxy = await startProxyTrusting(ca.certPem);
   });
-  after(async () => {
-    await proxy.cleanup();
-    await files.remove();
-  });
+  after(() => proxy.cleanup());
 
   test('curl --http2 to a Node h2 server: both legs negotiate h2 and the flow shows the frames', async (t) => {
     const seen: string[] = [];
@@ -274,7 +268,7 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
   });
 
   test('--no-http2 offers clients only http/1.1', async (t) => {
-    const plain = await startProxy({ upstreamCa: [join(files.path, 'test-ca.pem')], http2: false });
+    const plain = await startProxyTrusting(ca.certPem, { http2: false });
     t.after(() => plain.cleanup());
     const server = await startH2Server(pair, { allowHTTP1: true });
     t.after(() => server.close());
