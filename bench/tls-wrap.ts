@@ -5,8 +5,9 @@
  * own process under the bench client's load; CPU per request is the figure that survives a
  * shared machine.
  *   native     https.createServer: TLS on the TCP handle
- *   js-stream  net server → TappedStream (observer null) → tls.TLSSocket → http server (mitmscope's path)
- *   js-writev  the same with a _writev that hands batched TLS records to the socket in one write
+ *   js-stream  net server → TappedStream (observer null) → tls.TLSSocket → http server (mitmscope's path:
+ *              batched TLS records go to the corked socket, one writev without copying them)
+ *   js-writev  the same with a _writev that joins batched TLS records (Buffer.concat) into one write
  *   js-cork    the same with the socket corked until the end of the tick (one writev per tick)
  *
  *   node dist/bench/tls-wrap.js [seconds]
@@ -27,7 +28,7 @@ import { MEDIUM_BYTES, SMALL_BYTES } from './upstream.js';
 const VARIANTS = ['native', 'js-stream', 'js-writev', 'js-cork'] as const;
 type Variant = (typeof VARIANTS)[number];
 
-/** TappedStream plus a _writev: records that TLS emits together reach the kernel in one write. */
+/** TappedStream with a _writev that copies records TLS emits together into one Buffer, then writes it. */
 class BatchedStream extends TappedStream {
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
     let n = 0;

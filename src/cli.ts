@@ -15,6 +15,7 @@ import { loadOrCreateRootCa } from './ca/root-ca.js';
 import { writeCaBundle } from './setup/bundle.js';
 import { envExports, parseShell } from './setup/env.js';
 import { listSessions, formatSessions } from './capture/session/list.js';
+import { tuneHeap } from './runtime/heap.js';
 
 /** In-flight exchanges get this long to finish on SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 5000;
@@ -65,6 +66,7 @@ Options:
   --no-http2             offer clients only HTTP/1.1 by ALPN (default: h2 and http/1.1)
   --no-tls-tap           do not observe handshakes from the bytes (benchmarks only:
                          measures what the tap costs; the TLS view loses most events)
+  --no-heap-tuning       keep V8's default heap sizing (more memory; for comparison)
   -h, --help             show this help
   -v, --version          print the version
 `;
@@ -83,6 +85,7 @@ const OPTIONS = {
   'auto-passthrough': { type: 'boolean' },
   'no-tls-tap': { type: 'boolean' },
   'no-http2': { type: 'boolean' },
+  'no-heap-tuning': { type: 'boolean' },
   lazy: { type: 'boolean' },
   har: { type: 'string' },
   'har-append': { type: 'boolean' },
@@ -108,7 +111,7 @@ const OPTIONS = {
 } as const;
 
 export type Command =
-  | { kind: 'run'; config: Config; warnings: string[] }
+  | { kind: 'run'; config: Config; warnings: string[]; heapTuning: boolean }
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'env'; config: Config; shell: string }
@@ -171,7 +174,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (config.har !== null && config.har === '') throw new ConfigError('--har needs a file name');
   if (sub === 'env') return { kind: 'env', config, shell: v.shell ?? 'bash' };
   const warnings = validateConfig(config);
-  return { kind: 'run', config, warnings };
+  return { kind: 'run', config, warnings, heapTuning: !v['no-heap-tuning'] };
 }
 
 
@@ -222,6 +225,7 @@ async function main(): Promise<void> {
     return;
   }
   for (const w of command.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  if (command.heapTuning) tuneHeap();
   // Handlers first: a signal that arrives while starting must not kill us half-started.
   let running: Running | null = null;
   let stopping = false;
