@@ -107,12 +107,15 @@ export function renderRounds(run: RoundsRun, ours: string, direct: string): stri
   }
   lines.push('', '### Every round', '', `| target | figure | ${Array.from({ length: run.rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`, `| --- | --- | ${Array.from({ length: run.rounds }, () => '---').join(' | ')} |`);
   for (const t of run.targets) {
+    let shown = 0;
     for (const key of FIGURES) {
       const c = COLUMNS.find((col) => col.key === key);
       if (!c || (c.scenario === 'h2' && !speaksH2(t.check))) continue;
+      shown++;
       lines.push(`| ${t.target.label} | ${c.title} | ${t.rounds.map((r) => fmt(r[key], c.digits)).join(' | ')} |`);
     }
-    lines.push(`| ${t.target.label} | other processes, cores (max over the round) | ${t.rounds.map((r) => r.backgroundCores.toFixed(2)).join(' | ')} |`);
+    // A target that ran none of the scenarios (no h2 under --h2-only) has no background to show.
+    if (shown > 0) lines.push(`| ${t.target.label} | other processes, cores (max over the round) | ${t.rounds.map((r) => r.backgroundCores.toFixed(2)).join(' | ')} |`);
   }
   lines.push('', '### Protocols (checked once before the rounds)', '', ...protocolChecks(run));
   const errors = run.targets.flatMap((t) => t.errors.map((e) => `- ${t.target.label}: ${e}`));
