@@ -68,13 +68,13 @@ export interface ClientAnswer {
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
 
-function percentile(sorted: ArrayLike<number>, p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** TCP to the target, CONNECT if it is a proxy, TLS inside with SNI = name. */
-export async function openTls(target: ClientTarget, name: string): Promise<TLSSocket> {
+/** TCP to the target, CONNECT if it is a proxy, TLS inside with SNI = name (and ALPN when given). */
+export async function openTls(target: ClientTarget, name: string, alpn?: string[]): Promise<TLSSocket> {
   const raw = net.connect({ host: '127.0.0.1', port: target.port });
   raw.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -112,7 +112,7 @@ export async function openTls(target: ClientTarget, name: string): Promise<TLSSo
       raw.once('close', onClose);
     });
   }
-  const socket = tls.connect({ socket: raw, servername: name, rejectUnauthorized: false });
+  const socket = tls.connect({ socket: raw, servername: name, rejectUnauthorized: false, ...(alpn ? { ALPNProtocols: alpn } : {}) });
   await new Promise<void>((resolve, reject) => {
     socket.once('secureConnect', () => {
       socket.off('error', reject);
@@ -282,7 +282,7 @@ class Connection {
   }
 }
 
-function describe(err: unknown): string {
+export function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return `${e.code ? `${e.code}: ` : ''}${e.message}`;
 }

@@ -4,7 +4,7 @@
  * cleanly, so V8 writes the profile) and the .cpuprofile summarised: self time by function and
  * by module, inclusive time of mitmscope's own functions.
  *
- *   node dist/bench/profile.js s1|s2|s3 [seconds] [--keep DIR]
+ *   node dist/bench/profile.js s1|s2|s3|h2 [seconds] [--keep DIR]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClientSpec, LoadResult } from './client.js';
+import type { H2Spec } from './h2-client.js';
 import { killAllNow, readProc } from './procs.js';
-import { KEEPALIVE_CONNECTIONS, MEDIUM_CONNECTIONS, NEWCONN_CONCURRENCY, runClientProcess } from './scenarios.js';
+import { H2_CONNECTIONS, H2_STREAMS, KEEPALIVE_CONNECTIONS, MEDIUM_CONNECTIONS, NEWCONN_CONCURRENCY, runClientProcess } from './scenarios.js';
 import { startMitmscope } from './targets.js';
 import { PATHS, startOrigin } from './upstream.js';
 
@@ -139,8 +140,10 @@ async function main(): Promise<void> {
     const proxy = await startMitmscope({ caDir: join(root, 'ca'), upstreamCa: origin.caFile, dashboardToken: null, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
     const target = { port: proxy.port, connectAuthority: `127.0.0.1:${origin.port}` };
     const base = { target, name: origin.defaultName, warmupMs: 1000, durationMs: seconds * 1000 };
-    const spec: ClientSpec =
-      scenario === 's2'
+    const spec: ClientSpec | H2Spec =
+      scenario === 'h2'
+        ? { mode: 'h2load', ...base, path: PATHS.small, connections: H2_CONNECTIONS, streams: H2_STREAMS }
+        : scenario === 's2'
         ? { mode: 'newconn', ...base, path: PATHS.small, connections: NEWCONN_CONCURRENCY }
         : scenario === 's3'
           ? { mode: 'keepalive', ...base, path: PATHS.medium, connections: MEDIUM_CONNECTIONS }

@@ -5,6 +5,7 @@
  * table and writes it to bench/results/latest.md (only for a run with the default settings).
  *
  *   node dist/bench/run.js [--seconds 10] [--warmup 2] [--flows 100000] [--no-mitmdump] [--out FILE]
+ *                          [--rounds 3] [--peers-only] [--h2-only]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -19,7 +20,7 @@ import { render, type Report } from './report.js';
 import { quietMachine, runFlows, runLive, runTarget, type FlowsRun, type LiveRun, type Target, type TargetRun, type Timing } from './scenarios.js';
 import { hasMitmdump, mitmdumpSets, mitmdumpVersion, mitmscopeHasFlag, startMitmdump, startMitmscope, startPeer, type ProxyProcess } from './targets.js';
 import { PEERS } from './peers.js';
-import { runRounds, type RoundsRun } from './rounds.js';
+import { ROUND_SCENARIOS, runRounds, type RoundScenario, type RoundsRun } from './rounds.js';
 import { renderRounds } from './rounds-report.js';
 import { startOrigin, type Origin } from './upstream.js';
 
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       rounds: { type: 'string' },
       'peers-only': { type: 'boolean' },
+      'h2-only': { type: 'boolean' },
     },
   });
   const timing: Timing = {
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
     flows: values.flows ? Number(values.flows) : DEFAULT_TIMING.flows,
   };
   const rounds = values.rounds ? Number(values.rounds) : DEFAULT_ROUNDS;
-  const official = !values.seconds && !values.warmup && !values.flows && !values['no-mitmdump'] && !values.rounds && !values['peers-only'];
+  const official = !values.seconds && !values.warmup && !values.flows && !values['no-mitmdump'] && !values.rounds && !values['peers-only'] && !values['h2-only'];
   const out = values.out ?? (official ? RESULTS : null);
 
   const root = mkdtempSync(join(tmpdir(), 'mitmscope-bench-'));
@@ -155,9 +157,9 @@ async function main(): Promise<void> {
   try {
     const loadBefore = loadavg();
     log(`peers table: ${rounds} rounds`);
-    const peersRun = await runPeers(root, origin, { ...timing, ...ROUND_TIMING }, roundNames, withMitmdump, log);
+    const peersRun = await runPeers(root, origin, { ...timing, ...ROUND_TIMING }, roundNames, withMitmdump, log, values['h2-only'] ? ['h2'] : ROUND_SCENARIOS);
     const peersMarkdown = `${renderRounds(peersRun, 'mitmscope', 'direct')}\nMachine load average (1 min) before / after the peers table: ${loadBefore[0]!.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores.\n\n`;
-    if (values['peers-only']) {
+    if (values['peers-only'] || values['h2-only']) {
       process.stdout.write(peersMarkdown);
       if (values.out) await writeFile(values.out, peersMarkdown);
       return;
@@ -288,7 +290,7 @@ async function main(): Promise<void> {
 }
 
 /** Starts direct, mitmscope, mitmdump and the peers, runs the rounds, and stops them all. */
-async function runPeers(root: string, origin: Origin, timing: Timing, roundNames: string[][], withMitmdump: boolean, log: (line: string) => void): Promise<RoundsRun> {
+async function runPeers(root: string, origin: Origin, timing: Timing, roundNames: string[][], withMitmdump: boolean, log: (line: string) => void, only: readonly RoundScenario[]): Promise<RoundsRun> {
   const proxies: ProxyProcess[] = [];
   const targets: Target[] = [{ label: 'direct', client: { port: origin.port, connectAuthority: null }, sampler: new Sampler(null, origin.pid) }];
   try {
@@ -310,7 +312,7 @@ async function runPeers(root: string, origin: Origin, timing: Timing, roundNames
         log(`${label} did not start: ${(err as Error).message}`);
       }
     }
-    return await runRounds(targets, origin, timing, roundNames, log);
+    return await runRounds(targets, origin, timing, roundNames, log, only);
   } finally {
     for (const t of targets) t.sampler.stop();
     await Promise.all(proxies.map((p) => p.close()));

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import type { H2Spec } from './h2-client.js';
 import type { ClientAnswer, ClientSpec, ClientTarget, DownloadResult, LoadResult, NamesResult, ProbeResult } from './client.js';
 import { backgroundCores, Sampler, track, waitForQuiet, type ProcReading, type Segment } from './procs.js';
 import { PATHS, type Origin } from './upstream.js';
@@ -22,6 +23,9 @@ export interface Timing {
 export const KEEPALIVE_CONNECTIONS = 16;
 export const NEWCONN_CONCURRENCY = 8;
 export const MEDIUM_CONNECTIONS = 4;
+/** The h2 scenario: many streams over few connections. */
+export const H2_CONNECTIONS = 4;
+export const H2_STREAMS = 32;
 /** A proxy that cannot stream 1 GiB in this long has failed the scenario anyway. */
 const DOWNLOAD_TIMEOUT_MS = 90_000;
 const CLIENT_SLACK_MS = 20_000;
@@ -91,11 +95,16 @@ export interface FlowsRun {
 }
 
 const clientScript = fileURLToPath(new URL('./client.js', import.meta.url));
+const h2ClientScript = fileURLToPath(new URL('./h2-client.js', import.meta.url));
 
-/** Runs one load-client process; resolves with its result and the CPU seconds it used. */
-export function runClientProcess<T>(spec: ClientSpec, timeoutMs: number): Promise<{ value: T; clientCpu: number }> {
+/**
+ * Runs one load-client process (the HTTP/1.1 client, or the h2 one for `h2…` modes); resolves
+ * with its result and the CPU seconds it used.
+ */
+export function runClientProcess<T>(spec: ClientSpec | H2Spec, timeoutMs: number): Promise<{ value: T; clientCpu: number }> {
+  const script = spec.mode === 'h2load' || spec.mode === 'h2probe' ? h2ClientScript : clientScript;
   return new Promise((resolve, reject) => {
-    const child = track(spawn(process.execPath, [clientScript, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = track(spawn(process.execPath, [script, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

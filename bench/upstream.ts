@@ -1,13 +1,13 @@
 /**
  * The benchmark's HTTPS origin: Debian's nginx as a child process with a generated config in a
  * temporary folder (one `server` block and certificate per host name, so SNI picks the
- * certificate), or a Node https server when nginx is not installed. Every target — direct and
+ * certificate; HTTP/2 and HTTP/1.1 by ALPN), or a Node HTTP/2 server (HTTP/1.1 allowed) when nginx is not installed. Every target — direct and
  * through each proxy — talks to this same origin in the same run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
-import https from 'node:https';
+import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -18,8 +18,12 @@ const NGINX = '/usr/sbin/nginx';
 export const SMALL_BYTES = 1024;
 export const MEDIUM_BYTES = 1024 * 1024;
 export const HUGE_BYTES = 1024 * 1024 * 1024;
-/** Paths every origin serves. `/sni` answers with the SNI the origin received (SNI forwarding check). */
-export const PATHS = { small: '/1k', medium: '/1m', huge: '/1g', sni: '/sni' } as const;
+/**
+ * Paths every origin serves. `/sni` answers with the SNI the origin received (SNI forwarding
+ * check), `/proto` with the protocol of the request as the origin saw it (`HTTP/2.0` or
+ * `HTTP/1.1`: which protocol a proxy's upstream leg used).
+ */
+export const PATHS = { small: '/1k', medium: '/1m', huge: '/1g', sni: '/sni', proto: '/proto' } as const;
 /** nginx closes a keep-alive connection after 1000 requests by default (1.19.10+): the load runs far past that. */
 const KEEPALIVE_REQUESTS = 100_000_000;
 const READY_TIMEOUT_MS = 10_000;
@@ -86,12 +90,13 @@ function nginxConfig(dir: string, port: number, servers: { name: string; cert: s
         location = ${PATHS.small} { return 200 "${smallBody()}"; }
         location = ${PATHS.medium} { alias ${join(dir, '1m.bin')}; }
         location = ${PATHS.huge} { alias ${join(dir, '1g.bin')}; }
-        location = ${PATHS.sni} { return 200 "$ssl_server_name"; }`;
+        location = ${PATHS.sni} { return 200 "$ssl_server_name"; }
+        location = ${PATHS.proto} { return 200 "$server_protocol"; }`;
   const blocks = servers
     .map(
       (s, i) => `
     server {
-        listen 127.0.0.1:${port} ssl${i === 0 ? ' default_server' : ''};
+        listen 127.0.0.1:${port} ssl http2${i === 0 ? ' default_server' : ''};
         server_name ${s.name};
         ssl_certificate ${s.cert};
         ssl_certificate_key ${s.key};${locations}
@@ -113,6 +118,7 @@ http {
     uwsgi_temp_path ${join(dir, 'uwsgi')};
     scgi_temp_path ${join(dir, 'scgi')};
     keepalive_timeout 300s;
+    # Also bounds the requests of one HTTP/2 connection (nginx 1.19.7+).
     keepalive_requests ${KEEPALIVE_REQUESTS};
     sendfile on;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -162,7 +168,10 @@ async function startNginx(dir: string, pairs: Map<string, KeyPair>, defaultName:
   };
 }
 
-/** Stand-in when nginx is missing: same routes, SNI-selected certificates, 1 GiB streamed from one zero buffer. */
+/**
+ * Stand-in when nginx is missing: same routes, SNI-selected certificates, HTTP/2 and HTTP/1.1 by
+ * ALPN (as the nginx origin), 1 GiB streamed from one zero buffer.
+ */
 async function startNode(pairs: Map<string, KeyPair>, defaultName: string, names: string[], caFile: string): Promise<Origin> {
   const contexts = new Map<string, tls.SecureContext>();
   for (const [name, pair] of pairs) contexts.set(name, tls.createSecureContext({ key: pair.keyPem, cert: pair.certPem }));
@@ -170,13 +179,14 @@ async function startNode(pairs: Map<string, KeyPair>, defaultName: string, names
   const small = Buffer.from(smallBody());
   const medium = Buffer.alloc(MEDIUM_BYTES, 0x61);
   const block = Buffer.alloc(64 * 1024);
-  const server = https.createServer(
-    { key: def.keyPem, cert: def.certPem, SNICallback: (name, cb) => cb(null, contexts.get(name) ?? contexts.get(defaultName)!), keepAliveTimeout: 300_000 },
+  const server = http2.createSecureServer(
+    { key: def.keyPem, cert: def.certPem, allowHTTP1: true, SNICallback: (name, cb) => cb(null, contexts.get(name) ?? contexts.get(defaultName)!) },
     (req, res) => {
       const sni = (req.socket as tls.TLSSocket).servername;
       if (req.url === PATHS.small) return void res.writeHead(200, { 'content-length': SMALL_BYTES }).end(small);
       if (req.url === PATHS.medium) return void res.writeHead(200, { 'content-length': MEDIUM_BYTES }).end(medium);
       if (req.url === PATHS.sni) return void res.writeHead(200).end(typeof sni === 'string' ? sni : '');
+      if (req.url === PATHS.proto) return void res.writeHead(200).end(`HTTP/${req.httpVersion}`);
       if (req.url === PATHS.huge) {
         res.writeHead(200, { 'content-length': HUGE_BYTES });
         let left = HUGE_BYTES;
@@ -200,7 +210,7 @@ async function startNode(pairs: Map<string, KeyPair>, defaultName: string, names
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     kind: 'node',
-    label: `Node ${process.version} https server in the bench process (nginx not installed)`,
+    label: `Node ${process.version} http2 secure server (HTTP/1.1 allowed) in the bench process (nginx not installed)`,
     port: (server.address() as AddressInfo).port,
     defaultName,
     names,
