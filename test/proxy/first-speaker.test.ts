@@ -12,6 +12,8 @@ import { TestCa } from '../helpers/pki.js';
 import { startProxy, startProxyTrusting } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
 import { connectTunnel } from '../helpers/tunnel.js';
+import { blackholePort } from '../helpers/blackhole.js';
+import { requireTools } from '../helpers/tools.js';
 
 /** A TCP (or TLS) server on 127.0.0.1:0 whose accepted sockets are destroyed when the test ends. */
 async function listen(t: TestContext, server: Server): Promise<{ port: number; accepted: Socket[] }> {
@@ -142,5 +144,17 @@ describe('server-speaks-first tunnels are told by the server speaking first', ()
     const flow = await flowWhere(proxy, (f) => f.kind === 'tunnel' && f.port === port && f.state === 'error');
     assert.deepEqual([flow.error?.code, flow.error?.stage], ['MITM_ERR_UPSTREAM_CONNECT', 'connect']);
     assert.equal(flow.error?.message, `TCP connection to 127.0.0.1:${port} failed: connection refused`);
+  });
+
+  test('a quiet client whose target never completes the TCP handshake is cut by --connect-timeout, recorded', { skip: requireTools('python3') }, async (t) => {
+    const port = await blackholePort(t);
+    const proxy = await startProxy({ connectTimeout: 1000 });
+    t.after(() => proxy.cleanup());
+    const client = await connectTunnel(proxy.proxyPort, `127.0.0.1:${port}`);
+    t.after(() => client.destroy());
+    await readAll(client);
+    const flow = await flowWhere(proxy, (f) => f.kind === 'tunnel' && f.port === port && f.state === 'error');
+    assert.deepEqual([flow.error?.code, flow.error?.stage], ['MITM_ERR_UPSTREAM_TIMEOUT', 'connect']);
+    assert.equal(flow.error?.message, `TCP connection to 127.0.0.1:${port} timed out after 1000 ms`);
   });
 });
