@@ -408,12 +408,9 @@ export class ProxyServer {
     // A quiet client is slow or waits for a server greeting: the server tells which by speaking first.
     const quietTimer = setTimeout(() => {
       if (finished || buffered.length > 0) return;
+      // Reports only while the client is still silent: its first byte cancels the probe.
       probe = probeUpstream(target.host, target.port, this.options.config.connectTimeout, (outcome) => {
         probe = null;
-        if (buffered.length > 0) {
-          if (outcome.kind === 'spoke') outcome.probe.socket.destroy();
-          return;
-        }
         if (outcome.kind === 'spoke') finish({ kind: 'server-first', probe: outcome.probe });
         else finish({ kind: 'unreachable', error: outcome.error });
       });
