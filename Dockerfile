@@ -4,11 +4,18 @@
 #     -v mitmscope-ca:/data/ca mitmscope
 # See docs/SETUP.md. Listening on 0.0.0.0 inside the container requires a token (MITMSCOPE_TOKEN).
 
-# Debian-based slim image: glibc for esbuild's binary, and the same OpenSSL family the tests use.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Debian-based slim image of the current Node LTS (26; engines allows 20 through 26): glibc for
+# esbuild's binary, and the same OpenSSL family the tests use. Both stages use it, so the native
+# addon built in the first runs in the second.
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# better-sqlite3 downloads a prebuilt binary for this Node when one is published and compiles
+# itself with node-gyp otherwise, which needs Python, make and a C++ compiler (build stage only).
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
 # Everything not excluded by .dockerignore (never the CA folder or local HAR/key files): the
 # sources come first because `npm ci` runs `prepare`, which builds the server (dist/) and the
 # dashboard front end (ui/dist/).

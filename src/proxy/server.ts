@@ -11,15 +11,16 @@ import { createFlow, emptyHandshake, emptyRequest, newId, type Connection, type 
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
 import { isIgnored, type Config } from '../config.js';
-import { ConfigError, MitmError, statusFor } from '../errors.js';
+import { ConfigError, MitmError, statusFor, type UpstreamError } from '../errors.js';
 import { CA_PAGE_HOST as CA_HOST } from '../setup/ca-page.js';
 import { Forwarder } from './forward.js';
 import { endWithErrorResponse, sendErrorResponse } from './error-response.js';
 import { Upstream } from './upstream.js';
 import { WebSocketRelay, isWebSocketUpgrade, proxyUpgradeTarget, replayWithoutUpgrade } from './websocket.js';
 import { interceptTls } from './intercept.js';
-import { openTunnel, type TunnelOptions } from './tunnel.js';
-import { sniff } from './sniff.js';
+import { openTunnel, recordFailedTunnel, type TunnelOptions } from './tunnel.js';
+import { sniff, type Sniffed } from './sniff.js';
+import { PROBE_AFTER_QUIET_MS, probeUpstream, type SpokenProbe, type UpstreamProbe } from './first-speaker.js';
 import { connectRequest } from './connect-request.js';
 import { bareHost, upstreamServername } from './hosts.js';
 import { getClient, getTunnel, nowMs, setClient, setTunnel } from './socket-state.js';
@@ -29,8 +30,6 @@ import { relayFromH1 } from './h2/relay-from-h1.js';
 import type { ExchangeLimits } from './h2/exchange.js';
 import { H2SessionPool, H2_ALPN, clientOffersH2 } from './h2/session-pool.js';
 
-/** Server-speaks-first protocols (SMTP, FTP...) send nothing after CONNECT: tunnel them after this. */
-const FIRST_BYTES_TIMEOUT_MS = 3000;
 /** Bounds for how often Node checks request-header deadlines (slowloris guard). */
 const MIN_CHECK_INTERVAL_MS = 100;
 const MAX_CHECK_INTERVAL_MS = 5000;
@@ -49,6 +48,17 @@ export interface ProxyServerOptions {
   /** Rules and breakpoints for HTTP exchanges; absent streams everything untouched. */
   rules?: RuleHooks | null;
 }
+
+/**
+ * What the first bytes of a CONNECT tunnel decided: the client's protocol, a server that spoke
+ * first (its probe becomes the tunnel's upstream), a target the probe could not reach, or
+ * silence on both sides until the client-headers timeout.
+ */
+type Peeked =
+  | Exclude<Sniffed, { kind: 'need-more' }>
+  | { kind: 'server-first'; probe: SpokenProbe }
+  | { kind: 'unreachable'; error: UpstreamError }
+  | { kind: 'silent'; ms: number };
 
 export interface Authority {
   host: string;
@@ -279,7 +289,8 @@ export class ProxyServer {
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    this.peek(socket, head, (buffered, verdict) => {
+    const answeredAt = nowMs();
+    this.peek(socket, head, target, (buffered, verdict) => {
       if (verdict.kind === 'tls') {
         const certHost = verdict.sni ?? bare;
         if (this.passthrough.has(certHost)) {
@@ -337,8 +348,17 @@ export class ProxyServer {
         socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
         return;
       }
-      const reason = verdict.kind === 'other' ? 'not TLS or HTTP: relayed untouched' : 'the client sent nothing: relayed untouched (server-speaks-first protocol?)';
-      openTunnel({ socket, buffered, host: target.host, port: target.port, client: client.connection, request: sent, reason, pendingConnectReply: false }, this.tunnelOptions);
+      const tunnel = { socket, buffered, host: target.host, port: target.port, client: client.connection, request: sent, pendingConnectReply: false };
+      if (verdict.kind === 'other') return openTunnel({ ...tunnel, reason: 'not TLS or HTTP: relayed untouched' }, this.tunnelOptions);
+      if (verdict.kind === 'server-first') {
+        return openTunnel({ ...tunnel, probe: verdict.probe, reason: 'the server spoke first: relayed untouched (a server-speaks-first protocol such as SMTP or SSH)' }, this.tunnelOptions);
+      }
+      if (verdict.kind === 'unreachable') {
+        return recordFailedTunnel({ ...tunnel, reason: 'the client sent nothing and the server could not be reached' }, verdict.error, this.tunnelOptions, answeredAt);
+      }
+      const label = `${target.host}:${target.port}`;
+      const message = `neither the client nor ${label} sent anything within ${verdict.ms} ms of the CONNECT: closed (a TLS or HTTP client speaks first; an SMTP-like server greets first)`;
+      recordFailedTunnel({ ...tunnel, reason: 'neither side spoke' }, { stage: 'client-request', code: 'MITM_ERR_CLIENT_TIMEOUT', message }, this.tunnelOptions, answeredAt);
     });
   }
 
@@ -353,47 +373,62 @@ export class ProxyServer {
   }
 
   /** Reads just enough of the tunnel to tell TLS from HTTP from anything else. */
-  private peek(socket: Socket, head: Buffer, done: (buffered: Buffer, verdict: ReturnType<typeof sniff> | { kind: 'silent' }) => void): void {
+  private peek(socket: Socket, head: Buffer, target: Authority, done: (buffered: Buffer, verdict: Peeked) => void): void {
     let buffered = head;
     let finished = false;
-    const finish = (verdict: ReturnType<typeof sniff> | { kind: 'silent' }): void => {
-      if (finished) return;
+    let probe: UpstreamProbe | null = null;
+    const stop = (): void => {
       finished = true;
-      clearTimeout(silentTimer);
+      clearTimeout(quietTimer);
       clearTimeout(slowTimer);
       socket.off('data', onData);
       socket.off('close', onClose);
+      probe?.cancel();
+    };
+    const finish = (verdict: Peeked): void => {
+      if (finished) return;
+      stop();
       socket.pause();
       done(buffered, verdict);
     };
     const onData = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      clearTimeout(silentTimer);
+      // The client spoke first: whatever the server would have said, it is not a greeting.
+      clearTimeout(quietTimer);
+      probe?.cancel();
+      probe = null;
       check();
     };
-    const onClose = (): void => {
-      finished = true;
-      clearTimeout(silentTimer);
-      clearTimeout(slowTimer);
-    };
+    const onClose = (): void => stop();
     const check = (): void => {
       const verdict = sniff(buffered);
       if (verdict.kind !== 'need-more') finish(verdict);
       else if (buffered.length > MAX_PEEK_BYTES) finish({ kind: 'bad-tls', reason: `no complete ClientHello in the first ${MAX_PEEK_BYTES} bytes` });
     };
-    const silentTimer = setTimeout(() => {
-      if (buffered.length === 0) finish({ kind: 'silent' });
-    }, FIRST_BYTES_TIMEOUT_MS);
-    // A dribbling client gets as long as it would get to send HTTP headers.
+    // A quiet client is slow or waits for a server greeting: the server tells which by speaking first.
+    const quietTimer = setTimeout(() => {
+      if (finished || buffered.length > 0) return;
+      // Reports only while the client is still silent: its first byte cancels the probe.
+      probe = probeUpstream(target.host, target.port, this.options.config.connectTimeout, (outcome) => {
+        probe = null;
+        if (outcome.kind === 'spoke') finish({ kind: 'server-first', probe: outcome.probe });
+        else finish({ kind: 'unreachable', error: outcome.error });
+      });
+    }, PROBE_AFTER_QUIET_MS);
+    // A dribbling client (or one that, like its server, says nothing) gets as long as it would get to send HTTP headers.
     const slowTimer = setTimeout(() => {
       if (finished) return;
       const ms = this.options.config.clientHeadersTimeout;
-      if (buffered[0] === 0x16) finish({ kind: 'bad-tls', reason: `incomplete ClientHello: ${buffered.length} bytes in ${ms} ms` });
+      if (buffered.length === 0) finish({ kind: 'silent', ms });
+      else if (buffered[0] === 0x16) finish({ kind: 'bad-tls', reason: `incomplete ClientHello: ${buffered.length} bytes in ${ms} ms` });
       else finish({ kind: 'other' });
     }, this.options.config.clientHeadersTimeout);
     socket.on('data', onData);
     socket.on('close', onClose);
-    if (buffered.length > 0) check();
+    if (buffered.length > 0) {
+      clearTimeout(quietTimer);
+      check();
+    }
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {

@@ -1,14 +1,16 @@
 /**
  * Raw TCP tunnels: hosts we do not intercept (ignored, passed through, or not speaking TLS or
- * HTTP) get their bytes relayed untouched and a `tunnel` flow that counts them.
+ * HTTP, or whose server speaks first) get their bytes relayed untouched and a `tunnel` flow that
+ * counts them.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { createFlow, roundMs, type CapturedRequest, type Connection } from '../capture/flow.js';
+import { createFlow, roundMs, type CapturedRequest, type Connection, type Flow } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import { nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
-import { UpstreamError } from '../errors.js';
+import { UpstreamError, type ErrorCode, type FailureStage } from '../errors.js';
 import { endWithErrorResponse } from './error-response.js';
+import type { SpokenProbe } from './first-speaker.js';
 
 export interface TunnelRequest {
   socket: Socket;
@@ -21,6 +23,11 @@ export interface TunnelRequest {
   reason: string;
   /** When set, the CONNECT has not been answered yet: answer 200, or the failure (502/504), once the upstream is known. */
   pendingConnectReply: boolean;
+  /**
+   * The upstream is already connected: a probe whose server spoke before the client did
+   * (first-speaker.ts). Its greeting reaches the client first, then the rest in order.
+   */
+  probe?: SpokenProbe;
 }
 
 export interface TunnelOptions {
@@ -30,7 +37,7 @@ export interface TunnelOptions {
 }
 
 /** Why the upstream side of a tunnel failed, named and staged as for forwarded requests. */
-function tunnelFailure(err: NodeJS.ErrnoException, host: string, label: string, connected: boolean): UpstreamError {
+export function tunnelFailure(err: NodeJS.ErrnoException, host: string, label: string, connected: boolean): UpstreamError {
   const why = err.code ?? err.message;
   if (connected) return new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'tunnel', label, `tunnel to ${label} broke: ${why}`, { cause: err });
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
@@ -40,11 +47,9 @@ function tunnelFailure(err: NodeJS.ErrnoException, host: string, label: string, 
   return new UpstreamError('MITM_ERR_UPSTREAM_CONNECT', 'connect', label, `TCP connection to ${label} failed: ${reason}`, { cause: err });
 }
 
-export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
-  const { store } = options;
-  const started = nowMs();
-  const label = `${req.host}:${req.port}`;
+function tunnelFlow(req: TunnelRequest, store: FlowStore, startedAt?: number): Flow {
   const flow = createFlow({
+    ...(startedAt === undefined ? {} : { startedAt }),
     kind: 'tunnel',
     scheme: 'tcp',
     host: req.host,
@@ -54,7 +59,31 @@ export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
   });
   flow.notes.push(req.reason);
   store.add(flow);
-  const upstream = netConnect({ host: bareHost(req.host), port: req.port });
+  return flow;
+}
+
+/**
+ * A tunnel that ended before any byte was relayed (the target was unreachable, or neither side
+ * spoke): recorded with its error, and the client, already told 200, is hung up on.
+ */
+export function recordFailedTunnel(req: TunnelRequest, error: { stage: FailureStage; code: ErrorCode; message: string }, options: TunnelOptions, startedAt: number): void {
+  const waited = nowMs() - startedAt;
+  const flow = tunnelFlow(req, options.store, Date.now() - waited);
+  flow.duration = roundMs(waited);
+  flow.state = 'error';
+  flow.error = { stage: error.stage, code: error.code, message: error.message };
+  options.store.update(flow);
+  if (req.pendingConnectReply && !req.socket.destroyed) endWithErrorResponse(req.socket, error);
+  else req.socket.destroy();
+}
+
+export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
+  const { store } = options;
+  const started = nowMs();
+  const label = `${req.host}:${req.port}`;
+  const flow = tunnelFlow(req, store);
+  const probe = req.probe;
+  const upstream = probe ? probe.socket : netConnect({ host: bareHost(req.host), port: req.port });
   let connected = false;
   const finish = (err: UpstreamError | null): void => {
     if (flow.state !== 'pending') return;
@@ -69,16 +98,18 @@ export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
     if (req.pendingConnectReply && !req.socket.destroyed) endWithErrorResponse(req.socket, err);
     else req.socket.destroy();
   };
-  const connectTimer = setTimeout(() => {
-    failBeforeConnect(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'connect', label, `TCP connection to ${label} timed out after ${options.connectTimeout} ms`));
-    upstream.destroy();
-  }, options.connectTimeout);
+  const connectTimer = probe
+    ? undefined
+    : setTimeout(() => {
+        failBeforeConnect(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'connect', label, `TCP connection to ${label} timed out after ${options.connectTimeout} ms`));
+        upstream.destroy();
+      }, options.connectTimeout);
   upstream.setNoDelay(true);
-  upstream.once('connect', () => {
+  const relay = (connectMs: number): void => {
     clearTimeout(connectTimer);
     connected = true;
     flow.serverIPAddress = upstream.remoteAddress ?? null;
-    flow.timings.connect = roundMs(nowMs() - started);
+    flow.timings.connect = connectMs;
     if (req.pendingConnectReply) req.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (req.buffered.length > 0) {
       flow.request.bodySize += req.buffered.length;
@@ -91,10 +122,19 @@ export function openTunnel(req: TunnelRequest, options: TunnelOptions): void {
       if (flow.response) flow.response.bodySize += chunk.length;
     });
     flow.response = { status: 200, statusText: 'Connection Established', httpVersion: '1.1', headers: [], bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+    if (probe && probe.greeting.length > 0) {
+      // Read by the probe before the client spoke: it goes first, so the byte order is the server's.
+      flow.response.bodySize += probe.greeting.length;
+      req.socket.write(probe.greeting);
+    }
     req.socket.pipe(upstream);
-    upstream.pipe(req.socket);
+    // An upstream that already ended emits no second 'end' for pipe() to pass on.
+    if (probe?.ended) req.socket.end();
+    else upstream.pipe(req.socket);
     req.socket.resume();
-  });
+  };
+  if (probe) relay(probe.connectMs);
+  else upstream.once('connect', () => relay(roundMs(nowMs() - started)));
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(connectTimer);
     const failure = tunnelFailure(err, req.host, label, connected);

@@ -100,9 +100,12 @@ describe('Dockerfile', () => {
   });
   after(() => new Promise<void>((resolve) => healthy.close(() => resolve())));
 
-  test('builds in one node:20-bookworm-slim stage and runs in another as the non-root node user', () => {
-    assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+  test('builds in one node:26-bookworm-slim stage (the current LTS) and runs in another as the non-root node user', () => {
+    assert.match(dockerfile, /^ARG NODE_IMAGE=node:26-bookworm-slim$/m);
     assert.equal([...dockerfile.matchAll(/^FROM \$\{NODE_IMAGE\}/gm)].length, 2);
+    // A native addon without a prebuilt binary for that Node compiles in the build stage, before npm ci.
+    const toolchain = dockerfile.search(/apt-get install -y --no-install-recommends python3 make g\+\+/);
+    assert.ok(toolchain > 0 && toolchain < dockerfile.indexOf('\nRUN npm ci --no-audit') && toolchain < dockerfile.lastIndexOf('FROM ${NODE_IMAGE}'), 'build tools in the build stage only');
     // `npm ci` runs `prepare`, which needs the sources: they are copied before it.
     const copySources = dockerfile.indexOf('\nCOPY . .\n');
     assert.ok(copySources > 0 && copySources < dockerfile.indexOf('\nRUN npm ci --no-audit'), 'sources copied before npm ci');
