@@ -7,7 +7,7 @@
  * With `--snapshots DIR` a V8 heap snapshot of the proxy is written to DIR at start and after each
  * scenario (open them in Chrome DevTools' Memory tab).
  *
- *   node dist/bench/memory.js [seconds] [--node-arg FLAG]... [--flag FLAG]... [--snapshots DIR]
+ *   node dist/bench/memory.js [seconds] [--node-arg FLAG]... [--flag FLAG]... [--snapshots DIR] [--only s1,s3]
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,7 +98,7 @@ async function writeSnapshot(pid: number, dir: string): Promise<void> {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'node-arg': { type: 'string', multiple: true }, flag: { type: 'string', multiple: true }, snapshots: { type: 'string' } },
+    options: { 'node-arg': { type: 'string', multiple: true }, flag: { type: 'string', multiple: true }, snapshots: { type: 'string' }, only: { type: 'string' } },
   });
   const seconds = Number(positionals[0] ?? 8);
   const root = mkdtempSync(join(tmpdir(), 'mitmscope-memory-'));
@@ -142,7 +142,9 @@ async function main(): Promise<void> {
     console.log(`start: RSS ${start?.rssMiB.toFixed(0)} MiB (${mappings(proxy.pid)})`);
     console.log('| scenario | rate | proxy CPU s | RSS after MiB | VmHWM MiB | heap used / total MiB (max total) | external MiB (max) | arrayBuffers MiB (max) | mappings MiB |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    const only = values.only?.split(',');
     for (const [label, spec] of specs) {
+      if (only && !only.includes(label.split(' ')[0]!)) continue;
       const before = proxy.output().length;
       const cpu0 = readProc(proxy.pid);
       const { value } = await runClientProcess<LoadResult | DownloadResult>(spec, seconds * 1000 + 150_000);

@@ -6,9 +6,9 @@
  * shared machine.
  *   native     https.createServer: TLS on the TCP handle
  *   js-stream  net server → TappedStream (observer null) → tls.TLSSocket → http server (mitmscope's path:
- *              batched TLS records go to the corked socket, one writev without copying them)
- *   js-writev  the same with a _writev that joins batched TLS records (Buffer.concat) into one write
- *   js-cork    the same with the socket corked until the end of the tick (one writev per tick)
+ *              the socket corked until the end of the tick, so every record of a tick leaves in one writev)
+ *   js-plain   the same with every TLS record its own socket write
+ *   js-joined  the same with records handed over together joined (Buffer.concat) into one write
  *
  *   node dist/bench/tls-wrap.js [seconds]
  */
@@ -25,36 +25,35 @@ import { killAllNow, readProc, track } from './procs.js';
 import { runClientProcess } from './scenarios.js';
 import { MEDIUM_BYTES, SMALL_BYTES } from './upstream.js';
 
-const VARIANTS = ['native', 'js-stream', 'js-writev', 'js-cork'] as const;
+const VARIANTS = ['native', 'js-stream', 'js-plain', 'js-joined'] as const;
 type Variant = (typeof VARIANTS)[number];
 
-/** TappedStream with a _writev that copies records TLS emits together into one Buffer, then writes it. */
-class BatchedStream extends TappedStream {
+/** TappedStream without batching: every record TLS hands over is its own socket write. */
+class PlainStream extends TappedStream {
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytesOut += chunk.length;
+    if (this.socket.write(chunk)) callback();
+    else this.once('rawDrain', () => callback());
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    let ok = true;
+    for (const { chunk } of chunks) {
+      this.bytesOut += chunk.length;
+      ok = this.socket.write(chunk) && ok;
+    }
+    if (ok) callback();
+    else this.once('rawDrain', () => callback());
+  }
+}
+
+/** TappedStream whose _writev copies the records TLS hands over together into one Buffer, then writes it. */
+class JoinedStream extends PlainStream {
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
     let n = 0;
     for (const c of chunks) n += c.chunk.length;
     this.bytesOut += n;
     if (this.socket.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk), n))) callback();
-    else this.once('rawDrain', () => callback());
-  }
-}
-
-/** TappedStream whose writes are corked until the end of the tick: every TLS record of a tick leaves in one writev. */
-class CorkedStream extends TappedStream {
-  private corked = false;
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.bytesOut += chunk.length;
-    const raw = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      raw.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        raw.uncork();
-      });
-    }
-    if (raw.write(chunk)) callback();
     else this.once('rawDrain', () => callback());
   }
 }
@@ -75,7 +74,7 @@ function serve(variant: Variant): void {
     const context = tls.createSecureContext({ key: pair.keyPem, cert: pair.certPem });
     server = net.createServer((raw) => {
       raw.setNoDelay(true);
-      const stream = variant === 'js-writev' ? new BatchedStream(raw, null) : variant === 'js-cork' ? new CorkedStream(raw, null) : new TappedStream(raw, null);
+      const stream = variant === 'js-plain' ? new PlainStream(raw, null) : variant === 'js-joined' ? new JoinedStream(raw, null) : new TappedStream(raw, null);
       const socket = new tls.TLSSocket(stream as unknown as Socket, { isServer: true, secureContext: context });
       socket.once('secure', () => inner.emit('connection', socket));
       socket.on('error', () => socket.destroy());

@@ -19,6 +19,7 @@ export class TappedStream extends Duplex {
   private observer: ByteObserver | null;
   bytesIn = 0;
   bytesOut = 0;
+  private rawCorked = false;
 
   constructor(raw: Socket, observer: ByteObserver | null, preface?: Buffer) {
     super({ allowHalfOpen: false });
@@ -70,32 +71,39 @@ export class TappedStream extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.bytesOut += chunk.length;
     this.tap('out', chunk);
-    this.send(chunk, callback);
+    this.afterWrite(this.writeInTick(chunk), callback);
   }
 
-  /**
-   * TLS hands over several records at once (a response head and body, a handshake flight):
-   * one socket write for all of them is one syscall and fewer TCP segments instead of one each.
-   */
+  /** Several records handed over at once (a response head and body, a handshake flight). */
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    let n = 0;
-    for (const { chunk } of chunks) {
-      n += chunk.length;
-      this.tap('out', chunk);
-    }
-    this.bytesOut += n;
-    if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback);
-    // Corked, the socket hands all of them to one writev: one syscall, and no copy to join them.
-    const raw = this.raw;
-    raw.cork();
     let ok = true;
-    for (const { chunk } of chunks) ok = raw.write(chunk) && ok;
-    raw.uncork();
+    for (const { chunk } of chunks) {
+      this.bytesOut += chunk.length;
+      this.tap('out', chunk);
+      ok = this.writeInTick(chunk) && ok;
+    }
     this.afterWrite(ok, callback);
   }
 
-  private send(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    this.afterWrite(this.raw.write(chunk), callback);
+  /**
+   * TLS emits a response as several records in separate writes (head, body, the end of a chunked
+   * body), and a busy connection several responses per tick. The socket stays corked until the end
+   * of the tick, so all of them leave in one writev: one syscall and fewer TCP segments instead of
+   * one each, and no copy to join them. Nothing waits longer than the current tick.
+   */
+  private writeInTick(chunk: Buffer): boolean {
+    if (!this.rawCorked) {
+      this.rawCorked = true;
+      this.raw.cork();
+      process.nextTick(uncorkAtTickEnd, this);
+    }
+    return this.raw.write(chunk);
+  }
+
+  /** The end-of-tick half of `writeInTick` (not Writable's own `uncork`, which the TLS layer uses on this stream). */
+  releaseTick(): void {
+    this.rawCorked = false;
+    this.raw.uncork();
   }
 
   private afterWrite(ok: boolean, callback: (error?: Error | null) => void): void {
@@ -124,4 +132,8 @@ export class TappedStream extends Duplex {
     this.raw.setKeepAlive(enable, delay);
     return this;
   }
+}
+
+function uncorkAtTickEnd(stream: TappedStream): void {
+  stream.releaseTick();
 }
