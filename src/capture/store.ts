@@ -20,7 +20,7 @@ import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, typ
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
 import { filterSql, type SqlWhere } from './session/filter-sql.js';
 import { SessionReader } from './session/reader.js';
-import { compareKeys, sortIndexSql, sortKey, windowSql, type SortColumn, type SortOrder } from './session/window-sql.js';
+import { compareKeys, sortKey, windowSql, SORT_INDEXES_SQL, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
 
@@ -217,6 +217,7 @@ export class FlowStore {
       this.segments = new Segments(options.segmentIo ?? memorySegmentIo(), new Map(), segmentBytes);
       this.reader = null;
     }
+    this.db.ensureIndexes(SORT_INDEXES_SQL);
     this.db.markInterrupted(INTERRUPTED);
     this.checkBodies();
     this.nextSeq = this.db.maxSeq() + 1;
@@ -445,7 +446,6 @@ export class FlowStore {
    * write batch) are missing until the next fetch; the live feed shows them meanwhile.
    */
   async sortedPage(q: SortedQuery): Promise<Page> {
-    if (q.sort !== null) this.db.createIndex(sortIndexSql(q.sort));
     const keyed = (seq: number, s: FlowSummary): Keyed => ({ seq, s, key: sortKey(s, seq, q.sort) });
     const unwritten = new Map<string, Keyed>();
     for (const e of this.unwritten()) unwritten.set(e.flow.id, keyed(e.seq, summarize(e.flow)));

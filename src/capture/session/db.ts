@@ -224,9 +224,14 @@ export class SessionDb {
     return this.db.prepare(sql).all(...params) as SummaryRow[];
   }
 
-  /** Runs a `CREATE INDEX IF NOT EXISTS`: the first sort by a column pays for its index, once per session. */
-  createIndex(sql: string): void {
-    this.db.exec(sql);
+  /**
+   * Runs `CREATE INDEX IF NOT EXISTS` statements in one transaction: a no-op on a session that has
+   * them, a one-off build (at open, before capture starts) on one written without them.
+   */
+  ensureIndexes(sqls: readonly string[]): void {
+    this.transaction(() => {
+      for (const sql of sqls) this.db.exec(sql);
+    });
   }
 
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */
