@@ -23,6 +23,7 @@ import { SessionReader } from './session/reader.js';
 import { compareKeys, sortKey, windowSql, SORT_INDEXES_SQL, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
+import { READ_AHEAD, searchMatcher, type SearchCandidate, type SearchResult } from './search.js';
 
 const debug = debuglog('mitmscope:store');
 
@@ -177,6 +178,8 @@ export class FlowStore {
   private readonly segments: Segments;
   /** Full-scan queries off the event loop (sessions on disk; a memory store runs them inline). */
   private readonly reader: SessionReader | null;
+  /** Body searches on a thread of their own, so a long one never holds up list windows. */
+  private readonly searcher: SessionReader | null;
   private readonly emitter = new EventEmitter();
   /** Flows in flight or not yet written, by id. */
   private readonly live = new Map<string, Entry>();
@@ -212,10 +215,12 @@ export class FlowStore {
       const bodies = join(this.dir, SEGMENT_DIR);
       this.segments = new Segments(options.segmentIo ?? fileSegmentIo(bodies), existingSegments(bodies), segmentBytes);
       this.reader = new SessionReader(join(this.dir, DB_FILE));
+      this.searcher = new SessionReader(join(this.dir, DB_FILE));
     } else {
       this.db = new SessionDb(':memory:');
       this.segments = new Segments(options.segmentIo ?? memorySegmentIo(), new Map(), segmentBytes);
       this.reader = null;
+      this.searcher = null;
     }
     this.db.ensureIndexes(SORT_INDEXES_SQL);
     this.db.markInterrupted(INTERRUPTED);
@@ -365,22 +370,62 @@ export class FlowStore {
    * bodies (search): `readStored` then needs no lookup per body.
    */
   *iterateBodies(batch = 200): Generator<StoredFlow> {
+    const fromMemory = (e: Entry): StoredFlow => ({ flow: e.flow, request: e.request, response: e.response });
+    // Flows without a row yet (a young pending flow waits for its first write) come in their place in arrival order.
+    const unwritten = [...this.live.values()].filter((e) => !e.written).sort((a, b) => a.seq - b.seq);
+    let u = 0;
     let after = 0;
     for (;;) {
       const rows = this.db.rowsAfter(after, batch);
       for (const row of rows) {
+        while (u < unwritten.length && unwritten[u]!.seq < row.seq) yield fromMemory(unwritten[u++]!);
+        // Written since the list was taken: this row is its turn.
+        if (u < unwritten.length && unwritten[u]!.seq === row.seq) u += 1;
         const e = this.live.get(row.id);
-        yield e ? { flow: e.flow, request: e.request, response: e.response } : { flow: this.rowToFlow(row), request: unpackExtents(row.request_body), response: unpackExtents(row.response_body) };
+        yield e ? fromMemory(e) : { flow: this.rowToFlow(row), request: unpackExtents(row.request_body), response: unpackExtents(row.response_body) };
       }
       if (rows.length < batch) break;
       after = rows[rows.length - 1]!.seq;
     }
+    while (u < unwritten.length) yield fromMemory(unwritten[u++]!);
     // Flows added since their batch was read are not written yet; they are in memory.
-    for (const e of [...this.live.values()].filter((x) => x.seq > after && !this.db.flowBySeq(x.seq))) yield { flow: e.flow, request: e.request, response: e.response };
+    const last = Math.max(after, unwritten.at(-1)?.seq ?? 0);
+    const added = [...this.live.values()].filter((x) => x.seq > last && !this.db.flowBySeq(x.seq)).sort((a, b) => a.seq - b.seq);
+    for (const e of added) yield fromMemory(e);
+  }
+
+  /**
+   * A body search (`capture/search.ts`) over a session on disk: the written rows are scanned by
+   * the search thread, which reads bodies from the segment files itself; the flows held in memory
+   * (in flight, or changed since the last write) are tested here, and the two merged in arrival
+   * order — the same flows `iterateBodies` would give, memory winning. Null for a memory store.
+   */
+  async searchSession(parsed: ParsedFilter, maxScan: number, maxIds: number): Promise<Omit<SearchResult, 'elapsedMs'> | null> {
+    if (!this.searcher) return null;
+    const live = [...this.live.values()].sort((a, b) => a.seq - b.seq);
+    const scan = await this.searcher.search({ parsed, maxScan, maxIds: maxIds + live.length, skip: live.map((e) => e.seq) });
+    // The thread counted memory's flows in their place; they are tested here, from memory.
+    const reached = new Set(scan.skipped);
+    const mine = live.filter((e) => reached.has(e.seq));
+    const matcher = searchMatcher(parsed);
+    const found: { seq: number; id: string }[] = [];
+    for (let i = 0; i < mine.length; i += READ_AHEAD) {
+      const batch = mine.slice(i, i + READ_AHEAD).filter((e) => matcher.summary(summarize(e.flow)));
+      const candidates = batch.map((e): SearchCandidate => ({ request: e.flow.request, response: e.flow.response, read: (part, limit) => this.readStored(e, part, limit) }));
+      (await matcher.test(candidates)).forEach((ok, j) => {
+        if (ok) found.push({ seq: batch[j]!.seq, id: batch[j]!.flow.id });
+      });
+    }
+    const ids = scan.matches
+      .concat(found)
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, maxIds)
+      .map((m) => m.id);
+    return { ids, matched: scan.matched + found.length, scanned: scan.scanned, complete: scan.complete };
   }
 
   /** At most `limit` bytes of a body from `iterateBodies`. */
-  readStored(stored: StoredFlow, part: BodyPart, limit = Infinity): Promise<Buffer> {
+  readStored(stored: Pick<StoredFlow, BodyPart>, part: BodyPart, limit = Infinity): Promise<Buffer> {
     const extents = stored[part];
     return extents.length === 0 ? Promise.resolve(EMPTY) : this.segments.read(extents, limit);
   }
@@ -654,6 +699,7 @@ export class FlowStore {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.deferTimer) clearTimeout(this.deferTimer);
     await this.reader?.close();
+    await this.searcher?.close();
     await this.segments.close();
     this.db.close();
   }
