@@ -23,6 +23,7 @@ import { SessionReader } from './session/reader.js';
 import { compareKeys, sortKey, windowSql, SORT_INDEXES_SQL, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
+import { keylogLines } from '../tls/keylog.js';
 import { READ_AHEAD, searchMatcher, type SearchCandidate, type SearchResult } from './search.js';
 
 const debug = debuglog('mitmscope:store');
@@ -628,6 +629,20 @@ export class FlowStore {
     this.markDirty(entry);
   }
 
+  /**
+   * NSS key log lines of a flow's connections, client leg first (Wireshark decrypts a capture of
+   * either leg with them): from the live handshake while it is in memory, else from the session.
+   */
+  keylog(flow: Flow): string[] {
+    const lines: string[] = [];
+    for (const c of [flow.clientConnection, flow.serverConnection]) {
+      if (!c) continue;
+      const live = keylogLines(c.tls);
+      lines.push(...(live.length > 0 ? live : this.db.keylogOf(c.id)));
+    }
+    return lines;
+  }
+
   /** A captured body read from the session, at most `limit` bytes. */
   async readBody(id: string, part: BodyPart, limit = Infinity): Promise<Buffer> {
     const extents = this.extentsOf(id, part);
@@ -841,6 +856,8 @@ export class FlowStore {
       const mark = connectionMark(c);
       if (this.connectionMarks.get(c) === mark) continue;
       this.db.putConnection(c, e.seq);
+      const lines = keylogLines(c.tls);
+      if (lines.length > 0) this.db.putKeylog(c.id, lines);
       this.connectionMarks.set(c, mark);
     }
     // Bytes a failed flush lost are dropped; bytes still queued are written with the next batch.
@@ -1003,12 +1020,12 @@ function pushExtent(list: Extent[], e: Extent): boolean {
   return false;
 }
 
-/** Changes when a connection gains handshake events, certificates, HTTP/2 frames or closes. */
+/** Changes when a connection gains key log lines, handshake events, certificates, HTTP/2 frames or closes. */
 function connectionMark(c: Connection): string {
   const t = c.tls;
   const h2 = c.http2;
   const frames = h2 ? `|${h2.events.length}|${h2.dropped}|${h2.streams}|${Object.values(h2.windowUpdates).reduce((n, w) => n + w.frames, 0)}` : '';
-  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
+  return `${c.closedAt ?? ''}|${keylogLines(t).length}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
 }
 
 /** Errors of the disk or the file system, as opposed to a value the database refuses. */

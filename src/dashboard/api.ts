@@ -10,7 +10,6 @@ import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
 import { isDeepKey, parseFilter } from '../filter/parse.js';
-import { keylogLines } from '../tls/keylog.js';
 import { searchFlows } from '../capture/search.js';
 import { compileFilter } from '../filter/match.js';
 import type { RedactOptions } from '../har/redact.js';
@@ -189,7 +188,7 @@ export function createApiRouter(ctx: ApiContext): Router {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
     // NSS key log format: Wireshark's tls.keylog_file decrypts a capture of either leg with it.
-    const lines = [...keylogLines(flow.clientConnection?.tls), ...keylogLines(flow.serverConnection?.tls)];
+    const lines = store.keylog(flow);
     if (lines.length === 0) return sendError(res, 'MITM_ERR_NOT_FOUND', "no key log lines were kept for this flow's connections");
     res.set('Content-Type', 'text/plain; charset=utf-8');
     res.set('Content-Disposition', `attachment; filename="mitmscope-${flow.id}.keys"`);
