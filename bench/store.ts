@@ -5,9 +5,12 @@
  *      the event-loop time each costs per MiB, which is what the proxy cannot spend on traffic.
  *   2. A session of 1,000,000 small flows: RSS after writing them, the first list page, a filter
  *      over all of them, and a HAR export of 100,000 flows (RSS before and after).
+ *   3. The sort indexes: event-loop time per written flow and session size with them (kept from
+ *      the start, as the store does) and without them, rounds alternating; then what building one
+ *      afterwards costs the writer connection, and a sorted window read through the reader thread.
  * Figures are printed, never asserted.
  *
- *   node dist/bench/store.js [--flows 1000000] [--export 100000]
+ *   node dist/bench/store.js [--flows 1000000] [--export 100000] [--sort-flows 200000] [--only sort]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,9 +26,10 @@ import { FlowStore, storeFilter } from '../src/capture/store.js';
 import { parseFilter } from '../src/filter/parse.js';
 
 const MIB = 1024 * 1024;
-const { values } = parseArgs({ options: { flows: { type: 'string' }, export: { type: 'string' } } });
+const { values } = parseArgs({ options: { flows: { type: 'string' }, export: { type: 'string' }, 'sort-flows': { type: 'string' }, only: { type: 'string' } } });
 const FLOWS = Number(values.flows ?? 1_000_000);
 const EXPORT = Number(values.export ?? 100_000);
+const SORT_FLOWS = Number(values['sort-flows'] ?? 200_000);
 /** Flows added between waits for the store's writes (as traffic would arrive). */
 const BATCH = 2000;
 
@@ -88,9 +92,83 @@ async function bodiesBench(dir: string, mib: number): Promise<{ segmentsMs: numb
   return { segmentsMs, blobsMs, segmentsWallMs, blobsWallMs };
 }
 
+interface SortRound {
+  indexes: boolean;
+  /** Event-loop microseconds per flow written (adding, summarizing, the batched writes). */
+  busyPer1000: number;
+  /** Process CPU microseconds per flow written: less sensitive than the above to other load on the machine. */
+  cpuPerFlow: number;
+  wallMs: number;
+  sessionMiB: number;
+}
+
+/** Writes `flows` flows into a new session with or without the sort indexes. */
+async function sortRound(dir: string, flows: number, indexes: boolean): Promise<{ round: SortRound; store: FlowStore; path: string }> {
+  const path = join(dir, `sort-${indexes ? 'with' : 'without'}-${Math.random().toString(36).slice(2)}`);
+  const store = new FlowStore({ session: path });
+  if (!indexes) {
+    // The store keeps them from the start; a second connection drops them (SQLite re-prepares the store's statements).
+    const raw = new Database(join(path, 'session.db'));
+    for (const { name } of raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'flows_by_%'").all() as { name: string }[]) raw.exec(`DROP INDEX ${name}`);
+    raw.close();
+  }
+  globalThis.gc?.();
+  const elu = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < flows; i++) {
+    store.add(smallFlow(i));
+    if (i % BATCH === BATCH - 1) await store.flushed();
+  }
+  await store.flushed();
+  const busy = performance.eventLoopUtilization(elu).active;
+  const used = process.cpuUsage(cpu);
+  return { round: { indexes, busyPer1000: (busy / flows) * 1000, cpuPerFlow: (used.user + used.system) / flows, wallMs: ms(t0), sessionMiB: store.bytes / MIB }, store, path };
+}
+
+async function sortIndexBench(dir: string, flows: number): Promise<void> {
+  console.log(`\n## Sort indexes over ${flows.toLocaleString('en')} small flows (rounds alternate)`);
+  const rounds: SortRound[] = [];
+  for (const indexes of [true, false, false, true, true, false]) {
+    const { round, store, path } = await sortRound(dir, flows, indexes);
+    rounds.push(round);
+    console.log(
+      `${indexes ? 'with indexes   ' : 'without indexes'}: ${round.busyPer1000.toFixed(1)} µs of event loop and ${round.cpuPerFlow.toFixed(1)} µs of CPU per flow written, wall ${(round.wallMs / 1000).toFixed(1)} s, session ${round.sessionMiB.toFixed(0)} MiB`,
+    );
+    if (!indexes && rounds.length === 2) {
+      // What the first sort used to cost: one index built on the writer connection, the event loop held throughout.
+      const raw = new Database(join(path, 'session.db'));
+      const t0 = performance.now();
+      raw.exec('CREATE INDEX flows_by_host ON flows(host, seq)');
+      console.log(`  building one index (host) afterwards on the writer: ${ms(t0).toFixed(0)} ms with the event loop blocked`);
+      raw.close();
+    }
+    if (indexes && rounds.length === 1) {
+      for (const sort of ['host', 'status', 'duration', 'time'] as const) {
+        const elu = performance.eventLoopUtilization();
+        const t0 = performance.now();
+        const page = await store.sortedPage({ filter: null, sort, order: 'desc', limit: 400, offset: null });
+        console.log(`  first sorted window by ${sort} (400 flows, reader thread): ${ms(t0).toFixed(0)} ms, event loop busy ${performance.eventLoopUtilization(elu).active.toFixed(1)} ms (${page.flows.length} flows)`);
+      }
+      const t0 = performance.now();
+      const jump = await store.sortedPage({ filter: null, sort: 'host', order: 'asc', limit: 400, offset: Math.floor(flows / 2) });
+      console.log(`  a jump to the middle sorted by host: ${ms(t0).toFixed(0)} ms (${jump.flows.length} flows)`);
+    }
+    await store.close();
+    rmSync(path, { recursive: true, force: true });
+  }
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const withIdx = rounds.filter((r) => r.indexes);
+  const without = rounds.filter((r) => !r.indexes);
+  console.log(
+    `mean: with ${mean(withIdx.map((r) => r.busyPer1000)).toFixed(1)} µs event loop, ${mean(withIdx.map((r) => r.cpuPerFlow)).toFixed(1)} µs CPU per flow, ${mean(withIdx.map((r) => r.sessionMiB)).toFixed(0)} MiB; without ${mean(without.map((r) => r.busyPer1000)).toFixed(1)} µs event loop, ${mean(without.map((r) => r.cpuPerFlow)).toFixed(1)} µs CPU per flow, ${mean(without.map((r) => r.sessionMiB)).toFixed(0)} MiB`,
+  );
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mitmscope-bench-store-'));
   try {
+    if (values.only === 'sort') return await sortIndexBench(dir, SORT_FLOWS);
     const bodies = await bodiesBench(dir, 256);
     console.log('## Bodies: SQLite blobs vs segment files (256 MiB in 64 KiB runs)');
     console.log(`segment files: ${(bodies.segmentsMs / 256).toFixed(2)} ms of event loop per MiB (wall ${(bodies.segmentsWallMs / 1000).toFixed(2)} s)`);
@@ -153,6 +231,7 @@ async function main(): Promise<void> {
     console.log(`${(ms(t0) / 1000).toFixed(1)} s; RSS ${exportBefore.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB during (delta ${(peak - exportBefore).toFixed(0)} MiB)`);
     await exportStore.close();
     await store.close();
+    await sortIndexBench(dir, SORT_FLOWS);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

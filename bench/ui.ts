@@ -132,7 +132,7 @@ export interface UiBenchResult {
   jumpMaxMs: number;
   /** The last key of each filter → its matched count and rows shown (each includes the debounce). */
   filterMs: { expression: string; ms: number; matched: string }[];
-  /** A header click → the sorted rows shown (the first sort by a column builds its index). */
+  /** A header click → the sorted rows shown. */
   sortMs: { what: string; ms: number }[];
   phases: { phase: string; longestTaskMs: number; tasks: number }[];
   longestTaskMs: number;
@@ -224,7 +224,7 @@ export async function benchUi(flowCount = BENCH_FLOWS): Promise<UiBenchResult> {
     await waitInPage(page, ROWS_LOADED);
     await phase('filter');
 
-    // Sort by status (the first sort by a column builds its index), descending, then back.
+    // Sort by status (the session keeps its sort indexes from the first row), descending, then back.
     const sortMs: UiBenchResult['sortMs'] = [];
     for (const what of ['status ascending', 'status descending', 'arrival order']) {
       const firstPath = await page.evaluate<string>(`document.querySelector('.rows .row[aria-rowindex="2"] .c-path')?.textContent ?? ''`);

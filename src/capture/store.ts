@@ -20,9 +20,11 @@ import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, typ
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
 import { filterSql, type SqlWhere } from './session/filter-sql.js';
 import { SessionReader } from './session/reader.js';
-import { compareKeys, sortIndexSql, sortKey, windowSql, type SortColumn, type SortOrder } from './session/window-sql.js';
+import { compareKeys, sortKey, windowSql, SORT_INDEXES_SQL, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
+import { keylogLines } from '../tls/keylog.js';
+import { READ_AHEAD, searchMatcher, type SearchCandidate, type SearchResult } from './search.js';
 
 const debug = debuglog('mitmscope:store');
 
@@ -177,6 +179,8 @@ export class FlowStore {
   private readonly segments: Segments;
   /** Full-scan queries off the event loop (sessions on disk; a memory store runs them inline). */
   private readonly reader: SessionReader | null;
+  /** Body searches on a thread of their own, so a long one never holds up list windows. */
+  private readonly searcher: SessionReader | null;
   private readonly emitter = new EventEmitter();
   /** Flows in flight or not yet written, by id. */
   private readonly live = new Map<string, Entry>();
@@ -212,11 +216,14 @@ export class FlowStore {
       const bodies = join(this.dir, SEGMENT_DIR);
       this.segments = new Segments(options.segmentIo ?? fileSegmentIo(bodies), existingSegments(bodies), segmentBytes);
       this.reader = new SessionReader(join(this.dir, DB_FILE));
+      this.searcher = new SessionReader(join(this.dir, DB_FILE));
     } else {
       this.db = new SessionDb(':memory:');
       this.segments = new Segments(options.segmentIo ?? memorySegmentIo(), new Map(), segmentBytes);
       this.reader = null;
+      this.searcher = null;
     }
+    this.db.ensureIndexes(SORT_INDEXES_SQL);
     this.db.markInterrupted(INTERRUPTED);
     this.checkBodies();
     this.nextSeq = this.db.maxSeq() + 1;
@@ -364,22 +371,62 @@ export class FlowStore {
    * bodies (search): `readStored` then needs no lookup per body.
    */
   *iterateBodies(batch = 200): Generator<StoredFlow> {
+    const fromMemory = (e: Entry): StoredFlow => ({ flow: e.flow, request: e.request, response: e.response });
+    // Flows without a row yet (a young pending flow waits for its first write) come in their place in arrival order.
+    const unwritten = [...this.live.values()].filter((e) => !e.written).sort((a, b) => a.seq - b.seq);
+    let u = 0;
     let after = 0;
     for (;;) {
       const rows = this.db.rowsAfter(after, batch);
       for (const row of rows) {
+        while (u < unwritten.length && unwritten[u]!.seq < row.seq) yield fromMemory(unwritten[u++]!);
+        // Written since the list was taken: this row is its turn.
+        if (u < unwritten.length && unwritten[u]!.seq === row.seq) u += 1;
         const e = this.live.get(row.id);
-        yield e ? { flow: e.flow, request: e.request, response: e.response } : { flow: this.rowToFlow(row), request: unpackExtents(row.request_body), response: unpackExtents(row.response_body) };
+        yield e ? fromMemory(e) : { flow: this.rowToFlow(row), request: unpackExtents(row.request_body), response: unpackExtents(row.response_body) };
       }
       if (rows.length < batch) break;
       after = rows[rows.length - 1]!.seq;
     }
+    while (u < unwritten.length) yield fromMemory(unwritten[u++]!);
     // Flows added since their batch was read are not written yet; they are in memory.
-    for (const e of [...this.live.values()].filter((x) => x.seq > after && !this.db.flowBySeq(x.seq))) yield { flow: e.flow, request: e.request, response: e.response };
+    const last = Math.max(after, unwritten.at(-1)?.seq ?? 0);
+    const added = [...this.live.values()].filter((x) => x.seq > last && !this.db.flowBySeq(x.seq)).sort((a, b) => a.seq - b.seq);
+    for (const e of added) yield fromMemory(e);
+  }
+
+  /**
+   * A body search (`capture/search.ts`) over a session on disk: the written rows are scanned by
+   * the search thread, which reads bodies from the segment files itself; the flows held in memory
+   * (in flight, or changed since the last write) are tested here, and the two merged in arrival
+   * order — the same flows `iterateBodies` would give, memory winning. Null for a memory store.
+   */
+  async searchSession(parsed: ParsedFilter, maxScan: number, maxIds: number): Promise<Omit<SearchResult, 'elapsedMs'> | null> {
+    if (!this.searcher) return null;
+    const live = [...this.live.values()].sort((a, b) => a.seq - b.seq);
+    const scan = await this.searcher.search({ parsed, maxScan, maxIds: maxIds + live.length, skip: live.map((e) => e.seq) });
+    // The thread counted memory's flows in their place; they are tested here, from memory.
+    const reached = new Set(scan.skipped);
+    const mine = live.filter((e) => reached.has(e.seq));
+    const matcher = searchMatcher(parsed);
+    const found: { seq: number; id: string }[] = [];
+    for (let i = 0; i < mine.length; i += READ_AHEAD) {
+      const batch = mine.slice(i, i + READ_AHEAD).filter((e) => matcher.summary(summarize(e.flow)));
+      const candidates = batch.map((e): SearchCandidate => ({ request: e.flow.request, response: e.flow.response, read: (part, limit) => this.readStored(e, part, limit) }));
+      (await matcher.test(candidates)).forEach((ok, j) => {
+        if (ok) found.push({ seq: batch[j]!.seq, id: batch[j]!.flow.id });
+      });
+    }
+    const ids = scan.matches
+      .concat(found)
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, maxIds)
+      .map((m) => m.id);
+    return { ids, matched: scan.matched + found.length, scanned: scan.scanned, complete: scan.complete };
   }
 
   /** At most `limit` bytes of a body from `iterateBodies`. */
-  readStored(stored: StoredFlow, part: BodyPart, limit = Infinity): Promise<Buffer> {
+  readStored(stored: Pick<StoredFlow, BodyPart>, part: BodyPart, limit = Infinity): Promise<Buffer> {
     const extents = stored[part];
     return extents.length === 0 ? Promise.resolve(EMPTY) : this.segments.read(extents, limit);
   }
@@ -445,7 +492,6 @@ export class FlowStore {
    * write batch) are missing until the next fetch; the live feed shows them meanwhile.
    */
   async sortedPage(q: SortedQuery): Promise<Page> {
-    if (q.sort !== null) this.db.createIndex(sortIndexSql(q.sort));
     const keyed = (seq: number, s: FlowSummary): Keyed => ({ seq, s, key: sortKey(s, seq, q.sort) });
     const unwritten = new Map<string, Keyed>();
     for (const e of this.unwritten()) unwritten.set(e.flow.id, keyed(e.seq, summarize(e.flow)));
@@ -583,6 +629,20 @@ export class FlowStore {
     this.markDirty(entry);
   }
 
+  /**
+   * NSS key log lines of a flow's connections, client leg first (Wireshark decrypts a capture of
+   * either leg with them): from the live handshake while it is in memory, else from the session.
+   */
+  keylog(flow: Flow): string[] {
+    const lines: string[] = [];
+    for (const c of [flow.clientConnection, flow.serverConnection]) {
+      if (!c) continue;
+      const live = keylogLines(c.tls);
+      lines.push(...(live.length > 0 ? live : this.db.keylogOf(c.id)));
+    }
+    return lines;
+  }
+
   /** A captured body read from the session, at most `limit` bytes. */
   async readBody(id: string, part: BodyPart, limit = Infinity): Promise<Buffer> {
     const extents = this.extentsOf(id, part);
@@ -654,6 +714,7 @@ export class FlowStore {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.deferTimer) clearTimeout(this.deferTimer);
     await this.reader?.close();
+    await this.searcher?.close();
     await this.segments.close();
     this.db.close();
   }
@@ -795,6 +856,8 @@ export class FlowStore {
       const mark = connectionMark(c);
       if (this.connectionMarks.get(c) === mark) continue;
       this.db.putConnection(c, e.seq);
+      const lines = keylogLines(c.tls);
+      if (lines.length > 0) this.db.putKeylog(c.id, lines);
       this.connectionMarks.set(c, mark);
     }
     // Bytes a failed flush lost are dropped; bytes still queued are written with the next batch.
@@ -957,12 +1020,12 @@ function pushExtent(list: Extent[], e: Extent): boolean {
   return false;
 }
 
-/** Changes when a connection gains handshake events, certificates, HTTP/2 frames or closes. */
+/** Changes when a connection gains key log lines, handshake events, certificates, HTTP/2 frames or closes. */
 function connectionMark(c: Connection): string {
   const t = c.tls;
   const h2 = c.http2;
   const frames = h2 ? `|${h2.events.length}|${h2.dropped}|${h2.streams}|${Object.values(h2.windowUpdates).reduce((n, w) => n + w.frames, 0)}` : '';
-  return `${c.closedAt ?? ''}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
+  return `${c.closedAt ?? ''}|${keylogLines(t).length}|${t ? `${t.events.length}|${t.certificates.length}|${t.version}|${t.alpn}|${t.error}|${t.fallback}` : ''}${frames}`;
 }
 
 /** Errors of the disk or the file system, as opposed to a value the database refuses. */

@@ -4,13 +4,13 @@
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { flowToJson, type Flow } from '../capture/flow.js';
-import { storeFilter, type CaptureStatus, type FlowStore } from '../capture/store.js';
+import { storeFilter, type CaptureStatus, type FlowStore, type StoreFilter } from '../capture/store.js';
+import { filterSql } from '../capture/session/filter-sql.js';
 import { isMitmError, statusFor, type ErrorCode } from '../errors.js';
 import { ERROR_HEADER } from '../proxy/error-response.js';
 import { harToFlows } from '../har/import.js';
 import { exportHar } from '../har/export.js';
-import { isDeepKey, parseFilter } from '../filter/parse.js';
-import { keylogLines } from '../tls/keylog.js';
+import { isDeepKey, parseFilter, type ParsedFilter } from '../filter/parse.js';
 import { searchFlows } from '../capture/search.js';
 import { compileFilter } from '../filter/match.js';
 import type { RedactOptions } from '../har/redact.js';
@@ -95,6 +95,15 @@ function refuseDeclaredOversize(limit: number): RequestHandler {
   };
 }
 
+/** The flows a search found, of those the rest of the filter accepts: as a predicate and as SQL. */
+function foundFilter(parsed: ParsedFilter, ids: readonly string[]): StoreFilter {
+  const found = new Set(ids);
+  const rest = compileFilter(parsed);
+  const summary = filterSql(parsed);
+  const sql = `id IN (SELECT value FROM json_each(?))${summary ? ` AND (${summary.sql})` : ''}`;
+  return { test: (f) => found.has(f.id) && rest.test(f), where: { sql, params: [JSON.stringify(ids), ...(summary?.params ?? [])] } };
+}
+
 export function createApiRouter(ctx: ApiContext): Router {
   const { store } = ctx;
   const api = express.Router();
@@ -110,7 +119,8 @@ export function createApiRouter(ctx: ApiContext): Router {
    * number of flows, `X-Matched-Count` those the filter matches, `X-More` whether the window could
    * go on. `sort=COLUMN&order=asc|desc` orders the list by a column (ties in arrival order) and
    * `offset=N` starts the window at a position in it (a jump in a long list); both read what the
-   * session has written. `since=N` (an index in arrival order) is kept for older clients.
+   * session has written. Body and header terms search the session first (as `/api/search`, within
+   * its bounds) and combine with all of these. `since=N` (an index in arrival order) is kept for older clients.
    */
   api.get('/flows', async (req, res) => {
     const limit = intParam(req, 'limit');
@@ -126,15 +136,10 @@ export function createApiRouter(ctx: ApiContext): Router {
     if (parsed && parsed.errors.length > 0) return sendError(res, 'MITM_ERR_API_BAD_INPUT', `filter: ${parsed.errors.join('; ')}`);
     const deep = parsed?.terms.some((t) => isDeepKey(t.key)) ?? false;
     // Body and header terms need the flows' bodies: the session is searched first (bounded, as
-    // /api/search), then the window is cut from the flows it found.
+    // /api/search), then the window is cut from the flows it found — in SQL, so it sorts, jumps
+    // and counts like any filtered window (on the reader thread for a session on disk).
     let filter = parsed ? storeFilter(parsed) : null;
-    if (deep && parsed) {
-      if (req.query['sort'] !== undefined || req.query['offset'] !== undefined)
-        return sendError(res, 'MITM_ERR_API_BAD_INPUT', 'filter: body and header terms cannot be combined with sort or offset');
-      const found = new Set((await searchFlows(store, parsed)).ids);
-      const rest = compileFilter(parsed);
-      filter = { test: (f) => found.has(f.id) && rest.test(f), where: null };
-    }
+    if (deep && parsed) filter = foundFilter(parsed, (await searchFlows(store, parsed)).ids);
     const size = Math.min(MAX_PAGE_FLOWS, limit ?? DEFAULT_PAGE_FLOWS);
     for (const anchor of [before, after]) {
       if (anchor !== undefined && !store.get(anchor)) return sendError(res, 'MITM_ERR_NOT_FOUND', `no flow with id ${JSON.stringify(anchor)}`);
@@ -189,7 +194,7 @@ export function createApiRouter(ctx: ApiContext): Router {
     const flow = flowOr404(store, req, res);
     if (!flow) return;
     // NSS key log format: Wireshark's tls.keylog_file decrypts a capture of either leg with it.
-    const lines = [...keylogLines(flow.clientConnection?.tls), ...keylogLines(flow.serverConnection?.tls)];
+    const lines = store.keylog(flow);
     if (lines.length === 0) return sendError(res, 'MITM_ERR_NOT_FOUND', "no key log lines were kept for this flow's connections");
     res.set('Content-Type', 'text/plain; charset=utf-8');
     res.set('Content-Disposition', `attachment; filename="mitmscope-${flow.id}.keys"`);

@@ -95,7 +95,7 @@ test('GET /api/search answers matches and counts; the list answers body terms by
   const list = await request(h.port, { path: `/api/flows?filter=${encodeURIComponent('res.body:banana status:200')}` });
   assert.equal(list.status, 200);
   assert.deepEqual((list.json() as { id: string }[]).map((f) => f.id), [hit.id]);
-  for (const path of ['/api/search', `/api/search?filter=${encodeURIComponent('body:/(/')}`, '/api/search?filter=body:x&maxScan=-1', '/api/flows?filter=body:x&sort=status']) {
+  for (const path of ['/api/search', `/api/search?filter=${encodeURIComponent('body:/(/')}`, '/api/search?filter=body:x&maxScan=-1', '/api/flows?filter=body:x&sort=url']) {
     const bad = await request(h.port, { path });
     assert.equal(bad.status, 400, path);
     assert.equal((bad.json() as { code: string }).code, 'MITM_ERR_API_BAD_INPUT');

@@ -159,6 +159,48 @@ describe('sessions through the real proxy', () => {
     await check({ base: new URL(second.lines['dashboard']!).origin, token: 'test-token' });
   });
 
+  test('the key log of each flow is the same after kill -9 and a restart as before', async (t) => {
+    const session = join(files.path, 'keylog-session');
+    const args = ['--port', '0', '--ui-port', '0', '--token', 'test-token', '--ca-dir', join(files.path, 'ca'), '--upstream-ca', caFile, '--session', session];
+    const first = await startCli(args);
+    t.after(() => stopChild(first.child));
+    const dash: Dashboard = { base: new URL(first.lines['dashboard']!).origin, token: 'test-token' };
+    const target = `https://localhost:${origin.port}`;
+    // One connection per request: each flow has handshakes (and key log lines) of its own.
+    for (const path of ['/small/k1', '/small/k2', '/small/k3']) {
+      const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${first.port}`, requestTls: { ca: readFileSync(join(files.path, 'ca', 'ca.pem')) } });
+      const r = await request(`${target}${path}`, { dispatcher });
+      assert.equal(await r.body.text(), `small ${path}`);
+      await dispatcher.close();
+    }
+    await saved(dash);
+    const keylog = async (d: Dashboard, id: string): Promise<{ status: number; text: string }> => {
+      const r = await request(`${d.base}/api/flows/${id}/keylog`, { headers: { authorization: `Bearer ${d.token}` } });
+      return { status: r.statusCode, text: await r.body.text() };
+    };
+    const flows = (await allFlows(dash)).filter((f) => f.url.startsWith(`${target}/small/k`));
+    assert.equal(flows.length, 3);
+    const before = new Map<string, string>();
+    for (const f of flows) {
+      const k = await keylog(dash, f.id);
+      assert.equal(k.status, 200, k.text);
+      const lines = k.text.trim().split('\n');
+      // Both legs (the client's handshake with the proxy, the proxy's with the origin), in NSS format.
+      assert.ok(lines.length >= 2, k.text);
+      for (const line of lines) assert.match(line, /^[A-Z0-9_]+ [0-9a-f]{64} [0-9a-f]+$/);
+      assert.equal(new Set(lines.map((l) => l.split(' ')[1])).size >= 2, true, 'two client randoms: one per leg');
+      before.set(f.id, k.text);
+    }
+    assert.equal(new Set(before.values()).size, 3, 'each flow has its own secrets');
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startCli(args);
+    t.after(() => stopChild(second.child));
+    const again: Dashboard = { base: new URL(second.lines['dashboard']!).origin, token: 'test-token' };
+    for (const [id, text] of before) assert.deepEqual(await keylog(again, id), { status: 200, text });
+  });
+
   test('--store-size keeps the session under its bound by evicting the oldest flows', async (t) => {
     const bound = 12 * MIB;
     const session = join(files.path, 'bounded-session');

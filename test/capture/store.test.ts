@@ -11,6 +11,9 @@ import { createFlow, emptyHandshake, emptyRequest, type Connection, type Flow } 
 import { BodyCapture } from '../../src/capture/body-capture.js';
 import { fileSegmentIo, type SegmentIo } from '../../src/capture/session/segment-io.js';
 import { StoreError } from '../../src/errors.js';
+import { keylogLines, parseKeylogLine, rememberKeylog } from '../../src/tls/keylog.js';
+import { SORT_COLUMNS } from '../../src/capture/session/window-sql.js';
+import Database from 'better-sqlite3';
 
 function flow(state: Flow['state'] = 'complete', url = 'https://h.test/'): Flow {
   const f = createFlow({ kind: 'http', scheme: 'https', host: 'h.test', port: 443, request: emptyRequest('GET', url), clientConnection: null });
@@ -185,6 +188,42 @@ for (const kind of ['memory', 'session'] as const) {
       const last = done[done.length - 1]!;
       assert.equal((await store.readBody(last.id, 'response')).length, 512 * 1024, 'newer bodies are intact');
     });
+
+    test('sorted windows: time is start order, duration its own key, ties in arrival order', async (t) => {
+      const store = await open(t);
+      // Arrival order, start times and durations each order the flows differently.
+      const starts = [5000, 1000, 3000, 1000, 4000, 2000];
+      const durations = [10, 60, 30, 20, 50, 40];
+      const flows = starts.map((startedAt, i) => {
+        const f = flow('complete', `https://h.test/${i}`);
+        f.startedAt = startedAt;
+        f.duration = durations[i]!;
+        store.add(f);
+        return f;
+      });
+      await store.flushed();
+      const order = (key: (i: number) => number): string[] =>
+        flows
+          .map((f, i) => ({ id: f.id, i, k: key(i) }))
+          .sort((a, b) => a.k - b.k || a.i - b.i)
+          .map((x) => x.id);
+      const byTime = order((i) => starts[i]!);
+      const byDuration = order((i) => durations[i]!);
+      assert.notDeepEqual(byTime, byDuration);
+      const window = async (sort: 'time' | 'duration', order: 'asc' | 'desc', limit = 10, offset: number | null = 0): Promise<string[]> =>
+        (await store.sortedPage({ filter: null, sort, order, limit, offset })).flows.map((f) => f.id);
+      assert.deepEqual(await window('time', 'asc'), byTime);
+      assert.deepEqual(await window('time', 'desc'), [...byTime].reverse());
+      assert.deepEqual(await window('duration', 'asc'), byDuration);
+      assert.deepEqual(await window('time', 'asc', 2, 2), byTime.slice(2, 4));
+      // A flow in memory, not written yet, takes its place by start time in an anchored window.
+      const late = flow('complete', 'https://h.test/late');
+      late.startedAt = 2500;
+      late.duration = 1;
+      store.add(late);
+      const after = (await store.sortedPage({ filter: null, sort: 'time', order: 'asc', limit: 10, after: byTime[0]! })).flows.map((f) => f.id);
+      assert.deepEqual(after, [byTime[1], byTime[2], late.id, ...byTime.slice(3)]);
+    });
   });
 }
 
@@ -326,6 +365,67 @@ describe('a session on disk', () => {
       () => new FlowStore({ session: join(parent, 'file', 's') }),
       (err: unknown) => err instanceof StoreError && err.code === 'MITM_ERR_SESSION_IO' && /--session/.test(err.message),
     );
+  });
+
+  test('key log lines are kept in the session: a reopened session exports the same lines', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const first = new FlowStore({ session: dir });
+    const f = flow('pending');
+    const server = connection();
+    const client: Connection = { ...connection(), id: 'conn-client', side: 'client', tls: emptyHandshake() };
+    const random = 'ab'.repeat(32);
+    for (const [leg, label] of [
+      [client, 'CLIENT_HANDSHAKE_TRAFFIC_SECRET'],
+      [client, 'SERVER_TRAFFIC_SECRET_0'],
+      [server, 'CLIENT_RANDOM'],
+    ] as const) {
+      rememberKeylog(leg.tls!, parseKeylogLine(Buffer.from(`${label} ${random} ${'cd'.repeat(48)}\n`))!);
+    }
+    f.clientConnection = client;
+    f.serverConnection = server;
+    first.add(f);
+    f.state = 'complete';
+    first.update(f);
+    const before = first.keylog(first.get(f.id)!);
+    assert.equal(before.length, 3);
+    assert.deepEqual(before, [...keylogLines(client.tls), ...keylogLines(server.tls)]);
+    await first.close();
+
+    const again = new FlowStore({ session: dir });
+    t.after(() => again.close());
+    const back = again.get(f.id)!;
+    assert.notEqual(back.clientConnection?.tls, client.tls, 'the reopened flow has its own handshake objects');
+    assert.deepEqual(again.keylog(back), before);
+    // Clearing the session takes the key material with it.
+    again.clear();
+    const raw = new Database(join(dir, 'session.db'), { readonly: true });
+    t.after(() => raw.close());
+    assert.equal((raw.prepare('SELECT count(*) AS n FROM keylog').get() as { n: number }).n, 0);
+  });
+
+  test('every sort index exists from the first row; a session written without them gains them at open', async (t) => {
+    const dir = join(await tempDir(t), 's');
+    const indexes = (): string[] => {
+      const raw = new Database(join(dir, 'session.db'), { readonly: true });
+      try {
+        return (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'flows_by_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+      } finally {
+        raw.close();
+      }
+    };
+    const expected = SORT_COLUMNS.map((c) => `flows_by_${c}`).sort();
+    const first = new FlowStore({ session: dir });
+    first.add(flow());
+    await first.close();
+    assert.deepEqual(indexes(), expected);
+    const raw = new Database(join(dir, 'session.db'));
+    for (const name of expected) raw.exec(`DROP INDEX ${name}`);
+    raw.close();
+    assert.deepEqual(indexes(), []);
+    const again = new FlowStore({ session: dir });
+    t.after(() => again.close());
+    assert.deepEqual(indexes(), expected);
+    assert.equal((await again.sortedPage({ filter: null, sort: 'host', order: 'asc', limit: 5, offset: 0 })).flows.length, 1);
   });
 
   test('the folder is private to its owner, and so is the database', async (t) => {

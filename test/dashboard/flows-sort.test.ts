@@ -163,6 +163,45 @@ for (const session of [true, false]) {
   });
 }
 
+for (const session of [true, false]) {
+  test(`body terms combine with sort, offset and the matched count over ${session ? 'a session on disk' : 'a memory store'}`, async (t) => {
+    let store: FlowStore;
+    if (session) {
+      const dir = await mkdtemp(join(tmpdir(), 'mitmscope-sort-deep-'));
+      store = new FlowStore({ session: join(dir, 's') });
+      t.after(async () => {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      });
+    } else {
+      store = new FlowStore();
+    }
+    const h = await startHarness(t, { store });
+    for (let i = 0; i < 90; i++) {
+      const flow = makeFlow({ url: `https://x.test/${i}`, status: 200, responseBody: Buffer.from(i % 3 === 0 ? `a ripe banana ${i}` : `an apple ${i}`) });
+      flow.host = HOSTS[i % HOSTS.length]!;
+      flow.duration = (i * 37) % 50;
+      store.add(flow);
+    }
+    await store.flushed();
+    const all = (await list(h, 'limit=90')).flows;
+    const bodies = new Map(all.map((f, i) => [f.id, i % 3 === 0]));
+    const matching = all.filter((f) => bodies.get(f.id) && f.host !== 'a.test');
+    assert.ok(matching.length > 10);
+    const filter = encodeURIComponent('res.body:banana -host:a.test');
+    const expected = sorted(matching, (f) => f.duration ?? -1, 'desc');
+    const first = await list(h, `filter=${filter}&sort=duration&order=desc&offset=0&limit=5&count=1`);
+    assert.equal(first.matched, String(matching.length));
+    assert.deepEqual(first.flows.map((f) => f.id), expected.slice(0, 5));
+    assert.deepEqual(await walkForward(h, `filter=${filter}&sort=duration&order=desc`), expected);
+    assert.deepEqual(await walkBackward(h, `filter=${filter}&sort=duration&order=desc`), expected);
+    const jump = await list(h, `filter=${filter}&sort=duration&order=desc&offset=6&limit=4`);
+    assert.deepEqual(jump.flows.map((f) => f.id), expected.slice(6, 10));
+    // Arrival order, filtered by the body term as before.
+    assert.deepEqual((await list(h, `filter=${filter}&limit=100`)).flows.map((f) => f.id), matching.map((f) => f.id));
+  });
+}
+
 test('GET /api/flows refuses an unknown sort column, order or a bad offset with a code', async (t) => {
   const h = await startHarness(t);
   for (const query of ['sort=url', 'sort=host&order=up', 'offset=-3', 'sort=host&sort=status']) {

@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS flows (
   data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS connections (id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keylog (
+  connection TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  line TEXT NOT NULL,
+  PRIMARY KEY (connection, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ws_messages (
   flow_seq INTEGER NOT NULL,
   idx INTEGER NOT NULL,
@@ -127,6 +133,8 @@ export class SessionDb {
   private readonly upsertFlow: Statement<FlowRow>;
   private readonly upsertConnection: Statement<[string, number, string]>;
   private readonly insertMessage: Statement<[number, number, string]>;
+  private readonly insertKeylog: Statement<[string, number, string]>;
+  private readonly keylog: Statement<[string], { line: string }>;
   private readonly byId: Statement<[string], FlowRow>;
   private readonly bySeq: Statement<[number], FlowRow>;
   private readonly connection: Statement<[string], { data: string }>;
@@ -157,6 +165,8 @@ export class SessionDb {
       'INSERT INTO connections (id, last_seq, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), data = excluded.data',
     );
     this.insertMessage = this.db.prepare('INSERT OR REPLACE INTO ws_messages (flow_seq, idx, data) VALUES (?, ?, ?)');
+    this.insertKeylog = this.db.prepare('INSERT OR IGNORE INTO keylog (connection, idx, line) VALUES (?, ?, ?)');
+    this.keylog = this.db.prepare('SELECT line FROM keylog WHERE connection = ? ORDER BY idx');
     this.byId = this.db.prepare('SELECT * FROM flows WHERE id = ?');
     this.bySeq = this.db.prepare('SELECT * FROM flows WHERE seq = ?');
     this.connection = this.db.prepare('SELECT data FROM connections WHERE id = ?');
@@ -187,6 +197,15 @@ export class SessionDb {
 
   putMessage(flowSeq: number, index: number, message: WebSocketMessage): void {
     this.insertMessage.run(flowSeq, index, JSON.stringify(message));
+  }
+
+  /** A connection's NSS key log lines, in the order its TLS stack logged them (lines already stored stay). */
+  putKeylog(connectionId: string, lines: readonly string[]): void {
+    lines.forEach((line, i) => this.insertKeylog.run(connectionId, i, line));
+  }
+
+  keylogOf(connectionId: string): string[] {
+    return this.keylog.all(connectionId).map((r) => r.line);
   }
 
   flowById(id: string): FlowRow | undefined {
@@ -224,9 +243,14 @@ export class SessionDb {
     return this.db.prepare(sql).all(...params) as SummaryRow[];
   }
 
-  /** Runs a `CREATE INDEX IF NOT EXISTS`: the first sort by a column pays for its index, once per session. */
-  createIndex(sql: string): void {
-    this.db.exec(sql);
+  /**
+   * Runs `CREATE INDEX IF NOT EXISTS` statements in one transaction: a no-op on a session that has
+   * them, a one-off build (at open, before capture starts) on one written without them.
+   */
+  ensureIndexes(sqls: readonly string[]): void {
+    this.transaction(() => {
+      for (const sql of sqls) this.db.exec(sql);
+    });
   }
 
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */
@@ -261,6 +285,7 @@ export class SessionDb {
 
   /** Connections no remaining flow at or after `seq` refers to. */
   deleteConnectionsBefore(seq: number): void {
+    this.db.prepare('DELETE FROM keylog WHERE connection IN (SELECT id FROM connections WHERE last_seq < ?)').run(seq);
     this.db.prepare('DELETE FROM connections WHERE last_seq < ?').run(seq);
   }
 
@@ -269,7 +294,7 @@ export class SessionDb {
   }
 
   deleteAll(): void {
-    this.db.exec('DELETE FROM flows; DELETE FROM connections; DELETE FROM ws_messages;');
+    this.db.exec('DELETE FROM flows; DELETE FROM connections; DELETE FROM keylog; DELETE FROM ws_messages;');
   }
 
   /** Flows a killed proxy left pending (or paused at a breakpoint): they can never finish now. */

@@ -1,11 +1,13 @@
 /**
- * Runs the session's full-scan queries (filters, matched counts) on a worker thread. A filter over
- * a million flows takes SQLite seconds; on the main thread that would stall every proxied exchange
- * for as long (measured by `npm run bench:store`).
+ * Runs the session's full-scan queries (filters, matched counts, sorted windows) and body
+ * searches on a worker thread. A filter over a million flows takes SQLite seconds, a body search
+ * reads and decodes bodies for as long; on the main thread either would stall every proxied
+ * exchange (measured by `npm run bench:store` and `npm run bench:search`).
  */
 import { Worker } from 'node:worker_threads';
 import type { SqlWhere } from './filter-sql.js';
 import type { SummaryRow } from './db.js';
+import type { ScanRequest, ScanResult } from './search-scan.js';
 
 interface RowsRequest {
   op: 'rows';
@@ -27,13 +29,20 @@ interface SelectRequest {
   params: (string | number)[];
 }
 
-type Request = RowsRequest | CountRequest | SelectRequest;
+/** A body and header search over the written rows (`search-scan.ts`). */
+interface SearchRequest {
+  op: 'search';
+  scan: ScanRequest;
+}
+
+type Request = RowsRequest | CountRequest | SelectRequest | SearchRequest;
 export type ReaderRequest = Request & { id: number };
 
 export interface ReaderResponse {
   id: number;
   rows?: SummaryRow[];
   count?: number;
+  scan?: ScanResult;
   error?: string;
 }
 
@@ -62,6 +71,13 @@ export class SessionReader {
 
   select(sql: string, params: (string | number)[]): Promise<SummaryRow[]> {
     return this.ask({ op: 'select', sql, params }).then((r) => r.rows ?? []);
+  }
+
+  search(scan: ScanRequest): Promise<ScanResult> {
+    return this.ask({ op: 'search', scan }).then((r) => {
+      if (!r.scan) throw new Error('session search failed: no result');
+      return r.scan;
+    });
   }
 
   count(where: SqlWhere | null): Promise<number> {
