@@ -21,8 +21,10 @@ import { PATHS, startOrigin } from './upstream.js';
 
 /** Preloaded into the proxy: prints its memory breakdown as one JSON line every 250 ms. */
 const REPORTER = `
+import v8 from 'node:v8';
 const t = setInterval(() => {
   const m = process.memoryUsage();
+  m.newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
   process.stderr.write('MEM ' + JSON.stringify(m) + '\\n');
 }, 250);
 t.unref();
@@ -30,6 +32,7 @@ t.unref();
 
 interface Breakdown {
   rss: number;
+  newSpace: number;
   heapTotal: number;
   heapUsed: number;
   external: number;
@@ -140,7 +143,7 @@ async function main(): Promise<void> {
     const start = readProc(proxy.pid);
     console.log(`node args: ${(values['node-arg'] ?? []).join(' ') || '(none)'} · flags: ${(values.flag ?? []).join(' ') || '(none)'}`);
     console.log(`start: RSS ${start?.rssMiB.toFixed(0)} MiB (${mappings(proxy.pid)})`);
-    console.log('| scenario | rate | proxy CPU s | RSS after MiB | VmHWM MiB | heap used / total MiB (max total) | external MiB (max) | arrayBuffers MiB (max) | mappings MiB |');
+    console.log('| scenario | rate | proxy CPU s | RSS after MiB | VmHWM MiB | heap used / total MiB (max total; max young) | external MiB (max) | arrayBuffers MiB (max) | mappings MiB |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     const only = values.only?.split(',');
     for (const [label, spec] of specs) {
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
       const f = (n: number): string => (n / MiB).toFixed(0);
       console.log(
         `| ${label} | ${rate} | ${cpu0 && cpu1 ? (cpu1.cpuSeconds - cpu0.cpuSeconds).toFixed(1) : '?'} | ${cpu1?.rssMiB.toFixed(0)} | ${cpu1?.hwmMiB.toFixed(0)} | ` +
-          `${b ? `${f(b.heapUsed)} / ${f(b.heapTotal)} (${f(maxOf(out, 'heapTotal'))})` : '?'} | ${b ? `${f(b.external)} (${f(maxOf(out, 'external'))})` : '?'} | ${b ? `${f(b.arrayBuffers)} (${f(maxOf(out, 'arrayBuffers'))})` : '?'} | ${mappings(proxy.pid)} |`,
+          `${b ? `${f(b.heapUsed)} / ${f(b.heapTotal)} (${f(maxOf(out, 'heapTotal'))}; ${f(maxOf(out, 'newSpace'))})` : '?'} | ${b ? `${f(b.external)} (${f(maxOf(out, 'external'))})` : '?'} | ${b ? `${f(b.arrayBuffers)} (${f(maxOf(out, 'arrayBuffers'))})` : '?'} | ${mappings(proxy.pid)} |`,
       );
       // A preloaded probe of your own can print `PROBE name value` lines; their maxima are shown.
       const probes = new Map<string, number>();

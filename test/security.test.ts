@@ -5,7 +5,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { run, startProxy, tempDir } from './helpers/servers.js';
 import { DEFAULTS } from '../src/config.js';
-import { parseCommandLine } from '../src/cli.js';
+import { parseCommandLine } from '../src/command.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseCommandLine } from '../../src/cli.js';
+import { parseCommandLine } from '../../src/command.js';
 import { isMitmError } from '../../src/errors.js';
 import { curl, curlStatus, startProxy, tempDir } from '../helpers/servers.js';
 import { flowWhere } from '../helpers/flows.js';
