@@ -95,8 +95,12 @@ export class H2ClientLeg {
     const streamInfo = tap.stream(id);
     flow.http2 = [streamInfo];
     this.options.store.add(flow);
-    const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options, () => {
+    const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options);
+    // Timed until the stream closes, not only until the flow settles: a RST_STREAM the proxy sends
+    // as the flow fails (passing on the server's, or for a rule) lands on the flow too.
+    stream.once('close', () => {
       tap.forget(id);
+      if (ex.settled && streamInfo.reset?.from === 'proxy') this.options.store.update(flow);
     });
     // The same bound as HTTP/1.1 request heads (Node's maxHeaderSize), measured as RFC 9113 §6.5.2 does.
     const headerBytes = pairs.reduce((n, [k, v]) => n + k.length + v.length + HEADER_ENTRY_OVERHEAD, 0);

@@ -45,7 +45,6 @@ export class H2Exchange {
     public label: string,
     private readonly store: FlowStore,
     readonly limits: ExchangeLimits,
-    private readonly onSettled: () => void,
   ) {}
 
   capture(message: CapturedMessage, part: 'request' | 'response'): BodyCapture {
@@ -78,7 +77,6 @@ export class H2Exchange {
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.onSettled();
     return true;
   }
 

@@ -27,7 +27,7 @@ export function noteForbidden(ex: H2Exchange, before: readonly Header[], after: 
   const had = new Set(forbiddenOnH2(before));
   const added = forbiddenOnH2(after).filter((n) => !had.has(n));
   if (added.length === 0) return;
-  ex.flow.notes.push(`${part} field${added.length > 1 ? 's' : ''} ${added.join(', ')} set by a rule or an edit not sent: HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2)`);
+  ex.flow.notes.push(`${part} field${added.length > 1 ? 's' : ''} ${added.join(', ')} from a rule, an edit or a served HAR not sent: HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2)`);
 }
 
 /** Sends a held response whole on the client's stream. `before`: the fields as the server sent them. */
