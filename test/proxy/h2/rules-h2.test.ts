@@ -280,3 +280,34 @@ test('--serve-har answers h2 streams from the recording', async (t) => {
   const flow = await flowWhere(proxy, (f) => f.request.url === url && f.state === 'complete');
   assert.ok(flow.notes.some((n) => n.includes('recorded.har')), flow.notes.join());
 });
+
+test('an edit moves an h2 stream to another origin; an edited status HTTP/2 cannot carry is refused with a 400', async (t) => {
+  const [h2up, h1up] = await upstreams(t);
+  const { proxy, api } = await startRulesProxy(t);
+  await api('POST', '/api/rules', { match: 'path:/move', action: { type: 'pause', at: 'request' } });
+  await api('POST', '/api/rules', { match: 'path:/switch', action: { type: 'pause', at: 'response' } });
+  const session = await h2ThroughProxy(proxy, `localhost:${h2up!.port}`);
+  t.after(() => session.close());
+
+  const moving = h2Request(session, { ':path': '/move' });
+  const paused = await flowWhere(proxy, (f) => f.state === 'paused');
+  await api('POST', `/api/flows/${paused.id}/resume`, { url: `https://localhost:${h1up!.port}/moved` });
+  assert.equal((await moving).body, 'echo GET /moved ');
+  assert.equal(h2up!.seen.length, 0);
+  assert.deepEqual(h1up!.seen.map((s) => s.url), ['/moved']);
+  const moved = await flowWhere(proxy, (f) => f.id === paused.id && f.state === 'complete');
+  assert.equal(moved.port, h1up!.port);
+  assert.equal(moved.serverConnection?.tls?.alpn, 'http/1.1');
+
+  const switching = h2Request(session, { ':path': '/switch' });
+  const held = await flowWhere(proxy, (f) => f.state === 'paused');
+  assert.equal(held.paused, 'response');
+  await api('POST', `/api/flows/${held.id}/resume`, { status: 101 });
+  const r = await switching;
+  assert.equal(r.status, 400);
+  assert.equal(r.headers['x-mitmscope-error'], 'MITM_ERR_EDIT_INVALID');
+  assert.match(r.body, /cannot be sent on HTTP\/2/);
+  const failed = await flowWhere(proxy, (f) => f.id === held.id && f.state === 'error');
+  assert.equal(failed.error?.stage, 'intercept');
+  assert.equal((await h2Request(session, { ':path': '/still' })).body, 'echo GET /still ', 'the connection serves on');
+});
