@@ -13,6 +13,7 @@ import { flowWhere } from '../../helpers/flows.js';
 import { requireTools } from '../../helpers/tools.js';
 import { pair, startRulesProxy, startUpstreams, type Seen } from '../../rules/harness.js';
 import { h2Request, h2ThroughProxy, startH2Server } from './helpers.js';
+import { MAX_HELD_BODY_BYTES, STREAMED_WITHOUT_RULES } from '../../../src/rules/hold.js';
 
 interface Upstream {
   kind: 'h2' | 'http/1.1';
@@ -310,4 +311,42 @@ test('an edit moves an h2 stream to another origin; an edited status HTTP/2 cann
   const failed = await flowWhere(proxy, (f) => f.id === held.id && f.state === 'error');
   assert.equal(failed.error?.stage, 'intercept');
   assert.equal((await h2Request(session, { ':path': '/still' })).body, 'echo GET /still ', 'the connection serves on');
+});
+
+test('a response too large to hold streams on untouched to the h2 client, and the flow says so', async (t) => {
+  const SIZE = MAX_HELD_BODY_BYTES + 1;
+  const server = await startH2Server(pair);
+  t.after(() => server.close());
+  server.server.on('stream', (stream) => {
+    stream.on('error', () => {});
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    const chunk = Buffer.alloc(1024 * 1024, 'x');
+    let left = SIZE;
+    const pump = (): void => {
+      while (left > 0) {
+        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= piece.length;
+        if (!stream.write(piece)) return void stream.once('drain', pump);
+      }
+      stream.end();
+    };
+    pump();
+  });
+  const { proxy, api } = await startRulesProxy(t);
+  await api('POST', '/api/rules', { match: 'path:/big', action: { type: 'rewrite', target: 'response-body', find: 'x', replace: 'y' } });
+  const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+  t.after(() => session.close());
+  const req = session.request({ ':path': '/big' });
+  let bytes = 0;
+  let ys = false;
+  req.on('data', (d: Buffer) => {
+    bytes += d.length;
+    ys ||= d.includes(0x79);
+  });
+  await new Promise((resolve) => req.once('close', resolve));
+  assert.equal(req.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+  assert.equal(bytes, SIZE);
+  assert.equal(ys, false, 'not rewritten');
+  const flow = await flowWhere(proxy, (f) => f.port === server.port && f.state === 'complete');
+  assert.ok(flow.notes.includes(STREAMED_WITHOUT_RULES), flow.notes.join());
 });
