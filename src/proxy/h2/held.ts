@@ -11,7 +11,7 @@ import { MitmError } from '../../errors.js';
 import type { ResponseDraft } from '../../rules/edits.js';
 import { answeredResponse, holdResponse, holdWhole, isBodyless, MAX_HELD_BODY_BYTES, STREAMED_WITHOUT_RULES, type HoldContext, type Outcome } from '../../rules/hold.js';
 import { errorCodeName } from './frames.js';
-import { draftToH2Response, forbiddenOnH2 } from './translate.js';
+import { draftToH2Response, forbiddenOnH2, trailersForH2 } from './translate.js';
 import type { H2Exchange } from './exchange.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -39,14 +39,19 @@ export function writeH2Response(ex: H2Exchange, draft: ResponseDraft, bodyless: 
   const i = draft.headers.findIndex(([n]) => n === ':status');
   if (i >= 0) draft.headers[i] = [':status', String(draft.status)];
   const empty = bodyless || draft.body.length === 0;
+  // The server's trailers (gRPC's status) follow a held body as they follow a streamed one.
+  const trailers = ex.flow.response?.trailers ?? [];
+  const ends = empty && trailers.length === 0;
   try {
-    s.respond(draftToH2Response(draft.status, draft.headers), { endStream: empty });
+    s.respond(draftToH2Response(draft.status, draft.headers), { endStream: ends, waitForTrailers: !ends });
   } catch (err) {
     // Node refuses what HTTP/2 cannot carry (e.g. status 101 or an informational final status).
     ex.abort(new MitmError('MITM_ERR_EDIT_INVALID', `the response cannot be sent on HTTP/2 (${(err as Error).message})`), undefined, 'intercept');
     return;
   }
-  if (!empty) s.end(draft.body);
+  if (ends) return;
+  s.once('wantTrailers', () => s.sendTrailers(trailersForH2(trailers)));
+  s.end(empty ? undefined : draft.body);
 }
 
 /** The response hold, then the (edited) response to the client. `captured`: the body as stored. */

@@ -22,8 +22,11 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
   const { stream, flow, label } = ex;
   const request = flow.request;
   let up: ClientHttp2Stream;
+  // A held request's trailers (read with its body) go on after it, as a streamed one's do.
+  const heldTrailers = held !== null && request.trailers.length > 0;
+  const ends = endStream && !heldTrailers;
   try {
-    up = route.session.request(h2Forwardable(requestHeaders), { endStream, waitForTrailers: !endStream && !held });
+    up = route.session.request(h2Forwardable(requestHeaders), { endStream: ends, waitForTrailers: !ends });
   } catch (err) {
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-request', label, `${label} cannot take a new stream: ${(err as Error).message}`));
     return;
@@ -35,13 +38,13 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
   if (up.id !== undefined) timeStream();
   else up.once('ready', timeStream);
 
+  if (!ends) up.on('wantTrailers', () => up.sendTrailers(trailersForH2(request.trailers)));
   if (held) {
-    if (!endStream) up.end(held.body);
+    if (!ends) up.end(held.body);
   } else if (!endStream) {
     const capture = ex.capture(request, 'request');
     stream.on('data', (chunk: Buffer) => capture.push(chunk));
     stream.on('end', () => capture.finish());
-    up.on('wantTrailers', () => up.sendTrailers(trailersForH2(request.trailers)));
     stream.pipe(up);
   }
   up.on('finish', () => {

@@ -350,3 +350,28 @@ test('a response too large to hold streams on untouched to the h2 client, and th
   const flow = await flowWhere(proxy, (f) => f.port === server.port && f.state === 'complete');
   assert.ok(flow.notes.includes(STREAMED_WITHOUT_RULES), flow.notes.join());
 });
+
+test('trailers cross a held h2 request and a held response both ways (gRPC status survives rules)', async (t) => {
+  const server = await startH2Server(pair);
+  t.after(() => server.close());
+  server.server.on('stream', (stream) => {
+    let got = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => (got += d));
+    stream.on('trailers', (tr) => {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', echo: String(tr['x-req']) }));
+      stream.end(`got ${got}`);
+    });
+  });
+  const { proxy, api } = await startRulesProxy(t);
+  await api('POST', '/api/rules', { match: 'path:/t', action: { type: 'rewrite', target: 'request-body', find: 'abc', replace: 'ABC' } });
+  await api('POST', '/api/rules', { match: 'path:/t', action: { type: 'rewrite', target: 'response-body', find: 'got', replace: 'GOT' } });
+  const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+  t.after(() => session.close());
+  const r = await h2Request(session, { ':method': 'POST', ':path': '/t' }, 'abc', { 'x-req': 'q' });
+  assert.equal(r.body, 'GOT ABC');
+  assert.deepEqual(r.trailers && { s: r.trailers['grpc-status'], e: r.trailers['echo'] }, { s: '0', e: 'q' });
+  const flow = await flowWhere(proxy, (f) => f.port === server.port && f.state === 'complete');
+  assert.deepEqual(flow.response?.trailers, [['grpc-status', '0'], ['echo', 'q']]);
+});
