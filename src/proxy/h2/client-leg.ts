@@ -23,6 +23,7 @@ import { relayToH2 } from './relay-h2.js';
 import { relayToH1 } from './relay-h1.js';
 import { h2RequestToH1 } from './translate.js';
 import { interceptH2, type HeldRequest } from './intercept.js';
+import { internalError } from './held.js';
 import { planExchange } from '../../rules/plan.js';
 import type { RuleHooks } from '../../rules/hold.js';
 
@@ -115,7 +116,8 @@ export class H2ClientLeg {
     const plan = hooks ? planExchange(hooks.rules.active, hooks.serveHar !== null, () => summarize(flow)) : null;
     if (hooks && plan) {
       const { store, maxBody } = this.options;
-      void interceptH2(ex, plan, pairs, { hooks, store, maxBody, send: (x, sent, held) => this.relay(x, sent, held.body.length === 0, held) });
+      const send = (x: H2Exchange, sent: Header[], held: HeldRequest): void => this.relay(x, sent, held.body.length === 0, held);
+      interceptH2(ex, plan, pairs, { hooks, store, maxBody, send }).catch((err: unknown) => internalError(ex, err));
       return;
     }
     this.relay(ex, pairs, endStream, null);

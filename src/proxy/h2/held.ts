@@ -30,6 +30,11 @@ export function noteForbidden(ex: H2Exchange, before: readonly Header[], after: 
   ex.flow.notes.push(`${part} field${added.length > 1 ? 's' : ''} ${added.join(', ')} from a rule, an edit or a served HAR not sent: HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2)`);
 }
 
+/** A hold that threw (a bug): the stream gets a 500 saying so rather than the process an unhandled rejection. */
+export function internalError(ex: H2Exchange, err: unknown): void {
+  ex.abort(new MitmError('MITM_ERR_INTERNAL', `internal error while applying rules: ${(err as Error).message}`), undefined, 'intercept');
+}
+
 /** Sends a held response whole on the client's stream. `before`: the fields as the server sent them. */
 export function writeH2Response(ex: H2Exchange, draft: ResponseDraft, bodyless: boolean, before: readonly Header[]): void {
   const s = ex.stream;
@@ -74,7 +79,7 @@ export function holdUpstreamResponse(ex: H2Exchange, ctx: HoldContext, source: R
     whole: (body) => {
       if (ex.settled) return;
       const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body };
-      void respondHeld(ex, ctx, draft, body, before);
+      respondHeld(ex, ctx, draft, body, before).catch((err: unknown) => internalError(ex, err));
     },
     spill: (head) => {
       ex.flow.notes.push(STREAMED_WITHOUT_RULES);
@@ -92,7 +97,7 @@ export function concludeH2(ex: H2Exchange, outcome: Exclude<Outcome<unknown>, { 
       ex.answeredLocally();
       ex.flow.response = answeredResponse(outcome.draft, '2');
       ex.update();
-      void respondHeld(ex, ctx, outcome.draft, null, []);
+      respondHeld(ex, ctx, outcome.draft, null, []).catch((err: unknown) => internalError(ex, err));
       return;
     case 'stop':
       ex.abort(outcome.error, undefined, 'intercept');
