@@ -70,7 +70,7 @@ test('respond rules answer h2 streams without the server; forbidden fields are d
   }
 });
 
-test('curl --http2 gets a mocked answer over HTTP/2', { skip: requireTools('curl') }, async (t) => {
+test('curl --http2 gets a mocked answer over HTTP/2, and a reset stream for an abort rule', { skip: requireTools('curl') }, async (t) => {
   const up = await startH2Echo(t);
   const { proxy, api } = await startRulesProxy(t);
   await api('POST', '/api/rules', { match: 'path:/mock', action: { type: 'respond', status: 418, headers: [['X-Mock', 'curl']], body: 'teapot' } });
@@ -81,6 +81,12 @@ test('curl --http2 gets a mocked answer over HTTP/2', { skip: requireTools('curl
   assert.match(body, /^x-mock: curl\r$/m);
   assert.ok(body.endsWith('\r\n\r\nteapot'), body);
   assert.equal(up.seen.length, 0);
+
+  await api('POST', '/api/rules', { match: 'path:/drop', action: { type: 'abort', how: 'reset' } });
+  const dropped = await curl(proxy, `https://localhost:${up.port}/drop`, ['--http2']);
+  // curl: 92 = HTTP/2 stream error.
+  assert.equal(dropped.code, 92, dropped.stderr);
+  assert.match(dropped.stderr, /INTERNAL_ERROR/);
 });
 
 test('rewrites change an h2 request on the way up and its response on the way back, to either upstream', async (t) => {
@@ -120,10 +126,12 @@ test('rewrites change an h2 request on the way up and its response on the way ba
 test('delay holds an h2 stream, not the connection', async (t) => {
   const up = await startH2Echo(t);
   const { proxy, api } = await startRulesProxy(t);
-  const DELAY_MS = 300;
+  const DELAY_MS = 1000;
   await api('POST', '/api/rules', { match: 'path:/slow', action: { type: 'delay', ms: DELAY_MS } });
   const session = await h2ThroughProxy(proxy, `localhost:${up.port}`);
   t.after(() => session.close());
+  // Both legs connected first, so the undelayed stream has only its own round trip to make.
+  assert.equal((await h2Request(session, { ':path': '/warm' })).status, 200);
   const order: string[] = [];
   const started = performance.now();
   const slow = h2Request(session, { ':path': '/slow' }).then((r) => {
