@@ -25,11 +25,11 @@ import { attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
-import { collectBody, holdRequest, holdResponse, isBodyless, MAX_HELD_BODY_BYTES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
+import { answeredResponse, collectBody, holdRequest, holdResponse, holdWhole, isBodyless, MAX_HELD_BODY_BYTES, STREAMED_WITHOUT_RULES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
 import { planExchange, type RequestPlan } from '../rules/plan.js';
 import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
 import { dropConnection } from '../rules/drop.js';
-import { targetOf } from '../rules/target.js';
+import { movedTarget } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
 import { redactCredentials } from './connect-request.js';
 
@@ -148,11 +148,10 @@ export class Forwarder {
 
   /** Points the outgoing request at the draft: method, URL (and origin, when a rewrite moved it), headers. */
   private applyDraft(ex: Exchange, req: IncomingMessage, draft: RequestDraft): void {
-    const before = new URL(`${ex.target.scheme}://${hostPort(ex.target)}/`);
     const url = new URL(draft.url);
     const headers = headerObject(draft.headers, HOP_BY_HOP);
-    if (url.origin !== before.origin) {
-      const moved = targetOf(url);
+    const moved = movedTarget(ex.target, url);
+    if (moved) {
       ex.target = { ...moved, client: ex.target.client };
       Object.assign(ex.flow, { scheme: moved.scheme, host: moved.host, port: moved.port });
       headers['host'] = url.host;
@@ -169,7 +168,7 @@ export class Forwarder {
       case 'answer':
         ex.tResponse = nowMs();
         setSendWait(ex.flow.timings, { request: ex.tRequest, socket: ex.tRequest, sent: ex.tResponse, response: ex.tResponse });
-        ex.flow.response = { status: outcome.draft.status, statusText: '', httpVersion: '1.1', headers: outcome.draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
+        ex.flow.response = answeredResponse(outcome.draft, '1.1');
         return void this.respondHeld(ex, req, res, outcome.draft, ctx, null);
       case 'stop':
         this.fail(ex, 'intercept', outcome.error);
@@ -196,23 +195,17 @@ export class Forwarder {
   /** Reads a held upstream response whole; one too large to hold streams on untouched. */
   private holdUpstreamResponse(ex: Exchange, ctx: HoldContext, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const response = ex.flow.response!;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= MAX_HELD_BODY_BYTES) return void chunks.push(chunk);
-      proxyRes.off('data', onData);
-      ex.flow.notes.push(`response larger than ${MAX_HELD_BODY_BYTES} bytes: streamed without rules`);
-      res.writeHead(response.status, response.statusText, flatHeaders(response.headers));
-      for (const c of chunks) res.write(c);
-      res.write(chunk);
-      proxyRes.pipe(res);
-    };
-    proxyRes.on('data', onData);
-    proxyRes.once('end', () => {
-      if (size > MAX_HELD_BODY_BYTES) return;
-      const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body: Buffer.concat(chunks) };
-      void this.respondHeld(ex, req, res, draft, ctx, draft.body);
+    holdWhole(proxyRes, MAX_HELD_BODY_BYTES, {
+      whole: (body) => {
+        const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body };
+        void this.respondHeld(ex, req, res, draft, ctx, draft.body);
+      },
+      spill: (head) => {
+        ex.flow.notes.push(STREAMED_WITHOUT_RULES);
+        res.writeHead(response.status, response.statusText, flatHeaders(response.headers));
+        for (const c of head) res.write(c);
+        proxyRes.pipe(res);
+      },
     });
   }
 

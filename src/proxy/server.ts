@@ -123,6 +123,7 @@ export class ProxyServer {
       store,
       upstream: this.upstream,
       pool: this.h2pool,
+      rules: options.rules ?? null,
       ...this.limits,
     });
     const serverOptions: http.ServerOptions = {
@@ -362,14 +363,9 @@ export class ProxyServer {
     });
   }
 
-  /**
-   * Whether clients are offered h2. Rules and breakpoints act on HTTP/1.1 exchanges only so far:
-   * while any rule is enabled (or a HAR is served), clients are offered HTTP/1.1 so that every
-   * exchange goes through them instead of passing by on an h2 stream.
-   */
+  /** Whether clients are offered h2: rules and breakpoints act on HTTP/2 streams as on HTTP/1.1 exchanges. */
   private offersH2(): boolean {
-    const rules = this.options.rules;
-    return this.options.config.http2 && !(rules && (rules.serveHar !== null || rules.rules.list().some((r) => r.enabled)));
+    return this.options.config.http2;
   }
 
   /** Reads just enough of the tunnel to tell TLS from HTTP from anything else. */

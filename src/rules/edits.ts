@@ -35,7 +35,7 @@ export function parseRequestEdits(value: unknown): RequestEdits {
     if (typeof url === 'string') return f.fail('url', url);
     out.url = url.href;
   }
-  if (f.has('headers')) out.headers = f.headers('headers');
+  if (f.has('headers')) out.headers = f.headers('headers', true);
   if (f.has('body')) out.body = f.body('body');
   return out;
 }
@@ -46,7 +46,7 @@ export function parseResponseEdits(value: unknown): ResponseEdits {
   const f: Fields = Fields.of(value, 'MITM_ERR_EDIT_INVALID', null, '');
   const out: ResponseEdits = {};
   if (f.has('status')) out.status = f.int('status', 100, 999);
-  if (f.has('headers')) out.headers = f.headers('headers');
+  if (f.has('headers')) out.headers = f.headers('headers', true);
   if (f.has('body')) out.body = f.body('body');
   return out;
 }

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { summarize, type CapturedMessage, type Flow } from '../capture/flow.js';
+import { summarize, type CapturedMessage, type CapturedResponse, type Flow } from '../capture/flow.js';
 import type { BodyPart, FlowStore } from '../capture/store.js';
 import { MitmError } from '../errors.js';
 import type { Breakpoints, Decision, PausePhase } from './breakpoints.js';
@@ -64,6 +64,41 @@ export function collectBody(stream: Readable, limit: number): Promise<Buffer | n
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.once('close', () => resolve(Buffer.concat(chunks)));
   });
+}
+
+/** Said on a flow whose response was too large to hold: it went to the client untouched. */
+export const STREAMED_WITHOUT_RULES = `response larger than ${MAX_HELD_BODY_BYTES} bytes: streamed without rules`;
+
+export interface HoldWholeHandlers {
+  /** The whole body, once the source ended within the limit. */
+  whole(body: Buffer): void;
+  /**
+   * The body passed the limit: called synchronously with what arrived so far (the last chunk
+   * included), after which this reader has let go, so the caller pipes the source on at once.
+   */
+  spill(head: Buffer[]): void;
+}
+
+/** Reads a message body whole for a hold, or gives it back to stream on when it is too large. */
+export function holdWhole(source: Readable, limit: number, handlers: HoldWholeHandlers): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size <= limit) return;
+    source.off('data', onData);
+    source.off('end', onEnd);
+    handlers.spill(chunks);
+  };
+  const onEnd = (): void => handlers.whole(Buffer.concat(chunks));
+  source.on('data', onData);
+  source.once('end', onEnd);
+}
+
+/** The flow's record of an answer made here (a rule's or a HAR's), before the response hold. */
+export function answeredResponse(draft: ResponseDraft, httpVersion: string): CapturedResponse {
+  return { status: draft.status, statusText: '', httpVersion, headers: draft.headers, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
 }
 
 /** A draft's body as the flow keeps it: a capped copy in the session, replaced only when it changed. */

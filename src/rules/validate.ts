@@ -61,16 +61,24 @@ export class Fields {
     return v as T;
   }
 
-  headers(field: string): Header[] {
+  /**
+   * `[name, value]` pairs. With `pseudo`, HTTP/2 pseudo-header lines (`:path`, `:status`, as a
+   * flow of an HTTP/2 stream shows them) are accepted and left out: they are rebuilt from the
+   * method, URL and status, on either protocol.
+   */
+  headers(field: string, pseudo = false): Header[] {
     const v = this.obj[field];
     if (!Array.isArray(v)) this.fail(field, 'must be an array of [name, value] pairs');
-    return v.map((pair: unknown, i): Header => {
+    const out: Header[] = [];
+    v.forEach((pair: unknown, i) => {
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') this.fail(`${field}[${i}]`, 'must be a [name, value] pair of strings');
       const [name, value] = pair as [string, string];
+      if (pseudo && name.startsWith(':') && TOKEN.test(name.slice(1))) return;
       if (!TOKEN.test(name)) this.fail(`${field}[${i}]`, `"${name.slice(0, 60)}" is not a valid header name`);
       if (!HEADER_VALUE.test(value)) this.fail(`${field}[${i}]`, 'a header value must not contain line breaks or NUL');
-      return [name, value];
+      out.push([name, value]);
     });
+    return out;
   }
 
   /** UTF-8 text, or `{"base64": "..."}` for bytes. */

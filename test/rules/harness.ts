@@ -28,7 +28,8 @@ export interface Upstreams {
 }
 
 const ca = new TestCa();
-const pair = ca.issue(['localhost', '127.0.0.1']);
+/** A certificate for localhost from the CA the rules proxy trusts upstream (for other test servers). */
+export const pair = ca.issue(['localhost', '127.0.0.1']);
 
 /** Answers `echo <method> <url> <body>` as text/plain, or what `/status/NNN` asks for. */
 function echo(seen: Seen[], waiters: Set<() => void>) {

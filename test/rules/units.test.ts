@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { FieldError } from '../../src/errors.js';
-import { applyRewrite, fixLength, parseRequestEdits, type RequestDraft, type ResponseDraft } from '../../src/rules/edits.js';
+import { applyRewrite, fixLength, parseRequestEdits, parseResponseEdits, type RequestDraft, type ResponseDraft } from '../../src/rules/edits.js';
 import { planRequest, planResponse } from '../../src/rules/plan.js';
 import { RuleSet } from '../../src/rules/rule-set.js';
 import { JsonFileRules } from '../../src/rules/persist.js';
@@ -10,6 +10,8 @@ import { isMitmError } from '../../src/errors.js';
 import { validateRules } from '../../src/rules/validate.js';
 import { Breakpoints } from '../../src/rules/breakpoints.js';
 import type { FilterSubject } from '../../src/filter/match.js';
+import { draftToH2Request, draftToH2Response, forbiddenOnH2 } from '../../src/proxy/h2/translate.js';
+import { movedTarget } from '../../src/rules/target.js';
 
 function subject(over: Partial<FilterSubject> = {}): FilterSubject {
   return { method: 'GET', url: 'https://api.example/v1/users', host: 'api.example', status: null, contentType: null, tlsVersion: null, ...over };
@@ -47,6 +49,14 @@ describe('rule validation', () => {
   it('refuses header values with line breaks in edits', () => {
     assert.throws(() => parseRequestEdits({ headers: [['X-A', 'one\r\nX-B: two']] }), (e: unknown) => e instanceof FieldError && e.field === 'headers[0]' && e.code === 'MITM_ERR_EDIT_INVALID');
     assert.deepEqual(parseRequestEdits({ method: 'patch', body: { base64: 'aGk=' } }), { method: 'PATCH', body: Buffer.from('hi') });
+  });
+
+  it("accepts an HTTP/2 flow's pseudo-header lines in edits and leaves them out; rules may not set them", () => {
+    const edits = parseRequestEdits({ headers: [[':method', 'GET'], [':path', '/x'], ['x-a', '1']] });
+    assert.deepEqual(edits.headers, [['x-a', '1']]);
+    assert.deepEqual(parseResponseEdits({ status: 201, headers: [[':status', '200'], ['x-b', '2']] }).headers, [['x-b', '2']]);
+    assert.throws(() => parseRequestEdits({ headers: [[':', 'x']] }), (e: unknown) => e instanceof FieldError && e.field === 'headers[0]');
+    assert.throws(() => validateRules([{ action: { type: 'respond', headers: [[':status', '200']] } }]), (e: unknown) => e instanceof FieldError && e.field === 'action.headers[0]');
   });
 });
 
@@ -145,5 +155,37 @@ describe('rule persistence', () => {
     const set = new RuleSet(new JsonFileRules('/dev/null/rules.json'));
     await assert.rejects(set.add(validateRules([{ action: { type: 'abort' } }])[0]!), (e: unknown) => isMitmError(e) && e.code === 'MITM_ERR_RULES_IO');
     assert.deepEqual([set.list(), set.active], [[], []]);
+  });
+});
+
+describe('drafts on HTTP/2', () => {
+  it('names the fields RFC 9113 §8.2.2 forbids, once each, lower-case', () => {
+    const headers: [string, string][] = [['Connection', 'close, X-Hop'], ['X-Hop', '1'], ['TE', 'gzip'], ['te', 'trailers'], ['Keep-Alive', '5'], ['Accept', '*/*'], [':path', '/']];
+    assert.deepEqual(forbiddenOnH2(headers), ['connection', 'x-hop', 'te', 'keep-alive']);
+    assert.deepEqual(forbiddenOnH2([['te', 'trailers'], ['content-length', '3']]), []);
+  });
+
+  it('rebuilds pseudo-headers from the method and URL and lower-cases the rest', () => {
+    const pairs = draftToH2Request('PUT', new URL('https://api.example:8443/v2/x?q=1'), [[':path', '/stale'], ['X-Token', 'a'], ['Upgrade', 'h2c'], ['Content-Length', '3']]);
+    assert.deepEqual(pairs, [
+      [':method', 'PUT'],
+      [':scheme', 'https'],
+      [':authority', 'api.example:8443'],
+      [':path', '/v2/x?q=1'],
+      ['x-token', 'a'],
+      ['content-length', '3'],
+    ]);
+    assert.deepEqual(draftToH2Response(418, [[':status', '200'], ['Content-Type', 'text/plain'], ['Connection', 'keep-alive'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]), {
+      ':status': 418,
+      'content-type': 'text/plain',
+      'set-cookie': ['a=1', 'b=2'],
+    });
+  });
+
+  it('moves a draft to another origin only when its URL leaves the current one', () => {
+    const here = { scheme: 'https' as const, host: 'api.example', port: 443, servername: 'api.example' };
+    assert.equal(movedTarget(here, new URL('https://api.example/other')), null);
+    assert.deepEqual(movedTarget(here, new URL('http://127.0.0.1:8080/')), { scheme: 'http', host: '127.0.0.1', port: 8080, servername: null });
+    assert.equal(movedTarget({ scheme: 'http', host: '::1', port: 8080, servername: null }, new URL('http://[::1]:8080/x')), null);
   });
 });

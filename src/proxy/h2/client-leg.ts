@@ -9,7 +9,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHt
 import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { createFlow, emptyRequest, pairHeaders, roundMs, type Connection, type Http2Event } from '../../capture/flow.js';
+import { createFlow, emptyRequest, pairHeaders, roundMs, summarize, type Connection, type Header, type Http2Event } from '../../capture/flow.js';
 import type { FlowStore } from '../../capture/store.js';
 import { MitmError, statusFor } from '../../errors.js';
 import { hostPort, type ForwardTarget } from '../forward.js';
@@ -22,6 +22,10 @@ import { H2SessionPool } from './session-pool.js';
 import { relayToH2 } from './relay-h2.js';
 import { relayToH1 } from './relay-h1.js';
 import { h2RequestToH1 } from './translate.js';
+import { interceptH2, type HeldRequest } from './intercept.js';
+import { internalError } from './held.js';
+import { planExchange } from '../../rules/plan.js';
+import type { RuleHooks } from '../../rules/hold.js';
 
 const END_STREAM = 0x1;
 /** RFC 9113 §6.5.2: each header field counts its name, its value and 32 octets. */
@@ -33,6 +37,8 @@ export interface H2ClientLegOptions extends ExchangeLimits {
   store: FlowStore;
   upstream: Upstream;
   pool: H2SessionPool;
+  /** Rules and breakpoints; null relays every stream untouched. */
+  rules: RuleHooks | null;
 }
 
 export interface H2ClientTarget {
@@ -90,8 +96,12 @@ export class H2ClientLeg {
     const streamInfo = tap.stream(id);
     flow.http2 = [streamInfo];
     this.options.store.add(flow);
-    const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options, () => {
+    const ex = new H2Exchange(flow, stream, target, hostPort(target), this.options.store, this.options);
+    // Timed until the stream closes, not only until the flow settles: a RST_STREAM the proxy sends
+    // as the flow fails (passing on the server's, or for a rule) lands on the flow too.
+    stream.once('close', () => {
       tap.forget(id);
+      if (ex.settled && streamInfo.reset?.from === 'proxy') this.options.store.update(flow);
     });
     // The same bound as HTTP/1.1 request heads (Node's maxHeaderSize), measured as RFC 9113 §6.5.2 does.
     const headerBytes = pairs.reduce((n, [k, v]) => n + k.length + v.length + HEADER_ENTRY_OVERHEAD, 0);
@@ -102,12 +112,25 @@ export class H2ClientLeg {
       return;
     }
     const endStream = (flags & END_STREAM) !== 0;
-    this.options.pool.route(target).then(
+    const hooks = this.options.rules;
+    const plan = hooks ? planExchange(hooks.rules.active, hooks.serveHar !== null, () => summarize(flow)) : null;
+    if (hooks && plan) {
+      const { store, maxBody } = this.options;
+      const send = (x: H2Exchange, sent: Header[], held: HeldRequest): void => this.relay(x, sent, held.body.length === 0, held);
+      interceptH2(ex, plan, pairs, { hooks, store, maxBody, send }).catch((err: unknown) => internalError(ex, err));
+      return;
+    }
+    this.relay(ex, pairs, endStream, null);
+  }
+
+  /** Relays a stream to its origin's h2 session or HTTP/1.1 pool; `held`: a request the rules hold. */
+  private relay(ex: H2Exchange, pairs: Header[], endStream: boolean, held: HeldRequest | null): void {
+    this.options.pool.route(ex.target).then(
       (route) => {
         if (ex.settled) return;
-        if (route.kind === 'h1' && route.note) flow.notes.push(route.note);
-        if (route.kind === 'h2') relayToH2(ex, route, pairs, endStream);
-        else relayToH1(ex, this.options.upstream, pairs, endStream);
+        if (route.kind === 'h1' && route.note) ex.flow.notes.push(route.note);
+        if (route.kind === 'h2') relayToH2(ex, route, pairs, endStream, held);
+        else relayToH1(ex, this.options.upstream, pairs, endStream, held);
       },
       (err: unknown) => ex.abort(err instanceof MitmError ? err : new MitmError('MITM_ERR_INTERNAL', `internal error: ${(err as Error).message}`)),
     );

@@ -10,7 +10,7 @@ import { BodyCapture } from '../../capture/body-capture.js';
 import { MitmError, UpstreamError, statusFor, type FailureStage } from '../../errors.js';
 import { ERROR_HEADER } from '../error-response.js';
 import { nowMs } from '../socket-state.js';
-import type { ForwardTarget } from '../forward.js';
+import { hostPort, type ForwardTarget } from '../forward.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -40,11 +40,11 @@ export class H2Exchange {
   constructor(
     readonly flow: Flow,
     readonly stream: ServerHttp2Stream,
-    readonly target: ForwardTarget,
-    readonly label: string,
+    /** Where the stream goes; a rule or an edit may move it to another origin before it is sent. */
+    public target: ForwardTarget,
+    public label: string,
     private readonly store: FlowStore,
     readonly limits: ExchangeLimits,
-    private readonly onSettled: () => void,
   ) {}
 
   capture(message: CapturedMessage, part: 'request' | 'response'): BodyCapture {
@@ -61,10 +61,22 @@ export class H2Exchange {
     setSendWait(this.flow.timings, { request: this.tRequest, socket: this.tSocket, sent: this.tSent, response: this.tResponse });
   }
 
+  /** A rule or an edit moved the request to another origin: the flow says where it went. */
+  retarget(target: ForwardTarget): void {
+    this.target = target;
+    this.label = hostPort(target);
+    Object.assign(this.flow, { scheme: target.scheme, host: target.host, port: target.port });
+  }
+
+  /** Answered here (a rule, a HAR): as on HTTP/1.1, no connection and no wait. */
+  answeredLocally(): void {
+    this.tResponse = nowMs();
+    setSendWait(this.flow.timings, { request: this.tRequest, socket: this.tRequest, sent: this.tResponse, response: this.tResponse });
+  }
+
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.onSettled();
     return true;
   }
 
@@ -92,8 +104,7 @@ export class H2Exchange {
    * Records the failure and tells the client: with `rstCode` (a reset to pass on) a RST_STREAM
    * with that code, else an error answer if nothing was sent yet, else a reset.
    */
-  abort(err: MitmError, rstCode?: number): void {
-    const stage: FailureStage = err instanceof UpstreamError ? err.stage : 'client-request';
+  abort(err: MitmError, rstCode?: number, stage: FailureStage = err instanceof UpstreamError ? err.stage : 'client-request'): void {
     this.fail(stage, err);
     const s = this.stream;
     if (s.destroyed || s.closed) return;

@@ -12,13 +12,16 @@ import { attachUpstream, nowMs } from '../socket-state.js';
 import { bareHost } from '../hosts.js';
 import { h1ResponseToH2, h2RequestToH1, trailersForH2, toOutgoing } from './translate.js';
 import type { H2Exchange } from './exchange.js';
+import { holdUpstreamResponse } from './held.js';
+import type { HeldRequest } from './intercept.js';
 
 /** Methods whose requests carry no body unless framed: the HTTP/1.1 side then needs chunking. */
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
-export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: readonly Header[], endStream: boolean): void {
+/** `held`: a request the rules held whole (its body is sent from memory, its response may be held too). */
+export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: readonly Header[], endStream: boolean, held: HeldRequest | null = null): void {
   const { stream, flow, label, target } = ex;
   const h1 = h2RequestToH1(requestHeaders);
   const headers: Header[] = [...h1.headers];
@@ -80,6 +83,7 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
   wire(req);
 
   if (endStream) req.end();
+  else if (held) req.end(held.body);
   else {
     const capture = ex.capture(flow.request, 'request');
     stream.on('data', (chunk: Buffer) => capture.push(chunk));
@@ -102,19 +106,24 @@ export function relayToH1(ex: H2Exchange, upstream: Upstream, requestHeaders: re
       res.destroy();
       return;
     }
-    stream.respond(h1ResponseToH2(res.statusCode ?? 502, pairHeaders(res.rawHeaders)), { waitForTrailers: true });
+    const streamOn = (head: Buffer[]): void => {
+      stream.respond(h1ResponseToH2(res.statusCode ?? 502, pairHeaders(res.rawHeaders)), { waitForTrailers: true });
+      for (const chunk of head) stream.write(chunk);
+      stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
+      res.pipe(stream);
+    };
     const capture = ex.capture(flow.response, 'response');
     res.on('data', (chunk: Buffer) => capture.push(chunk));
     res.on('end', () => {
       capture.finish();
       if (res.rawTrailers.length > 0 && flow.response) flow.response.trailers = pairHeaders(res.rawTrailers);
     });
-    stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
     res.on('error', (err) => fail(err));
     res.on('close', () => {
       if (!res.complete) fail(null);
     });
-    res.pipe(stream);
+    if (held?.response) holdUpstreamResponse(ex, held.response, res, streamOn);
+    else streamOn([]);
   };
 
   const fail = (err: Error | null): void => {

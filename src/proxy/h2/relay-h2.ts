@@ -11,16 +11,22 @@ import { errorCodeName } from './frames.js';
 import { h2Forwardable, trailersForH2 } from './translate.js';
 import { objectPairs, type H2Exchange } from './exchange.js';
 import type { Route } from './session-pool.js';
+import { holdUpstreamResponse } from './held.js';
+import type { HeldRequest } from './intercept.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = http2.constants;
 const END_STREAM = 0x1;
 
-export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>, requestHeaders: readonly Header[], endStream: boolean): void {
+/** `held`: a request the rules held whole (its body is sent from memory, its response may be held too). */
+export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>, requestHeaders: readonly Header[], endStream: boolean, held: HeldRequest | null = null): void {
   const { stream, flow, label } = ex;
   const request = flow.request;
   let up: ClientHttp2Stream;
+  // A held request's trailers (read with its body) go on after it, as a streamed one's do.
+  const heldTrailers = held !== null && request.trailers.length > 0;
+  const ends = endStream && !heldTrailers;
   try {
-    up = route.session.request(h2Forwardable(requestHeaders), { endStream, waitForTrailers: !endStream });
+    up = route.session.request(h2Forwardable(requestHeaders), { endStream: ends, waitForTrailers: !ends });
   } catch (err) {
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_RESET', 'upstream-request', label, `${label} cannot take a new stream: ${(err as Error).message}`));
     return;
@@ -32,11 +38,13 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
   if (up.id !== undefined) timeStream();
   else up.once('ready', timeStream);
 
-  if (!endStream) {
+  if (!ends) up.on('wantTrailers', () => up.sendTrailers(trailersForH2(request.trailers)));
+  if (held) {
+    if (!ends) up.end(held.body);
+  } else if (!endStream) {
     const capture = ex.capture(request, 'request');
     stream.on('data', (chunk: Buffer) => capture.push(chunk));
     stream.on('end', () => capture.finish());
-    up.on('wantTrailers', () => up.sendTrailers(trailersForH2(request.trailers)));
     stream.pipe(up);
   }
   up.on('finish', () => {
@@ -60,18 +68,24 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
       up.close(NGHTTP2_CANCEL);
     });
     if (stream.destroyed) return;
-    // A trailers-only answer (gRPC errors) must stay one HEADERS frame with END_STREAM.
     const ended = (flags & END_STREAM) !== 0;
-    stream.respond(h2Forwardable(pairs), { endStream: ended, waitForTrailers: !ended });
-    if (ended) return;
+    const streamOn = (head: Buffer[]): void => {
+      // A trailers-only answer (gRPC errors) must stay one HEADERS frame with END_STREAM.
+      stream.respond(h2Forwardable(pairs), { endStream: ended, waitForTrailers: !ended });
+      if (ended) return;
+      for (const chunk of head) stream.write(chunk);
+      stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
+      up.pipe(stream);
+    };
+    if (ended && !held?.response) return streamOn([]);
     const capture = ex.capture(flow.response, 'response');
     up.on('data', (chunk: Buffer) => capture.push(chunk));
     up.on('trailers', (t: IncomingHttpHeaders) => {
       if (flow.response) flow.response.trailers = objectPairs(t);
     });
     up.on('end', () => capture.finish());
-    stream.on('wantTrailers', () => stream.sendTrailers(trailersForH2(flow.response?.trailers ?? [])));
-    up.pipe(stream);
+    if (held?.response) holdUpstreamResponse(ex, held.response, up, streamOn);
+    else streamOn([]);
   });
 
   up.on('error', () => {});

@@ -107,3 +107,42 @@ export function h2ResponseToH1(headers: readonly Header[]): Header[] {
 export function trailersForH2(headers: readonly Header[]): OutgoingHttpHeaders {
   return toOutgoing(headers.filter(([k, v]) => !k.startsWith(':') && allowedOnH2(k.toLowerCase(), v, new Set())));
 }
+
+/**
+ * Field names HTTP/2 forbids in a list (RFC 9113 §8.2.2), lower-case, each once: connection-
+ * specific fields, those named in `Connection`, and `te` other than `trailers`.
+ */
+export function forbiddenOnH2(headers: readonly Header[]): string[] {
+  const named = namedInConnection(headers);
+  const out = new Set<string>();
+  for (const [k, v] of headers) {
+    const name = k.toLowerCase();
+    if (!name.startsWith(':') && !allowedOnH2(name, v, named)) out.add(name);
+  }
+  return [...out];
+}
+
+/**
+ * A request draft (method, URL, fields) as HTTP/2 request pairs: pseudo-headers made from the
+ * method and URL (they win over any pseudo-header lines in the fields), then the fields with
+ * lower-case names and without those HTTP/2 forbids.
+ */
+export function draftToH2Request(method: string, url: URL, headers: readonly Header[]): Header[] {
+  const pairs: Header[] = [
+    [':method', method],
+    [':scheme', url.protocol.slice(0, -1)],
+    [':authority', url.host],
+    [':path', `${url.pathname}${url.search}`],
+  ];
+  const forbidden = new Set(forbiddenOnH2(headers));
+  for (const [k, v] of headers) {
+    const name = k.toLowerCase();
+    if (!name.startsWith(':') && !forbidden.has(name)) pairs.push([name, v]);
+  }
+  return pairs;
+}
+
+/** A response draft's fields as HTTP/2 headers for `stream.respond`: `:status` from `status`. */
+export function draftToH2Response(status: number, headers: readonly Header[]): OutgoingHttpHeaders {
+  return h1ResponseToH2(status, headers.filter(([k]) => !k.startsWith(':')));
+}

@@ -191,6 +191,11 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
     assert.match(flow.error?.message ?? '', /ENHANCE_YOUR_CALM/);
     const rst = flow.serverConnection?.http2?.events.find((e) => e.type === 'RST_STREAM' && e.from === 'server');
     assert.equal(rst?.details['error'], 'ENHANCE_YOUR_CALM');
+    // The client leg records the RST_STREAM the proxy sent on, on the client's stream.
+    const clientStream = flow.http2?.find((s) => s.leg === 'client');
+    const sent = flow.clientConnection?.http2?.events.find((e) => e.type === 'RST_STREAM' && e.from === 'proxy' && e.stream === clientStream?.streamId);
+    assert.deepEqual(sent?.details, { code: http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, error: 'ENHANCE_YOUR_CALM' });
+    assert.deepEqual(clientStream?.reset && { from: clientStream.reset.from, error: clientStream.reset.error }, { from: 'proxy', error: 'ENHANCE_YOUR_CALM' });
   });
 
   test('garbage after the preface gets GOAWAY PROTOCOL_ERROR and a flow; other connections are served', async (t) => {
