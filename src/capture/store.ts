@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
-import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
+import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type Http2Connection, type Http2Event, type Http2Stream, type Leg, type WebSocketMessage } from './flow.js';
 import { SessionDb, DB_FILE, summaryOf, type FlowRow, type SummaryRow } from './session/db.js';
 import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, type Extent } from './session/segments.js';
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
@@ -64,7 +64,25 @@ export type StoreEvent =
   /** One relayed WebSocket message: `index` in the flow's `websocket.messages`; `data` may be a shortened preview (`truncated`). */
   | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
   | { type: 'capture'; status: CaptureStatus }
+  | H2FramesEvent
   | { type: 'cleared' };
+
+/**
+ * What changed in one connection's HTTP/2 frame record (Connection.http2): `events` are listed
+ * events from index `first` on; the counters are the connection's latest; `timings` are the
+ * streams whose HEADERS/DATA timings changed (matched to a flow's `http2` by connection and id).
+ */
+export interface H2FramesEvent {
+  type: 'h2-frames';
+  connectionId: string;
+  leg: Leg;
+  first: number;
+  events: Http2Event[];
+  dropped: number;
+  streams: number;
+  windowUpdates: Http2Connection['windowUpdates'];
+  timings: Http2Stream[];
+}
 
 export type StoreListener = (event: StoreEvent) => void;
 export type BodyPart = 'request' | 'response';
@@ -310,6 +328,23 @@ export class FlowStore {
 
   tlsEvent(connectionId: string, event: HandshakeEvent): void {
     this.emit({ type: 'tls', connectionId, event });
+  }
+
+  /** Announces what a chunk of HTTP/2 frames changed on a connection (its record is already updated). */
+  h2Frames(connection: Connection, change: { first: number; events: Http2Event[]; timings: Http2Stream[] }): void {
+    const h2 = connection.http2;
+    if (!h2 || !this.listening) return;
+    this.emit({
+      type: 'h2-frames',
+      connectionId: connection.id,
+      leg: connection.side,
+      first: change.first,
+      events: change.events,
+      dropped: h2.dropped,
+      streams: h2.streams,
+      windowUpdates: h2.windowUpdates,
+      timings: change.timings,
+    });
   }
 
   /**
