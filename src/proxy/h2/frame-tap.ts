@@ -104,6 +104,11 @@ export class H2FrameTap implements ByteObserver {
     this.forgotten.delete(id);
   }
 
+  /** Streams whose timings are still being kept up to date (at most MAX_TRACKED_STREAMS past a chunk). */
+  get trackedStreams(): number {
+    return this.streams.size;
+  }
+
   /** The timings of one stream (made on first sight); the stream's flow keeps the object. */
   stream(id: number): Http2Stream {
     let s = this.streams.get(id);

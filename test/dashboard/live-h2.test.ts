@@ -7,16 +7,16 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientHttp2Session, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { WebSocket } from 'ws';
-import { TestCa, type KeyPair } from '../../helpers/pki.js';
-import { startProxyTrusting, type TestProxy } from '../../helpers/servers.js';
-import { flowWhere } from '../../helpers/flows.js';
-import type { Http2Event } from '../../../src/capture/flow.js';
-import type { H2FramesEvent } from '../../../src/capture/store.js';
-import type { LiveMessage, LiveOptions } from '../../../src/dashboard/live.js';
-import { startDashboard, type Dashboard } from '../../../src/dashboard/server.js';
-import { makeFlow, TOKEN } from '../../dashboard/harness.js';
-import { drain, rawUpgrade } from '../../dashboard/raw-ws.js';
-import { h2Request, h2ThroughProxy, startH2Server, type H2Server } from './helpers.js';
+import { TestCa, type KeyPair } from '../helpers/pki.js';
+import { startProxyTrusting, type TestProxy } from '../helpers/servers.js';
+import { flowWhere } from '../helpers/flows.js';
+import type { Http2Event } from '../../src/capture/flow.js';
+import type { H2FramesEvent } from '../../src/capture/store.js';
+import type { LiveMessage, LiveOptions } from '../../src/dashboard/live.js';
+import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { makeFlow, TOKEN } from './harness.js';
+import { drain, rawUpgrade } from './raw-ws.js';
+import { h2Request, h2ThroughProxy, startH2Server, type H2Server } from '../proxy/h2/helpers.js';
 
 function dashboardFor(proxy: TestProxy, live: Partial<LiveOptions> = {}): Promise<Dashboard> {
   return startDashboard({
