@@ -75,6 +75,15 @@ function ping(session: ClientHttp2Session): Promise<void> {
   return new Promise((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
 }
 
+/** Polls a condition the store reaches on its own timer (the connection rewrite, every second at most). */
+async function waitFor(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function liveClient(t: { after(fn: () => unknown): void }, dash: Dashboard): Promise<FramesInbox> {
   const ws = new WebSocket(`ws://localhost:${dash.port}/api/live?token=${TOKEN}`);
   t.after(() => ws.terminate());
@@ -207,6 +216,25 @@ describe('HTTP/2 frames on the live feed', () => {
     assert.ok(dataFrames > 1, 'DATA frames were counted');
     // Each batch carries at most one update per connection.
     assert.equal(inbox.events.get(clientId)!.length, proxy.store.get(flow.id)!.clientConnection!.http2!.events.length);
+  });
+
+  test('frames after the connection\'s last flow finished reach the session too, not only the feed', async (t) => {
+    const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+    t.after(() => session.destroy());
+    const r = await h2Request(session, { ':path': '/stored/1' });
+    assert.equal(r.status, 200);
+    const flow = await flowWhere(proxy, (f) => f.request.url.endsWith('/stored/1') && f.state === 'complete');
+    await proxy.store.flushed();
+    await ping(session);
+    await new Promise<void>((resolve) => session.close(() => resolve()));
+    const events = () => proxy.store.get(flow.id)!.clientConnection!.http2!.events;
+    await waitFor(() => events().some((e) => e.type === 'GOAWAY' && e.from === 'client'), 'the GOAWAY to be read');
+    // The session's copy (read back through `list`, not the object in memory) catches up on its own.
+    const storedEvents = () => proxy.store.list().find((f) => f.id === flow.id)!.clientConnection!.http2!.events;
+    await waitFor(() => storedEvents() !== events() && storedEvents().length === events().length, 'the session to hold the PING and GOAWAY');
+    const want = events();
+    assert.deepEqual(storedEvents(), want);
+    assert.ok(want.some((e) => e.type === 'PING' && e.from === 'client') && want.some((e) => e.type === 'GOAWAY' && e.from === 'client'));
   });
 
   test('a dashboard client that stops reading is owed one update per connection, not every frame', async (t) => {
