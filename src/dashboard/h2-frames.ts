@@ -22,14 +22,15 @@ function mergeTimings(a: readonly Http2Stream[], b: readonly Http2Stream[]): Htt
   return [...byId.values()];
 }
 
-/** `earlier` then `later` as one announcement (a new object: subscribers share the originals). */
+/** `earlier` then `later` as one announcement (a new object: subscribers share the originals, which are never mutated). */
 export function mergeFrames(earlier: H2FramesEvent, later: H2FramesEvent): H2FramesEvent {
   // Announcements of one connection arrive in order, so `later.first` follows `earlier`'s events.
   const contiguous = earlier.first + earlier.events.length === later.first;
   return {
     ...later,
     first: contiguous ? earlier.first : later.first,
-    events: contiguous ? [...earlier.events, ...later.events] : later.events,
+    // Most chunks list nothing (DATA, WINDOW_UPDATE): the list is then shared, never copied.
+    events: !contiguous ? later.events : later.events.length === 0 ? earlier.events : [...earlier.events, ...later.events],
     timings: mergeTimings(earlier.timings, later.timings),
   };
 }
