@@ -4,8 +4,8 @@
  * WINDOW_UPDATEs counted) and per-stream timings (HEADERS and DATA) that the stream's flow holds.
  * The record stays bounded however long the connection lives: at most MAX_EVENTS listed events
  * (later ones counted in `dropped`), counters for WINDOW_UPDATE and DATA, and timings of at most
- * MAX_TRACKED_STREAMS streams (ended or finished ones are let go first). Each chunk's changes are handed to
- * `onFrames` so they can be pushed live.
+ * MAX_TRACKED_STREAMS streams (ended or finished ones are let go first). Each chunk's changes
+ * are handed to `onFrames` so they can be pushed live.
  */
 import type { ByteObserver } from '../tapped-stream.js';
 import { roundMs, type Connection, type Http2Connection, type Http2Event, type Http2Stream, type Http2StreamSide, type Leg, type Sender } from '../../capture/flow.js';
