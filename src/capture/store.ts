@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
-import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type WebSocketMessage } from './flow.js';
+import { summarize, type Connection, type Flow, type FlowSummary, type HandshakeEvent, type Http2Connection, type Http2Event, type Http2Stream, type Leg, type WebSocketMessage } from './flow.js';
 import { SessionDb, DB_FILE, summaryOf, type FlowRow, type SummaryRow } from './session/db.js';
 import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, type Extent } from './session/segments.js';
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
@@ -48,6 +48,12 @@ const PENDING_WRITE_MS = 1000;
  * at most this much of what had just completed.
  */
 const WRITE_INTERVAL_MS = 10;
+/**
+ * A connection written with its flows whose HTTP/2 frames changed since (a PING, a GOAWAY after
+ * its last flow finished) is written again at most this often: a busy connection changes with
+ * every chunk, and the live feed, not the session, is what follows it from moment to moment.
+ */
+const CONNECTION_REWRITE_MS = 1000;
 /** While capture is paused (disk full, I/O error), a write is tried again this often. */
 const RETRY_MS = 1000;
 /** Flows waiting for a write while paused; past this the oldest finished ones are dropped and counted. */
@@ -66,7 +72,25 @@ export type StoreEvent =
   /** One relayed WebSocket message: `index` in the flow's `websocket.messages`; `data` may be a shortened preview (`truncated`). */
   | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
   | { type: 'capture'; status: CaptureStatus }
+  | H2FramesEvent
   | { type: 'cleared' };
+
+/**
+ * What changed in one connection's HTTP/2 frame record (Connection.http2): `events` are listed
+ * events from index `first` on; the counters are the connection's latest; `timings` are the
+ * streams whose HEADERS/DATA timings changed (matched to a flow's `http2` by connection and id).
+ */
+export interface H2FramesEvent {
+  type: 'h2-frames';
+  connectionId: string;
+  leg: Leg;
+  first: number;
+  events: Http2Event[];
+  dropped: number;
+  streams: number;
+  windowUpdates: Http2Connection['windowUpdates'];
+  timings: Http2Stream[];
+}
 
 export type StoreListener = (event: StoreEvent) => void;
 export type BodyPart = 'request' | 'response';
@@ -194,6 +218,9 @@ export class FlowStore {
   private readonly connections = new LRUCache<string, Connection>({ max: CONNECTION_CACHE });
   /** What each connection looked like when last written, so an unchanged one is not rewritten. */
   private readonly connectionMarks = new WeakMap<Connection, string>();
+  /** Written connections whose frames changed since; see CONNECTION_REWRITE_MS. */
+  private readonly staleConnections = new Set<Connection>();
+  private connectionTimer: NodeJS.Timeout | null = null;
   private nextSeq: number;
   private count: number;
   private queue: StoreEvent[] = [];
@@ -317,6 +344,25 @@ export class FlowStore {
 
   tlsEvent(connectionId: string, event: HandshakeEvent): void {
     this.emit({ type: 'tls', connectionId, event });
+  }
+
+  /** Announces what a chunk of HTTP/2 frames changed on a connection (its record is already updated). */
+  h2Frames(connection: Connection, change: { first: number; events: Http2Event[]; timings: Http2Stream[] }): void {
+    const h2 = connection.http2;
+    if (!h2) return;
+    this.noteStale(connection);
+    if (!this.listening) return;
+    this.emit({
+      type: 'h2-frames',
+      connectionId: connection.id,
+      leg: connection.side,
+      first: change.first,
+      events: change.events,
+      dropped: h2.dropped,
+      streams: h2.streams,
+      windowUpdates: h2.windowUpdates,
+      timings: change.timings,
+    });
   }
 
   /**
@@ -689,6 +735,7 @@ export class FlowStore {
     this.dirty.clear();
     this.deferred.clear();
     this.recent.clear();
+    this.staleConnections.clear();
     this.count = 0;
     // In-flight exchanges go on and are stored when they finish, as after any clear.
     this.segments.resetRefs();
@@ -710,6 +757,9 @@ export class FlowStore {
     for (const e of this.deferred) this.dirty.add(e);
     this.deferred.clear();
     await this.flushed().catch(() => {});
+    if (this.connectionTimer) clearTimeout(this.connectionTimer);
+    this.connectionTimer = null;
+    this.writeConnections();
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.deferTimer) clearTimeout(this.deferTimer);
@@ -717,6 +767,45 @@ export class FlowStore {
     await this.searcher?.close();
     await this.segments.close();
     this.db.close();
+  }
+
+  /** A connection already in the session changed: it is written again within CONNECTION_REWRITE_MS. */
+  private noteStale(connection: Connection): void {
+    // The others are written with their first flow.
+    if (this.closed || !this.connectionMarks.has(connection)) return;
+    this.staleConnections.add(connection);
+    if (this.connectionTimer) return;
+    this.connectionTimer = setTimeout(() => {
+      this.connectionTimer = null;
+      this.writeConnections();
+    }, CONNECTION_REWRITE_MS);
+    this.connectionTimer.unref();
+  }
+
+  /** Writes the connections that changed since they were written (their flows' seq is kept). */
+  private writeConnections(): void {
+    if (this.closed || this.staleConnections.size === 0) return;
+    const stale = [...this.staleConnections];
+    this.staleConnections.clear();
+    if (this.capture.state === 'paused') {
+      for (const c of stale) this.noteStale(c);
+      return;
+    }
+    try {
+      this.db.transaction(() => {
+        for (const c of stale) {
+          const mark = connectionMark(c);
+          if (this.connectionMarks.get(c) === mark) continue;
+          // seq 0: `last_seq` keeps the newest flow's, so eviction is unchanged.
+          this.db.putConnection(c, 0);
+          this.connectionMarks.set(c, mark);
+          this.connections.delete(c.id);
+        }
+      });
+    } catch (err) {
+      debug('connections not rewritten (%s): trying again', (err as Error).message);
+      for (const c of stale) this.noteStale(c);
+    }
   }
 
   /** Summaries cost a little per event: none are made while nobody listens. */

@@ -1,11 +1,13 @@
 /**
  * What a live client that cannot keep up is owed, kept small: the latest summary per flow in
  * first-seen order, the latest relayed WebSocket message per flow (its `index` shows what was
- * skipped), whether the store was cleared, and how many TLS events were dropped. Sans-IO:
+ * skipped), the latest HTTP/2 frame state per connection (its `first` shows what was skipped),
+ * whether the store was cleared, and how many TLS events were dropped. Sans-IO:
  * events in, one message out; past its byte budget it only remembers that a snapshot is needed.
  */
 import type { FlowSummary } from '../capture/flow.js';
-import type { StoreEvent } from '../capture/store.js';
+import type { H2FramesEvent, StoreEvent } from '../capture/store.js';
+import { coalesceFrames, framesBytes } from './h2-frames.js';
 
 export type LiveEvent = StoreEvent;
 
@@ -19,11 +21,16 @@ const SUMMARY_OVERHEAD_BYTES = 400;
 const EVICTION_OVERHEAD_BYTES = 100;
 
 type WsMessageEvent = Extract<LiveEvent, { type: 'ws-message' }>;
-type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string } | WsMessageEvent | Extract<LiveEvent, { type: 'capture' }>;
+type Coalesced = { type: 'flow' | 'flow-update'; flow: FlowSummary } | { type: 'flow-evicted'; id: string } | WsMessageEvent | H2FramesEvent | Extract<LiveEvent, { type: 'capture' }>;
 
 /** Map key of a flow's latest WebSocket message; flow ids are UUIDs, so no clash with them. */
 function wsKey(flowId: string): string {
   return `ws:${flowId}`;
+}
+
+/** Map key of a connection's HTTP/2 frame state. */
+function h2Key(connectionId: string): string {
+  return `h2:${connectionId}`;
 }
 
 /** Over-estimates both a summary's heap size and its JSON length, so budgets err on the safe side. */
@@ -37,6 +44,7 @@ function entryBytes(entry: Coalesced | undefined): number {
   if (entry.type === 'flow-evicted') return EVICTION_OVERHEAD_BYTES + 2 * entry.id.length;
   if (entry.type === 'capture') return EVICTION_OVERHEAD_BYTES + 2 * (entry.status.reason?.length ?? 0);
   if (entry.type === 'ws-message') return SUMMARY_OVERHEAD_BYTES + 2 * entry.message.data.length;
+  if (entry.type === 'h2-frames') return framesBytes(entry);
   return summaryBytes(entry.flow);
 }
 
@@ -81,6 +89,12 @@ export class Backlog {
         case 'ws-message': {
           const key = wsKey(event.flowId);
           this.put(key, this.entries.get(key), event);
+          break;
+        }
+        case 'h2-frames': {
+          const key = h2Key(event.connectionId);
+          const previous = this.entries.get(key);
+          this.put(key, previous, coalesceFrames(previous?.type === 'h2-frames' ? previous : undefined, event));
           break;
         }
         case 'flow-evicted': {

@@ -13,11 +13,16 @@
  *       {type: 'flow-evicted', id}               the store dropped it
  *       {type: 'tls', connectionId, event}       one handshake step (HandshakeEvent)
  *       {type: 'ws-message', flowId, index, message} one relayed WebSocket message (preview)
+ *       {type: 'h2-frames', connectionId, leg, first, events, dropped, streams, windowUpdates, timings}
+ *           what HTTP/2 frames changed on a connection: `events` are listed from index `first`
+ *           (Connection.http2.events), the counters are the latest, `timings` the streams whose
+ *           HEADERS/DATA timings changed. One per connection per batch (chunks are merged).
  *       {type: 'cleared'}                        the store was emptied
  *       `coalesced: true` follows a backlog: only the latest summary per flow, in first-seen
  *       order, `cleared` first when it happened, only the latest `ws-message` per flow (its
- *       `index` shows the gap), TLS events dropped (counted in `droppedTls`); fetch the flow
- *       for what was skipped.
+ *       `index` shows the gap), one `h2-frames` per connection with no `events` and `first` at
+ *       the connection's listed count (a client that knows fewer missed some), TLS events
+ *       dropped (counted in `droppedTls`); fetch the flow for what was skipped.
  * Clients treat `flow` and `flow-update` as upserts by id: events already reflected in the
  * snapshot may follow it, because the store emits asynchronously.
  * Client → server messages are ignored.
@@ -28,6 +33,7 @@ import { debuglog } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { FlowStore } from '../capture/store.js';
 import { Backlog, summaryBytes, type LiveEvent, type LiveMessage } from './backlog.js';
+import { mergeFrames } from './h2-frames.js';
 
 export type { LiveEvent, LiveMessage } from './backlog.js';
 
@@ -110,6 +116,8 @@ export class LiveFeed {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<LiveClient>();
   private pending: LiveEvent[] = [];
+  /** Where each connection's `h2-frames` sits in `pending`: later ones merge into it. */
+  private pendingFrames = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private readonly heartbeat: NodeJS.Timeout;
   private unsubscribe: (() => void) | null = null;
@@ -142,6 +150,7 @@ export class LiveFeed {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.pending = [];
+    this.pendingFrames.clear();
     await Promise.all([...this.clients].map((client) => this.drop(client, CLOSE_GOING_AWAY, 'dashboard closing')));
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
@@ -172,6 +181,7 @@ export class LiveFeed {
       this.unsubscribe();
       this.unsubscribe = null;
       this.pending = [];
+      this.pendingFrames.clear();
     }
   }
 
@@ -198,6 +208,16 @@ export class LiveFeed {
   }
 
   private onEvent(event: LiveEvent): void {
+    if (event.type === 'h2-frames') {
+      // A busy connection announces every chunk: one message per connection per batch.
+      const at = this.pendingFrames.get(event.connectionId);
+      const earlier = at === undefined ? undefined : this.pending[at];
+      if (at !== undefined && earlier?.type === 'h2-frames') {
+        this.pending[at] = mergeFrames(earlier, event);
+        return;
+      }
+      this.pendingFrames.set(event.connectionId, this.pending.length);
+    }
     this.pending.push(event);
     if (this.pending.length >= this.options.batchMaxEvents) this.flush();
     else this.schedule();
@@ -227,6 +247,7 @@ export class LiveFeed {
     const events = this.pending;
     if (events.length === 0) return;
     this.pending = [];
+    this.pendingFrames.clear();
     let payload: string | null = null;
     for (const client of this.clients) {
       if (!client.backlog) {

@@ -118,7 +118,7 @@ export class ProxyServer {
       rules: options.rules ?? null,
     });
     this.limits = { maxBody: config.maxBody, headersTimeout: config.headersTimeout, bodyTimeout: config.bodyTimeout };
-    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent });
+    this.h2pool = new H2SessionPool(this.upstream, { onTlsEvent, onFrames: (connection, change) => store.h2Frames(connection, change) });
     this.h2 = new H2ClientLeg({
       store,
       upstream: this.upstream,

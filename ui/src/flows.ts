@@ -10,6 +10,7 @@
 import { batch, signal } from '@preact/signals';
 import { storedSort } from './columns.js';
 import { compileFilter, type CompiledFilter } from './filter.js';
+import { framesWatch } from './h2-live.js';
 import { dismiss, notify } from './state.js';
 import type { CaptureStatus, FlowSummary, LiveEvent } from './types.js';
 import { sortKeyOf, type PageSource, type SortState, type WindowPage, type WindowQuery } from './window-api.js';
@@ -35,7 +36,7 @@ const frames = globalThis as FrameApi;
 export interface AppliedChanges {
   /** Flows that were added or updated (or got WebSocket messages) in this flush. */
   changed: Set<string>;
-  /** Connections that reported TLS events in this flush. */
+  /** Connections that reported TLS events in this flush, or HTTP/2 frames an open view could not apply. */
   tlsConnections: Set<string>;
   /** The list was replaced or cleared, or the server dropped TLS events: anything may have changed. */
   everything: boolean;
@@ -527,6 +528,10 @@ export class FlowList {
         }
         case 'tls':
           changes.tlsConnections.add(e.connectionId);
+          break;
+        case 'h2-frames':
+          // An open frames view applies them in place; one that missed some refetches its flow.
+          if (!framesWatch.dispatch(e)) changes.tlsConnections.add(e.connectionId);
           break;
         case 'ws-message':
           // The list shows no message counts; an open detail refetches the flow for them.

@@ -8,7 +8,9 @@ import { formatClock } from './format.js';
 import { EventDetails, LegOverview, SecuredPanel } from './tls-details.js';
 import { Ladder } from './tls-ladder.js';
 import { H2Frames } from './h2-frames.js';
-import type { Connection, FlowDetail, Handshake, Leg } from './types.js';
+import type { Connection, FlowDetail, Handshake, Http2Stream, Leg } from './types.js';
+
+const NO_STREAMS: readonly Http2Stream[] = [];
 
 interface Selection {
   leg: Leg;
@@ -59,7 +61,7 @@ function LegColumn({ flow, leg, selection, onSelect }: { flow: FlowDetail; leg: 
       ) : (
         <p class="muted no-tls">{handshake ? 'No handshake messages recorded.' : noTlsReason(flow, leg, connection)}</p>
       )}
-      {connection?.http2 ? <H2Frames connection={connection} stream={flow.http2?.find((s) => s.leg === leg)} /> : null}
+      {connection?.http2 ? <H2Frames connection={connection} stream={flow.http2?.find((s) => s.leg === leg)} streams={flow.http2 ?? NO_STREAMS} /> : null}
     </div>
   );
 }

@@ -255,7 +255,25 @@ export type LiveEvent =
   | { type: 'ws-message'; flowId: string; index: number; message: WebSocketMessage }
   /** The session stopped or resumed recording (a full disk pauses capture; proxying goes on). */
   | { type: 'capture'; status: CaptureStatus }
+  | H2FramesEvent
   | { type: 'cleared' };
+
+/**
+ * What HTTP/2 frames changed on a connection: `events` continue `Connection.http2.events` from
+ * index `first` (a `first` past what the page holds means some were skipped: fetch the flow);
+ * the counters are the latest; `timings` are streams whose HEADERS/DATA timings changed.
+ */
+export interface H2FramesEvent {
+  type: 'h2-frames';
+  connectionId: string;
+  leg: Leg;
+  first: number;
+  events: Http2Event[];
+  dropped: number;
+  streams: number;
+  windowUpdates: Http2Connection['windowUpdates'];
+  timings: Http2Stream[];
+}
 
 export interface CaptureStatus {
   state: 'recording' | 'paused';

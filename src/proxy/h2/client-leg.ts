@@ -59,6 +59,7 @@ export class H2ClientLeg {
     let session: ServerHttp2Session | null = null;
     const tap = new H2FrameTap(at.client, 'client', at.acceptedAt, {
       onProtocolError: (event) => this.protocolError(session, at, event),
+      onFrames: (change) => this.options.store.h2Frames(at.client, change),
     });
     const stream = new H2TappedStream(socket as Socket, tap);
     // Node makes the session synchronously from 'connection': take it by the following 'session'.

@@ -2,6 +2,10 @@
  * Connects the sans-IO frame reader to one leg of an HTTP/2 connection: the plaintext bytes the
  * tapped stream sees in both directions become events on the Connection (control frames listed,
  * WINDOW_UPDATEs counted) and per-stream timings (HEADERS and DATA) that the stream's flow holds.
+ * The record stays bounded however long the connection lives: at most MAX_EVENTS listed events
+ * (later ones counted in `dropped`), counters for WINDOW_UPDATE and DATA, and timings of at most
+ * MAX_TRACKED_STREAMS streams (ended or finished ones are let go first). Each chunk's changes
+ * are handed to `onFrames` so they can be pushed live.
  */
 import type { ByteObserver } from '../tapped-stream.js';
 import { roundMs, type Connection, type Http2Connection, type Http2Event, type Http2Stream, type Http2StreamSide, type Leg, type Sender } from '../../capture/flow.js';
@@ -9,11 +13,29 @@ import { nowMs } from '../socket-state.js';
 import { H2FrameReader, type H2FrameEvent } from './frames.js';
 
 /** Connection-level events kept per connection; later ones are only counted. */
-const MAX_EVENTS = 500;
+export const MAX_EVENTS = 500;
+/**
+ * Streams whose timings the tap keeps updating. Past it, streams that ended (both sides sent
+ * END_STREAM, or one was reset) or whose flow finished are let go oldest first: a flow keeps
+ * its own stream's object.
+ */
+export const MAX_TRACKED_STREAMS = 256;
+
+/** What one chunk of bytes (or one proxy decision) changed on the connection. */
+export interface FramesChange {
+  /** Index in `info.events` of `events[0]` (the count listed before this change). */
+  first: number;
+  /** Events listed by this change (none once the list is full: `dropped` grew instead). */
+  events: Http2Event[];
+  /** Streams whose HEADERS/DATA timings or reset changed. */
+  timings: Http2Stream[];
+}
 
 export interface FrameTapListener {
   /** The peer's bytes are not valid HTTP/2 (the reader stops there). */
   onProtocolError?(event: Http2Event): void;
+  /** The connection's record changed; called once per chunk read, after the chunk's frames. */
+  onFrames?(change: FramesChange): void;
 }
 
 function emptySide(): Http2StreamSide {
@@ -27,6 +49,10 @@ export class H2FrameTap implements ByteObserver {
   private readonly inbound: H2FrameReader;
   private readonly outbound: H2FrameReader;
   private readonly streams = new Map<number, Http2Stream>();
+  /** Streams whose flow is finished, let go once they end (or to make room). */
+  private readonly forgotten = new Set<number>();
+  /** Streams touched by the chunk being read. */
+  private readonly touched = new Set<Http2Stream>();
 
   constructor(
     private readonly connection: Connection,
@@ -47,7 +73,40 @@ export class H2FrameTap implements ByteObserver {
     if (events.length === 0) return;
     const from: Sender = direction === 'out' ? 'proxy' : this.leg === 'client' ? 'client' : 'server';
     const t = roundMs(nowMs() - this.origin);
+    const first = this.info.events.length;
     for (const e of events) this.apply(e, from, t);
+    this.announce(first);
+  }
+
+  /** Tells the listener what the frames just read changed. */
+  private announce(first: number): void {
+    const timings = [...this.touched];
+    this.touched.clear();
+    for (const s of timings) {
+      if (this.forgotten.has(s.streamId) && ended(s)) this.let(s.streamId);
+    }
+    this.trim();
+    if (!this.listener.onFrames) return;
+    this.listener.onFrames({ first, events: this.info.events.slice(first), timings });
+  }
+
+  /** Lets go of ended streams, oldest first, while more than MAX_TRACKED_STREAMS are kept. */
+  private trim(): void {
+    if (this.streams.size <= MAX_TRACKED_STREAMS) return;
+    for (const [id, s] of this.streams) {
+      if (this.streams.size <= MAX_TRACKED_STREAMS) return;
+      if (ended(s) || this.forgotten.has(id)) this.let(id);
+    }
+  }
+
+  private let(id: number): void {
+    this.streams.delete(id);
+    this.forgotten.delete(id);
+  }
+
+  /** Streams whose timings are still being kept up to date (at most MAX_TRACKED_STREAMS past a chunk). */
+  get trackedStreams(): number {
+    return this.streams.size;
   }
 
   /** The timings of one stream (made on first sight); the stream's flow keeps the object. */
@@ -60,15 +119,22 @@ export class H2FrameTap implements ByteObserver {
     return s;
   }
 
-  /** The stream's flow is finished: later frames on it are not timed. */
+  /**
+   * The stream's flow is finished. Its last frames may still be on their way out (the flow can
+   * settle before the final DATA is written), so it is timed until it ends, then let go.
+   */
   forget(id: number): void {
-    this.streams.delete(id);
+    const s = this.streams.get(id);
+    if (!s || ended(s)) this.streams.delete(id);
+    else this.forgotten.add(id);
   }
 
   /** Records an event the proxy itself decided (not read from bytes), e.g. a refused stream. */
   note(from: Sender, type: string, stream: number, details: Record<string, unknown>): Http2Event {
     const event: Http2Event = { t: roundMs(nowMs() - this.origin), from, type, stream, details };
+    const first = this.info.events.length;
     this.push(event);
+    this.announce(first);
     return event;
   }
 
@@ -89,6 +155,7 @@ export class H2FrameTap implements ByteObserver {
         const side = this.side(s, from);
         side.headers.push(t);
         if (e.endStream) side.end = t;
+        this.touched.add(s);
         return;
       }
       case 'DATA': {
@@ -100,6 +167,7 @@ export class H2FrameTap implements ByteObserver {
         side.dataFrames += 1;
         side.dataBytes += e.length;
         if (e.endStream) side.end = t;
+        this.touched.add(s);
         return;
       }
       case 'CONTINUATION':
@@ -112,7 +180,10 @@ export class H2FrameTap implements ByteObserver {
       }
       case 'RST_STREAM': {
         const s = this.streams.get(e.stream);
-        if (s) s.reset = { t, from, code: e.code, error: e.error };
+        if (s) {
+          s.reset = { t, from, code: e.code, error: e.error };
+          this.touched.add(s);
+        }
         this.push({ t, from, type: e.type, stream: e.stream, details: { code: e.code, error: e.error } });
         return;
       }
@@ -133,4 +204,11 @@ export class H2FrameTap implements ByteObserver {
       }
     }
   }
+}
+
+/** Both sides sent END_STREAM, or the stream was reset: no more timings will come. */
+function ended(s: Http2Stream): boolean {
+  if (s.reset) return true;
+  const sides = Object.values(s.sides);
+  return sides.length >= 2 && sides.filter((x) => x.end !== null).length >= 2;
 }

@@ -15,7 +15,7 @@ import { getUpstream, nowMs } from '../socket-state.js';
 import { H2TappedStream } from './frame-stream.js';
 import { bareHost } from '../hosts.js';
 import { MitmError } from '../../errors.js';
-import { H2FrameTap } from './frame-tap.js';
+import { H2FrameTap, type FramesChange } from './frame-tap.js';
 
 /** Origins whose protocol choice is remembered. */
 const MAX_ORIGINS = 512;
@@ -43,6 +43,8 @@ export type Route = { kind: 'h2'; session: ClientHttp2Session; socket: TLSSocket
 export interface SessionPoolOptions {
   /** Every TLS-view event added by the pool (the ALPN decision). */
   onTlsEvent: ((connection: Connection, event: HandshakeEvent) => void) | null;
+  /** What each chunk of an upstream session's frames changed (see FrameTapListener). */
+  onFrames?: ((connection: Connection, change: FramesChange) => void) | null;
 }
 
 /**
@@ -155,7 +157,8 @@ export class H2SessionPool {
       return { kind: 'h1', note: reason };
     }
     if (!info || !connection) throw new MitmError('MITM_ERR_INTERNAL', 'internal error: an upstream connection without its record');
-    const tap = new H2FrameTap(connection, 'server', info.startedAt);
+    const onFrames = this.options.onFrames;
+    const tap = new H2FrameTap(connection, 'server', info.startedAt, onFrames ? { onFrames: (change) => onFrames(connection, change) } : {});
     const stream = new H2TappedStream(socket, tap);
     const host = bareHost(target.host);
     const session = http2.connect(`https://${host.includes(':') ? `[${host}]` : host}:${target.port}`, {
