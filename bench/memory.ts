@@ -8,6 +8,7 @@
  * scenario (open them in Chrome DevTools' Memory tab).
  *
  *   node dist/bench/memory.js [seconds] [--node-arg FLAG]... [--flag FLAG]... [--snapshots DIR] [--only s1,s3]
+ *                             [--cli PATH]   (another build's dist/src/cli.js)
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,7 +102,7 @@ async function writeSnapshot(pid: number, dir: string): Promise<void> {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'node-arg': { type: 'string', multiple: true }, flag: { type: 'string', multiple: true }, snapshots: { type: 'string' }, only: { type: 'string' } },
+    options: { 'node-arg': { type: 'string', multiple: true }, flag: { type: 'string', multiple: true }, snapshots: { type: 'string' }, only: { type: 'string' }, cli: { type: 'string' } },
   });
   const seconds = Number(positionals[0] ?? 8);
   const root = mkdtempSync(join(tmpdir(), 'mitmscope-memory-'));
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
         ...(values['node-arg'] ?? []),
       ],
       flags: values.flag ?? [],
+      ...(values.cli ? { cli: values.cli } : {}),
     });
     const target = { port: proxy.port, connectAuthority: `127.0.0.1:${origin.port}` };
     const base = { target, name: origin.defaultName, warmupMs: 1000, durationMs: seconds * 1000 };

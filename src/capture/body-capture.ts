@@ -5,7 +5,6 @@
  */
 import type { CapturedMessage } from './flow.js';
 import type { BodySink } from './store.js';
-import { notePassed } from '../runtime/heap.js';
 
 /** Bytes gathered before a run goes to the store: big enough for few extents, small enough per flow. */
 export const RUN_BYTES = 64 * 1024;
@@ -24,7 +23,6 @@ export class BodyCapture {
   push(chunk: Buffer): void {
     const m = this.message;
     m.bodySize += chunk.length;
-    notePassed(chunk.length);
     const room = this.max - this.kept;
     if (room <= 0 || m.bodyTruncated) {
       if (chunk.length > 0) m.bodyTruncated = true;
