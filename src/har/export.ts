@@ -14,8 +14,16 @@ export interface ExportOptions {
   redact?: RedactOptions | null;
 }
 
+/** Writes, then waits for room (or the reader's end); the listener left waiting is removed. */
 async function write(out: Writable, text: string): Promise<void> {
-  if (!out.write(text)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
+  if (out.write(text)) return;
+  const waiting = new AbortController();
+  const settled = (event: string): Promise<void> => once(out, event, { signal: waiting.signal }).then(
+    () => undefined,
+    () => undefined,
+  );
+  await Promise.race([settled('drain'), settled('close')]);
+  waiting.abort();
 }
 
 /** Writes the whole store as HAR 1.2 to `out` (which it does not end); resolves with the entry count. */
