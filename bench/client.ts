@@ -282,6 +282,26 @@ class Connection {
   }
 }
 
+/**
+ * A load client's process: runs the spec given as JSON in argv[2], prints `{ result, cpuSeconds }`
+ * (all the CPU the process used, start-up included) as one JSON line and exits 0, or prints the
+ * error and exits 1.
+ */
+export function runAsChild<S, R>(label: string, run: (spec: S) => Promise<R>): void {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as S;
+  run(spec).then(
+    (result) => {
+      const cpu = process.cpuUsage();
+      process.stdout.write(`${JSON.stringify({ result, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${label}: ${describe(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
 export function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return `${e.code ? `${e.code}: ` : ''}${e.message}`;
@@ -489,18 +509,4 @@ export async function runClient(spec: ClientSpec): Promise<LoadResult | NamesRes
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const spec = JSON.parse(process.argv[2] ?? '{}') as ClientSpec;
-  runClient(spec).then(
-    (result) => {
-      const cpu = process.cpuUsage();
-      const answer: ClientAnswer = { result, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench client: ${describe(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runAsChild('bench client', runClient);

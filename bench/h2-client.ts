@@ -28,7 +28,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import { describe, openTls, percentile, type ClientTarget, type LoadResult } from './client.js';
+import { describe, openTls, percentile, runAsChild, type ClientTarget, type LoadResult } from './client.js';
 
 export type H2Spec =
   | { mode: 'h2load'; target: ClientTarget; name: string; path: string; connections: number; streams: number; warmupMs: number; durationMs: number }
@@ -220,18 +220,4 @@ export function runH2Client(spec: H2Spec): Promise<H2LoadResult | H2ProbeResult>
   return spec.mode === 'h2load' ? h2load(spec) : h2probe(spec);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const spec = JSON.parse(process.argv[2] ?? '{}') as H2Spec;
-  runH2Client(spec).then(
-    (result) => {
-      const cpu = process.cpuUsage();
-      const answer: H2Answer = { result, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-      process.stdout.write(`${JSON.stringify(answer)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench h2 client: ${describe(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runAsChild('bench h2 client', runH2Client);
