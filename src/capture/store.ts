@@ -20,7 +20,7 @@ import { Segments, packExtents, unpackExtents, extentsLength, SEGMENT_BYTES, typ
 import { existingSegments, fileSegmentIo, memorySegmentIo, type SegmentIo } from './session/segment-io.js';
 import { filterSql, type SqlWhere } from './session/filter-sql.js';
 import { SessionReader } from './session/reader.js';
-import { compareKeys, sortKey, windowSql, SORT_INDEXES_SQL, type SortColumn, type SortOrder } from './session/window-sql.js';
+import { compareKeys, sortKey, windowSql, type SortColumn, type SortOrder } from './session/window-sql.js';
 import { compileFilter } from '../filter/match.js';
 import type { ParsedFilter } from '../filter/parse.js';
 import { keylogLines } from '../tls/keylog.js';
@@ -250,7 +250,6 @@ export class FlowStore {
       this.reader = null;
       this.searcher = null;
     }
-    this.db.ensureIndexes(SORT_INDEXES_SQL);
     this.db.markInterrupted(INTERRUPTED);
     this.checkBodies();
     this.nextSeq = this.db.maxSeq() + 1;

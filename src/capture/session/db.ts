@@ -243,16 +243,6 @@ export class SessionDb {
     return this.db.prepare(sql).all(...params) as SummaryRow[];
   }
 
-  /**
-   * Runs `CREATE INDEX IF NOT EXISTS` statements in one transaction: a no-op on a session that has
-   * them, a one-off build (at open, before capture starts) on one written without them.
-   */
-  ensureIndexes(sqls: readonly string[]): void {
-    this.transaction(() => {
-      for (const sql of sqls) this.db.exec(sql);
-    });
-  }
-
   /** Whole rows oldest first, from `above` (exclusive), at most `limit`. */
   rowsAfter(above: number, limit: number): FlowRow[] {
     return this.db.prepare('SELECT * FROM flows WHERE seq > ? ORDER BY seq ASC LIMIT ?').all(above, limit) as FlowRow[];

@@ -30,17 +30,14 @@ export function isSortColumn(value: string): value is SortColumn {
   return (SORT_COLUMNS as readonly string[]).includes(value);
 }
 
-/** The index a sorted window by `sort` reads. */
+/**
+ * An index a sorted window by `sort` could read. The store keeps none (see docs/ARCHITECTURE.md,
+ * "Sorting without indexes"); SQLite uses one where a session has it, and the benchmark adds them
+ * to price them.
+ */
 export function sortIndexSql(sort: SortColumn): string {
   return `CREATE INDEX IF NOT EXISTS flows_by_${sort} ON flows(${SORT_KEYS[sort]}, seq)`;
 }
-
-/**
- * Every sort index, kept from the session's first row on: building one later over a million
- * rows would hold the single writer connection (and the proxy's event loop) for seconds, while
- * keeping them costs each write a few microseconds (figures in docs/ARCHITECTURE.md).
- */
-export const SORT_INDEXES_SQL: readonly string[] = SORT_COLUMNS.map(sortIndexSql);
 
 /** The value a flow sorts by, as SQLite computes `SORT_KEYS` for its row; arrival order sorts by seq. */
 export function sortKey(s: FlowSummary, seq: number, sort: SortColumn | null): string | number {
