@@ -224,7 +224,7 @@ export async function benchUi(flowCount = BENCH_FLOWS): Promise<UiBenchResult> {
     await waitInPage(page, ROWS_LOADED);
     await phase('filter');
 
-    // Sort by status (the session keeps its sort indexes from the first row), descending, then back.
+    // Sort by status (no index: the reader thread reads every row), descending, then back.
     const sortMs: UiBenchResult['sortMs'] = [];
     for (const what of ['status ascending', 'status descending', 'arrival order']) {
       const firstPath = await page.evaluate<string>(`document.querySelector('.rows .row[aria-rowindex="2"] .c-path')?.textContent ?? ''`);
