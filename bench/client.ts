@@ -307,7 +307,8 @@ export function describe(err: unknown): string {
   return `${e.code ? `${e.code}: ` : ''}${e.message}`;
 }
 
-interface Window {
+/** What a load client counts over its measured window (shared by the HTTP/1.1 and h2 clients). */
+export interface Window {
   measuring: boolean;
   stop: boolean;
   requests: number;
@@ -321,19 +322,20 @@ function newWindow(): Window {
   return { measuring: false, stop: false, requests: 0, errors: 0, bodyBytes: 0, latencies: [], lastError: null };
 }
 
-function record(w: Window, started: number, parser: ResponseParser): void {
+/** Counts one response that began at `started` (a non-200 counts as an error). */
+export function record(w: Window, started: number, response: { status: number; bodyBytes: number }): void {
   if (!w.measuring) return;
-  if (parser.status !== 200) {
+  if (response.status !== 200) {
     w.errors++;
-    w.lastError = `status ${parser.status}`;
+    w.lastError = `status ${response.status}`;
     return;
   }
   w.requests++;
-  w.bodyBytes += parser.bodyBytes;
+  w.bodyBytes += response.bodyBytes;
   w.latencies.push(performance.now() - started);
 }
 
-function fail(w: Window, err: unknown): void {
+export function fail(w: Window, err: unknown): void {
   if (!w.measuring) return;
   w.errors++;
   w.lastError = describe(err);

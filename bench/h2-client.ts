@@ -28,7 +28,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import { describe, openTls, percentile, runAsChild, type ClientTarget, type LoadResult } from './client.js';
+import { describe, fail, openTls, percentile, record, runAsChild, type ClientTarget, type LoadResult, type Window as LoadWindow } from './client.js';
 
 export type H2Spec =
   | { mode: 'h2load'; target: ClientTarget; name: string; path: string; connections: number; streams: number; warmupMs: number; durationMs: number }
@@ -108,24 +108,11 @@ function get(session: ClientHttp2Session, path: string, keepBody: boolean): Prom
   });
 }
 
-interface Window {
-  measuring: boolean;
-  stop: boolean;
-  requests: number;
-  errors: number;
-  bodyBytes: number;
-  latencies: number[];
-  lastError: string | null;
+interface Window extends LoadWindow {
   sessions: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function fail(w: Window, err: unknown): void {
-  if (!w.measuring) return;
-  w.errors++;
-  w.lastError = describe(err);
-}
 
 /** One connection: `streams` loops sharing one session; a lost session is replaced by a new one. */
 async function connectionWorker(spec: Extract<H2Spec, { mode: 'h2load' }>, w: Window): Promise<void> {
@@ -143,16 +130,7 @@ async function connectionWorker(spec: Extract<H2Spec, { mode: 'h2load' }>, w: Wi
       while (!w.stop && !session.closed && !session.destroyed) {
         const started = performance.now();
         try {
-          const res = await get(session, spec.path, false);
-          if (!w.measuring) continue;
-          if (res.status !== 200) {
-            w.errors++;
-            w.lastError = `status ${res.status}`;
-            continue;
-          }
-          w.requests++;
-          w.bodyBytes += res.bodyBytes;
-          w.latencies.push(performance.now() - started);
+          record(w, started, await get(session, spec.path, false));
         } catch (err) {
           fail(w, err);
           // A stream error on a live session is that stream's; a dead session ends every loop.
