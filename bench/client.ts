@@ -394,7 +394,7 @@ async function newConnWorker(spec: { target: ClientTarget; name: string; path: s
   }
 }
 
-function summarize(w: Window, seconds: number, cpuMicros: number): LoadResult {
+export function summarize(w: Window, seconds: number, cpuMicros: number): LoadResult {
   const sorted = Float64Array.from(w.latencies).sort();
   return {
     requests: w.requests,

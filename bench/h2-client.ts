@@ -28,7 +28,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import { describe, fail, openTls, percentile, record, runAsChild, type ClientTarget, type LoadResult, type Window as LoadWindow } from './client.js';
+import { describe, fail, openTls, record, runAsChild, summarize, type ClientTarget, type LoadResult, type Window as LoadWindow } from './client.js';
 
 export type H2Spec =
   | { mode: 'h2load'; target: ClientTarget; name: string; path: string; connections: number; streams: number; warmupMs: number; durationMs: number }
@@ -156,18 +156,7 @@ async function h2load(spec: Extract<H2Spec, { mode: 'h2load' }>): Promise<H2Load
   const cpu = process.cpuUsage(cpu0);
   w.stop = true;
   await Promise.race([Promise.all(workers), sleep(5000)]);
-  const sorted = Float64Array.from(w.latencies).sort();
-  return {
-    requests: w.requests,
-    errors: w.errors,
-    seconds,
-    bodyBytes: w.bodyBytes,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    clientCpu: (cpu.user + cpu.system) / 1e6 / seconds,
-    lastError: w.lastError,
-    sessions: w.sessions,
-  };
+  return { ...summarize(w, seconds, cpu.user + cpu.system), sessions: w.sessions };
 }
 
 /** One connection, the paths asked for in turn: which protocol each leg used. */

@@ -30,19 +30,21 @@ async function list(h: Harness, query: string): Promise<Listed> {
   return { flows: res.json() as FlowSummary[], more: res.headers['x-more'] === '1', total: res.headers['x-total-count'] as string | undefined, matched: res.headers['x-matched-count'] as string | undefined };
 }
 
+/** A session store in a temporary folder (closed and removed after the test), or a memory store. */
+async function newStore(t: TestContext, session: boolean): Promise<FlowStore> {
+  if (!session) return new FlowStore();
+  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-sort-'));
+  const store = new FlowStore({ session: join(dir, 's') });
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
 /** Fills the store with flows whose hosts, statuses and durations repeat, some failed (no status, no duration). */
 async function filled(t: TestContext, session: boolean): Promise<{ h: Harness; added: FlowSummary[] }> {
-  let store: FlowStore;
-  if (session) {
-    const dir = await mkdtemp(join(tmpdir(), 'mitmscope-sort-'));
-    store = new FlowStore({ session: join(dir, 's') });
-    t.after(async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    });
-  } else {
-    store = new FlowStore();
-  }
+  const store = await newStore(t, session);
   const h = await startHarness(t, { store });
   for (let i = 0; i < FLOWS; i++) {
     const failed = i % 11 === 0;
@@ -165,17 +167,7 @@ for (const session of [true, false]) {
 
 for (const session of [true, false]) {
   test(`body terms combine with sort, offset and the matched count over ${session ? 'a session on disk' : 'a memory store'}`, async (t) => {
-    let store: FlowStore;
-    if (session) {
-      const dir = await mkdtemp(join(tmpdir(), 'mitmscope-sort-deep-'));
-      store = new FlowStore({ session: join(dir, 's') });
-      t.after(async () => {
-        await store.close();
-        await rm(dir, { recursive: true, force: true });
-      });
-    } else {
-      store = new FlowStore();
-    }
+    const store = await newStore(t, session);
     const h = await startHarness(t, { store });
     for (let i = 0; i < 90; i++) {
       const flow = makeFlow({ url: `https://x.test/${i}`, status: 200, responseBody: Buffer.from(i % 3 === 0 ? `a ripe banana ${i}` : `an apple ${i}`) });
