@@ -3,7 +3,7 @@
  * of dist/ built from another commit) with optional flags, measured in alternating rounds of
  * scenarios 1–4 like the peers table, medians and every round printed.
  *
- *   node dist/bench/ab.js [--rounds 3] [--seconds 5] LABEL=/path/to/dist/src/cli.js[,--flag,...] ...
+ *   node dist/bench/ab.js [--rounds 3] [--seconds 5] [--only s1,s3] LABEL=/path/to/dist/src/cli.js[,--flag,...] ...
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAllNow, Sampler } from './procs.js';
-import { runRounds } from './rounds.js';
+import { ROUND_SCENARIOS, runRounds, type RoundScenario } from './rounds.js';
 import { renderRounds } from './rounds-report.js';
 import type { Target } from './scenarios.js';
 import { startMitmscope, type ProxyProcess } from './targets.js';
@@ -20,8 +20,12 @@ import { startOrigin } from './upstream.js';
 const ROUND_NAMES = 10;
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, only: { type: 'string' } }, allowPositionals: true });
   const rounds = Number(values.rounds ?? 3);
+  const only = values.only ? values.only.split(',').map((name) => {
+    if (!(ROUND_SCENARIOS as readonly string[]).includes(name)) throw new Error(`--only: unknown scenario ${name} (one of ${ROUND_SCENARIOS.join(', ')})`);
+    return name as RoundScenario;
+  }) : ROUND_SCENARIOS;
   const timing = { durationMs: Number(values.seconds ?? 5) * 1000, warmupMs: 1000, flows: 0 };
   const variants = positionals.map((p) => {
     const [label, spec] = p.split('=', 2) as [string, string | undefined];
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
     }
     const before = loadavg()[0]!;
     const names = Array.from({ length: rounds }, (_, r) => origin.names.slice(r * ROUND_NAMES, (r + 1) * ROUND_NAMES));
-    const run = await runRounds(targets, origin, timing, names, (line) => process.stderr.write(`${line}\n`));
+    const run = await runRounds(targets, origin, timing, names, (line) => process.stderr.write(`${line}\n`), only);
     process.stdout.write(renderRounds(run, variants[0]!.label, 'direct'));
     process.stdout.write(`\nLoad average (1 min) before / after: ${before.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} on ${cpus().length} cores.\n`);
   } finally {

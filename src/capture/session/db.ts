@@ -146,6 +146,9 @@ export class SessionDb {
     if (!options.readonly) {
       // WAL: readers never wait for the writer, commits are appends; NORMAL syncs at checkpoints,
       // so a killed process loses nothing committed (only a power cut can lose the last commits).
+      // 16 KiB pages (new files only): a commit of a few dozen rows is a few WAL frames, each
+      // costing two system calls, instead of a dozen.
+      this.db.pragma('page_size = 16384');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
