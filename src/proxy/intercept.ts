@@ -123,7 +123,7 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       tlsSocket.on('error', () => {});
       // The context holds an ECDSA and an RSA leaf; OpenSSL chose one for this client.
       // (getX509Certificate wraps OpenSSL's certificate; getCertificate would convert every field.)
-      tap.complete(tlsSocket, [tlsSocket.getX509Certificate()?.raw ?? leafDer]);
+      tap.complete(tlsSocket, () => [tlsSocket.getX509Certificate()?.raw ?? leafDer]);
       resolve(tlsSocket);
     });
   });
