@@ -29,8 +29,12 @@ import { READ_AHEAD, searchMatcher, type SearchCandidate, type SearchResult } fr
 const debug = debuglog('mitmscope:store');
 
 export const DEFAULT_STORE_BYTES = 2 * 1024 ** 3;
-/** Recently finished flows kept as objects, so the HAR recorder and detail views skip a read. */
-const RECENT_FLOWS = 512;
+/**
+ * Recently finished flows kept as objects, so the HAR recorder and detail views skip a read. A
+ * flow holds its connections' handshakes (events, certificates): 512 of them were ~10 MiB of
+ * live heap under new-connection load, and V8 sizes its heap to a multiple of what is live.
+ */
+const RECENT_FLOWS = 64;
 /** Connections parsed from the database, shared by the flows of one keep-alive connection. */
 const CONNECTION_CACHE = 256;
 /** Eviction frees down to this share of the budget, so it runs in batches, not per flow. */
@@ -55,6 +59,12 @@ const WRITE_INTERVAL_MS = 50;
  * every chunk, and the live feed, not the session, is what follows it from moment to moment.
  */
 const CONNECTION_REWRITE_MS = 1000;
+/**
+ * Body bytes queued past this are written at once rather than at the next batch: a bulk transfer
+ * queues ~6 MiB per batch interval, and every queued chunk holds its Buffer (and the allocator's
+ * pages) until it is on disk. Rows still wait for the batch; they only point at bytes written.
+ */
+const EARLY_BODY_FLUSH_BYTES = 1024 * 1024;
 /** While capture is paused (disk full, I/O error), a write is tried again this often. */
 const RETRY_MS = 1000;
 /** Flows waiting for a write while paused; past this the oldest finished ones are dropped and counted. */
@@ -228,6 +238,8 @@ export class FlowStore {
   private emitScheduled = false;
   private flushScheduled = false;
   private writing: Promise<void> | null = null;
+  /** An early write of queued body bytes (see EARLY_BODY_FLUSH_BYTES), while one runs. */
+  private bodyFlush: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing = false;
@@ -389,6 +401,7 @@ export class FlowStore {
         const extent = this.segments.append(buffers, length);
         if (!extent) return false;
         if (!pushExtent(entry[part], extent)) this.segments.retain([extent]);
+        if (this.segments.queued >= EARLY_BODY_FLUSH_BYTES) this.flushBodies();
         this.scheduleWrite();
         return true;
       },
@@ -757,6 +770,7 @@ export class FlowStore {
     for (const e of this.deferred) this.dirty.add(e);
     this.deferred.clear();
     await this.flushed().catch(() => {});
+    await this.bodyFlush;
     if (this.connectionTimer) clearTimeout(this.connectionTimer);
     this.connectionTimer = null;
     this.writeConnections();
@@ -843,6 +857,20 @@ export class FlowStore {
     const entry: Entry = { seq: row.seq, flow, request: unpackExtents(row.request_body), response: unpackExtents(row.response_body), messages: [], addedAt: 0, written: true };
     this.live.set(flow.id, entry);
     return entry;
+  }
+
+  /** Starts writing queued body bytes now (one flush at a time); a failure pauses capture like a batch's. */
+  private flushBodies(): void {
+    if (this.bodyFlush || this.closed) return;
+    this.bodyFlush = this.segments.flush().then(
+      () => {
+        this.bodyFlush = null;
+      },
+      (err: unknown) => {
+        this.bodyFlush = null;
+        this.pause(err);
+      },
+    );
   }
 
   private markDirty(entry: Entry): void {
