@@ -11,7 +11,7 @@ import { createFlow, roundMs, type CapturedRequest, type Connection, type Flow, 
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
 import { HandshakeTap } from '../tls/tap.js';
-import { TappedStream } from './tapped-stream.js';
+import { TappedStream, TLS_STREAM_BUFFER_BYTES } from './tapped-stream.js';
 import { nowMs } from './socket-state.js';
 
 /** Alerts a client sends when it does not accept our certificate (RFC 5246 §7.2.2). */
@@ -93,11 +93,14 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       socket.unshift(req.buffered);
       transport = socket;
     }
-    const tlsSocket = new tls.TLSSocket(transport, {
+    // `highWaterMark` reaches net.Socket through TLSSocket's options (Node's types omit it).
+    const socketOptions: tls.TLSSocketOptions & { highWaterMark?: number } = {
       isServer: true,
       secureContext: context,
       ALPNProtocols: [...options.alpn],
-    });
+      ...(options.observe ? { highWaterMark: TLS_STREAM_BUFFER_BYTES } : {}),
+    };
+    const tlsSocket = new tls.TLSSocket(transport, socketOptions);
     if (options.keylog) tlsSocket.on('keylog', options.keylog);
     // The tap decrypts this connection's handshake with its own secrets.
     if (options.observe) tlsSocket.on('keylog', (line: Buffer) => tap.keylog(line));

@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import { UpstreamError } from '../errors.js';
 import { emptyHandshake, newId, type Connection, type HandshakeEvent } from '../capture/flow.js';
 import { HandshakeTap } from '../tls/tap.js';
-import { TappedStream } from './tapped-stream.js';
+import { TappedStream, TLS_STREAM_BUFFER_BYTES } from './tapped-stream.js';
 import { nowMs, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import type { UpstreamTls } from '../config.js';
@@ -320,6 +320,7 @@ export class Upstream {
         secureContext: this.context(mode),
         rejectUnauthorized: !this.options.insecure,
         ALPNProtocols: [...alpn],
+        ...(this.options.observe ? { highWaterMark: TLS_STREAM_BUFFER_BYTES } : {}),
       });
       // TLS 1.3 tickets come after the handshake, TLS 1.2 ones within it: keep the latest.
       socket.on('session', (s: Buffer) => this.sessions.set(sessionKey, s));
