@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { killAllNow, Sampler } from './procs.js';
+import { killAllNow, runMain, Sampler } from './procs.js';
 import { ROUND_SCENARIOS, runRounds, type RoundScenario } from './rounds.js';
 import { renderRounds } from './rounds-report.js';
 import type { Target } from './scenarios.js';
@@ -60,10 +60,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

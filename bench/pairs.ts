@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadResult } from './client.js';
 import { PEERS, type PeerName } from './peers.js';
-import { killAllNow, readProc } from './procs.js';
+import { killAllNow, readProc, runMain } from './procs.js';
 import { median } from './rounds.js';
 import { runClientProcess } from './scenarios.js';
 import { startMitmscope, startPeer, type ProxyProcess } from './targets.js';
@@ -97,10 +97,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -195,3 +195,14 @@ export class Sampler {
 }
 
 export { MIB };
+
+/** Runs a bench script's `main`: exit 0 when it resolves, its stack on stderr and exit 1 when it throws. */
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
