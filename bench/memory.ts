@@ -1,5 +1,5 @@
 /**
- * Where mitmscope's memory goes under each scenario: one mitmscope child, scenarios 1–3 and 6 in
+ * Where mitmscope's memory goes under each scenario: one mitmscope child, scenarios 1–3, 6 and h2 in
  * turn, and after each the proxy's RSS, peak RSS (VmHWM) and its own breakdown (V8 heap used and
  * total, external and array buffers), which the child prints to stderr every 250 ms through a
  * preloaded module. Extra node flags and mitmscope flags can be passed to compare settings.
@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClientSpec, DownloadResult, LoadResult } from './client.js';
 import { killAllNow, readProc } from './procs.js';
-import { KEEPALIVE_CONNECTIONS, MEDIUM_CONNECTIONS, NEWCONN_CONCURRENCY, runClientProcess } from './scenarios.js';
+import type { H2Spec } from './h2-client.js';
+import { H2_CONNECTIONS, H2_STREAMS, KEEPALIVE_CONNECTIONS, MEDIUM_CONNECTIONS, NEWCONN_CONCURRENCY, runClientProcess } from './scenarios.js';
 import { startMitmscope } from './targets.js';
 import { PATHS, startOrigin } from './upstream.js';
 
@@ -132,11 +133,12 @@ async function main(): Promise<void> {
     });
     const target = { port: proxy.port, connectAuthority: `127.0.0.1:${origin.port}` };
     const base = { target, name: origin.defaultName, warmupMs: 1000, durationMs: seconds * 1000 };
-    const specs: [string, ClientSpec][] = [
+    const specs: [string, ClientSpec | H2Spec][] = [
       ['s1 keep-alive 1 KiB', { mode: 'keepalive', ...base, path: PATHS.small, connections: KEEPALIVE_CONNECTIONS }],
       ['s2 new connection', { mode: 'newconn', ...base, path: PATHS.small, connections: NEWCONN_CONCURRENCY }],
       ['s3 keep-alive 1 MiB', { mode: 'keepalive', ...base, path: PATHS.medium, connections: MEDIUM_CONNECTIONS }],
       ['s6 1 GiB download', { mode: 'download', target, name: origin.defaultName, path: PATHS.huge, timeoutMs: 120_000 }],
+      ['h2 1 KiB streams', { mode: 'h2load', ...base, path: PATHS.small, connections: H2_CONNECTIONS, streams: H2_STREAMS }],
     ];
     const snapshot = async (): Promise<void> => {
       if (snapshots) await writeSnapshot(proxy.pid, snapshots);

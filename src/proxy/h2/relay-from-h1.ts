@@ -18,6 +18,7 @@ import { errorCodeName } from './frames.js';
 import { h1RequestToH2, h2ResponseToH1 } from './translate.js';
 import { objectPairs, type ExchangeLimits } from './exchange.js';
 import type { Route } from './session-pool.js';
+import { streamTimer } from './stream-timer.js';
 
 const { NGHTTP2_NO_ERROR, HTTP2_HEADER_STATUS } = http2.constants;
 
@@ -51,16 +52,21 @@ export function relayFromH1(req: IncomingMessage, res: ServerResponse, target: U
   req.on('data', (chunk: Buffer) => requestCapture.push(chunk));
   req.on('end', () => requestCapture.finish());
   if (hasBody) req.pipe(up);
-  up.setTimeout(limits.headersTimeout, () => flow.response === null && up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${limits.headersTimeout} ms`)));
+  const headersTimer = streamTimer(up, limits.headersTimeout, 'none', () =>
+    up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${limits.headersTimeout} ms`)),
+  );
 
   up.on('response', (headers: IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
+    headersTimer.cancel();
     const tResponse = nowMs();
     setSendWait(flow.timings, { request: tRequest, socket: tSocket, sent: tSent, response: tResponse });
     const pairs = rawHeaders ? pairHeaders(rawHeaders) : objectPairs(headers);
     const response = { status: Number(headers[HTTP2_HEADER_STATUS] ?? 0), statusText: '', httpVersion: '2', headers: pairs, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] as typeof pairs };
     flow.response = response;
     store.update(flow);
-    up.setTimeout(limits.bodyTimeout, () => up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${limits.bodyTimeout} ms`)));
+    const bodyTimer = streamTimer(up, limits.bodyTimeout, 'data', () =>
+      up.destroy(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${limits.bodyTimeout} ms`)),
+    );
     res.writeHead(response.status, h2ResponseToH1(pairs).flat());
     const capture = new BodyCapture(response, limits.maxBody, store.bodySink(flow, 'response'));
     up.on('data', (chunk: Buffer) => capture.push(chunk));
@@ -70,6 +76,7 @@ export function relayFromH1(req: IncomingMessage, res: ServerResponse, target: U
       if (!res.hasHeader('content-length')) res.addTrailers(response.trailers);
     });
     up.on('end', () => {
+      bodyTimer.cancel();
       capture.finish();
       flow.timings.receive = roundMs(nowMs() - tResponse);
     });

@@ -13,6 +13,7 @@ import { objectPairs, type H2Exchange } from './exchange.js';
 import type { Route } from './session-pool.js';
 import { holdUpstreamResponse } from './held.js';
 import type { HeldRequest } from './intercept.js';
+import { streamTimer } from './stream-timer.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = http2.constants;
 const END_STREAM = 0x1;
@@ -50,25 +51,27 @@ export function relayToH2(ex: H2Exchange, route: Extract<Route, { kind: 'h2' }>,
   up.on('finish', () => {
     ex.tSent = nowMs();
   });
-  up.setTimeout(ex.limits.headersTimeout, () => {
-    // setTimeout adds a listener: once the answer came, the body timeout below speaks.
-    if (flow.response) return;
+  const headersTimer = streamTimer(up, ex.limits.headersTimeout, 'none', () => {
     ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no response headers within ${ex.limits.headersTimeout} ms`));
     up.close(NGHTTP2_CANCEL);
   });
 
   up.on('response', (headers: IncomingHttpHeaders, flags: number, rawHeaders?: string[]) => {
+    headersTimer.cancel();
     ex.responded();
     const pairs = rawHeaders ? pairHeaders(rawHeaders) : objectPairs(headers);
     const status = Number(headers[HTTP2_HEADER_STATUS] ?? 0);
     flow.response = { status, statusText: '', httpVersion: '2', headers: pairs, bodySize: 0, bodyTruncated: false, body: Buffer.alloc(0), trailers: [] };
     ex.update();
-    up.setTimeout(ex.limits.bodyTimeout, () => {
-      ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${ex.limits.bodyTimeout} ms`));
-      up.close(NGHTTP2_CANCEL);
-    });
-    if (stream.destroyed) return;
     const ended = (flags & END_STREAM) !== 0;
+    if (!ended) {
+      const bodyTimer = streamTimer(up, ex.limits.bodyTimeout, 'data', () => {
+        ex.abort(new UpstreamError('MITM_ERR_UPSTREAM_TIMEOUT', 'upstream-response', label, `${label} sent no body data for ${ex.limits.bodyTimeout} ms`));
+        up.close(NGHTTP2_CANCEL);
+      });
+      up.once('end', () => bodyTimer.cancel());
+    }
+    if (stream.destroyed) return;
     const streamOn = (head: Buffer[]): void => {
       // A trailers-only answer (gRPC errors) must stay one HEADERS frame with END_STREAM.
       stream.respond(h2Forwardable(pairs), { endStream: ended, waitForTrailers: !ended });
