@@ -49,8 +49,9 @@ const PENDING_WRITE_MS = 1000;
  * Changes are gathered this long before a write. A commit has a fixed cost (WAL frames for every
  * page it touches, two system calls each, file locks, a partly filled last page written again)
  * that a batch shares: under load a tick holds a few exchanges, 50 milliseconds a hundred or more
- * (10 ms cost 30 % more system calls per exchange). Nothing waits on it: readers see unwritten
- * flows from memory, and a crash loses at most this much of what had just completed.
+ * (at 10 ms: 30 % more WAL writes and 3.5 times the lock calls per exchange). Nothing waits on
+ * it: readers see unwritten flows from memory, and a crash loses at most this much of what had
+ * just completed.
  */
 const WRITE_INTERVAL_MS = 50;
 /**
