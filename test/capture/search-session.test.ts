@@ -7,9 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import zlib from 'node:zlib';
 import type { TestContext } from 'node:test';
 import { FlowStore } from '../../src/capture/store.js';
@@ -17,16 +14,9 @@ import { searchFlows, type SearchResult } from '../../src/capture/search.js';
 import { parseFilter } from '../../src/filter/parse.js';
 import type { Flow } from '../../src/capture/flow.js';
 import { makeFlow, request, startHarness, TOKEN } from '../dashboard/harness.js';
+import { tempSessionStore } from '../helpers/flows.js';
 
-async function sessionStore(t: TestContext): Promise<FlowStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-search-'));
-  const store = new FlowStore({ session: join(dir, 's') });
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return store;
-}
+const sessionStore = (t: TestContext): Promise<FlowStore> => tempSessionStore(t, 'mitmscope-search-');
 
 /** The same traffic for any store: encodings, headers, a truncated body, flows written, changed and in flight. */
 async function fill(store: FlowStore): Promise<{ urlOf: Map<string, string> }> {

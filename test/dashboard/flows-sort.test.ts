@@ -5,13 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { FlowSummary } from '../../src/capture/flow.js';
 import { FlowStore } from '../../src/capture/store.js';
 import { makeFlow, request, startHarness, type Harness } from './harness.js';
+import { tempSessionStore } from '../helpers/flows.js';
 
 const FLOWS = 240;
 const HOSTS = ['b.test', 'a.test', 'c.test', 'a.test', 'd.test'];
@@ -32,14 +30,7 @@ async function list(h: Harness, query: string): Promise<Listed> {
 
 /** A session store in a temporary folder (closed and removed after the test), or a memory store. */
 async function newStore(t: TestContext, session: boolean): Promise<FlowStore> {
-  if (!session) return new FlowStore();
-  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-sort-'));
-  const store = new FlowStore({ session: join(dir, 's') });
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return store;
+  return session ? tempSessionStore(t, 'mitmscope-sort-') : new FlowStore();
 }
 
 /** Fills the store with flows whose hosts, statuses and durations repeat, some failed (no status, no duration). */

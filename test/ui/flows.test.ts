@@ -4,16 +4,13 @@
  * position, filtered and sorted by the server), with a notice when a page cannot be loaded.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { FlowStore } from '../../src/capture/store.js';
 import { FlowList, MAX_WINDOW } from '../../ui/src/flows.js';
 import { notices } from '../../ui/src/state.js';
 import { readWindow, windowUrl, type PageSource } from '../../ui/src/window-api.js';
 import type { FlowSummary } from '../../ui/src/types.js';
 import { makeFlow, startHarness, TOKEN, type Harness } from '../dashboard/harness.js';
+import { tempSessionStore } from '../helpers/flows.js';
 
 function summary(id: string, over: Partial<FlowSummary> = {}): FlowSummary {
   return {
@@ -161,12 +158,7 @@ const HOSTS = ['b.test', 'a.test', 'c.test'];
 
 /** A dashboard over a session of FLOWS flows, and a page source that asks it over HTTP as the page does. */
 async function served(t: TestContext): Promise<{ h: Harness; source: PageSource; urls: string[] }> {
-  const dir = await mkdtemp(join(tmpdir(), 'mitmscope-window-'));
-  const store = new FlowStore({ session: join(dir, 's') });
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const store = await tempSessionStore(t, 'mitmscope-window-');
   const h = await startHarness(t, { store });
   for (let i = 0; i < FLOWS; i++) {
     const flow = makeFlow({ url: `https://x.test/${i}`, status: i % 10 === 0 ? 404 : 200 });
