@@ -300,9 +300,11 @@ export class ProxyServer {
         }
         client.connection.tls = emptyHandshake();
         if (this.options.config.eagerUpstream) {
-          // A client that offers h2 will speak it (we prefer it): its upstream is offered h2 too.
-          const h2 = this.offersH2() && clientOffersH2(verdict.hello);
-          this.upstream.connectEagerly({ scheme: 'https', host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) }, h2 ? H2_ALPN : undefined);
+          // A client that offers h2 will speak it (we prefer it): its upstream is offered h2 too,
+          // unless the origin is known to speak HTTP/1.1 only (then the HTTP/1.1 pool takes it).
+          const eagerTarget = { scheme: 'https' as const, host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) };
+          const h2 = this.offersH2() && clientOffersH2(verdict.hello) && !this.h2pool.knownHttp1(eagerTarget);
+          this.upstream.connectEagerly(eagerTarget, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
           { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },

@@ -68,6 +68,11 @@ export function poolKey(target: UpstreamTarget): string {
   return `${target.scheme}|${target.host}|${target.port}|${target.servername ?? ''}`;
 }
 
+/** Eager connections wait per pool and per offer: with h2 (for the HTTP/2 pool) or without. */
+function eagerKey(target: UpstreamTarget, alpn: readonly string[]): string {
+  return `${poolKey(target)}|${alpn.includes('h2') ? 'h2' : 'h1'}`;
+}
+
 /** An alert the server sent, as Node names it in err.code. */
 const ALERT_CODE = /^ERR_SSL_(?:TLSV1|SSLV3|SSL\/TLS)_ALERT_(\w+)$/;
 
@@ -130,9 +135,9 @@ export class Upstream {
    * after the client's handshake. Skipped when the pool already has an idle connection.
    */
   connectEagerly(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): void {
-    const key = poolKey(target);
+    const key = eagerKey(target, alpn);
     if (this.eager.has(key)) return;
-    const agent = this.pools.get(key);
+    const agent = this.pools.get(poolKey(target));
     if (agent && Object.values(agent.freeSockets).some((list) => (list?.length ?? 0) > 0)) return;
     const socket = this.connect(target, alpn);
     // Unused (the client gave up, or rejected our certificate): close it after a while.
@@ -146,9 +151,13 @@ export class Upstream {
     this.eager.set(key, { socket, timer });
   }
 
-  /** The eagerly opened socket for this pool, if one is waiting; it is handed out once. */
-  takeEager(target: UpstreamTarget): Promise<Socket | TLSSocket> | null {
-    const key = poolKey(target);
+  /**
+   * The eagerly opened socket for this pool, if one offering the same protocols is waiting; it is
+   * handed out once. One that offered h2 serves the HTTP/2 pool only: an HTTP/1.1 request must
+   * not inherit a connection the server may have agreed to speak h2 on (nor learn from it).
+   */
+  takeEager(target: UpstreamTarget, alpn: readonly string[] = HTTP1_ONLY): Promise<Socket | TLSSocket> | null {
+    const key = eagerKey(target, alpn);
     const eager = this.eager.get(key);
     if (!eager) return null;
     this.eager.delete(key);
@@ -162,7 +171,7 @@ export class Upstream {
    * fails that request at once instead of being made twice.
    */
   adopt(target: UpstreamTarget, attempt: Promise<Socket | TLSSocket>): void {
-    const key = poolKey(target);
+    const key = eagerKey(target, HTTP1_ONLY);
     attempt.catch(() => {});
     if (this.eager.has(key)) {
       attempt.then((s) => s.destroy(), () => {});

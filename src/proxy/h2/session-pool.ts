@@ -78,6 +78,11 @@ export class H2SessionPool {
   ) {}
 
   /** How to reach an origin for an HTTP/2 client: a shared h2 session, or HTTP/1.1 through the agent. */
+  /** Whether this origin is known to answer over HTTP/1.1 only (no h2 by ALPN, or h2 over a forbidden suite). */
+  knownHttp1(target: UpstreamTarget): boolean {
+    return this.http1.has(poolKey(target));
+  }
+
   route(target: UpstreamTarget): Promise<Route> {
     if (target.scheme !== 'https') return Promise.resolve({ kind: 'h1', note: null });
     const key = poolKey(target);
@@ -135,7 +140,7 @@ export class H2SessionPool {
 
   private async open(key: string, target: UpstreamTarget): Promise<Route> {
     // The connection opened while the client's handshake ran offered h2 already (see the proxy server).
-    const socket = (await (this.upstream.takeEager(target) ?? this.upstream.connect(target, H2_ALPN))) as TLSSocket;
+    const socket = (await (this.upstream.takeEager(target, H2_ALPN) ?? this.upstream.connect(target, H2_ALPN))) as TLSSocket;
     const info = getUpstream(socket);
     const connection = info?.connection;
     const hs = connection?.tls ?? null;

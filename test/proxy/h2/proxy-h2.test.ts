@@ -272,6 +272,29 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
     assert.equal(flow.serverConnection?.tls?.alpn, 'h2');
   });
 
+  test('an HTTP/1.1 client reaches an h2-only upstream after h2 clients left an unused upstream connection', async (t) => {
+    const server = await startH2Server(pair);
+    t.after(() => server.close());
+    server.server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('from h2');
+    });
+    // The second h2 client's CONNECT opens an upstream connection offering h2 that nobody takes:
+    // its request rides the session the first one opened.
+    for (let i = 0; i < 2; i++) {
+      const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+      t.after(() => session.close());
+      assert.equal((await h2Request(session, { ':path': `/h2-${i}` })).status, 200);
+    }
+    const r = await curl(proxy, `https://localhost:${server.port}/h1`, ['--http1.1']);
+    const out = curlStatus(r);
+    assert.equal(out.status, 200, r.stderr);
+    assert.equal(out.body, 'from h2');
+    const flow = await flowWhere(proxy, (f) => f.port === server.port && f.request.url.endsWith('/h1') && f.state !== 'pending');
+    assert.equal(flow.state, 'complete', JSON.stringify(flow.error));
+    assert.equal(flow.response?.httpVersion, '2');
+  });
+
   test('--no-http2 offers clients only http/1.1', async (t) => {
     const plain = await startProxyTrusting(ca.certPem, { http2: false });
     t.after(() => plain.cleanup());

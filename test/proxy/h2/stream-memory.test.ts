@@ -55,6 +55,14 @@ describe('finished HTTP/2 streams do not outlive their exchange', () => {
       stream.respond({ ':status': 200, 'content-type': 'text/plain' });
       stream.end('x'.repeat(1000));
     });
+    // One exchange through the proxy names both stream classes for the counts below.
+    const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
+    const probe = session.request({ ':path': '/probe' });
+    clientStream = probe.constructor as Ctor;
+    probe.resume();
+    await new Promise((resolve) => probe.on('close', resolve));
+    session.close();
+    await finished(proxy, server.port, 1);
   });
   after(async () => {
     await server.close();
@@ -63,10 +71,6 @@ describe('finished HTTP/2 streams do not outlive their exchange', () => {
 
   test('an h2 client through the proxy to an h2 server', async () => {
     const session = await h2ThroughProxy(proxy, `localhost:${server.port}`);
-    const probe = session.request({ ':path': '/probe' });
-    clientStream = probe.constructor as Ctor;
-    probe.resume();
-    await new Promise((resolve) => probe.on('close', resolve));
     for (let i = 0; i < REQUESTS; i += 10) {
       const batch = await Promise.all(Array.from({ length: 10 }, (_, k) => h2Request(session, { ':path': `/r${i + k}` })));
       assert.ok(batch.every((r) => r.status === 200));
@@ -82,14 +86,16 @@ describe('finished HTTP/2 streams do not outlive their exchange', () => {
   });
 
   test('an HTTP/1.1 client through the proxy to an h2-only server', { skip: requireTools('curl') }, async () => {
-    const before = live(clientStream);
+    const already = live(clientStream);
     const urls = Array.from({ length: REQUESTS }, (_, i) => `https://localhost:${server.port}/h1-${i}`);
     // One curl, one keep-alive connection, every URL in turn (the first goes through curl()).
     const r = await curl(proxy, urls[0]!, ['--http1.1', '-o', '/dev/null', ...urls.slice(1).flatMap((u) => ['-o', '/dev/null', u])]);
     assert.equal(r.code, 0, r.stderr);
     await finished(proxy, server.port, 2 * REQUESTS + 1);
+    const relayed = proxy.store.list().filter((f) => f.port === server.port && f.request.url.includes('/h1-') && f.state === 'complete' && f.response?.httpVersion === '2');
+    assert.equal(relayed.length, REQUESTS, 'every HTTP/1.1 request was relayed to the server over h2');
     const clients = live(clientStream);
-    assert.ok(clients - before <= SLACK, `${clients - before} more ClientHttp2Stream objects reachable after ${REQUESTS} finished exchanges`);
+    assert.ok(clients - already <= SLACK, `${clients - already} more ClientHttp2Stream objects reachable after ${REQUESTS} finished exchanges`);
   });
 });
 
