@@ -32,9 +32,8 @@ import { dropConnection } from '../rules/drop.js';
 import { movedTarget } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
 import { redactCredentials } from './connect-request.js';
+import { dropHopByHop, hopByHopNames, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
 
-/** Request headers that describe the client↔proxy hop, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -120,7 +119,9 @@ export class Forwarder {
     res.on('finish', () => this.complete(ex));
 
     req.url = path;
-    for (const h of HOP_BY_HOP) delete req.headers[h];
+    // The client's Connection and Keep-Alive describe its hop: Node's server has read them (and
+    // closes the client's connection after this exchange if asked), the upstream hop is pooled.
+    dropHopByHop(req.headers, REQUEST_HOP_BY_HOP);
     const rules = this.options.rules;
     const plan = rules ? planExchange(rules.rules.active, rules.serveHar !== null, () => summarize(flow)) : null;
     if (rules && plan) void this.intercept(ex, req, res, rules, plan);
@@ -149,7 +150,7 @@ export class Forwarder {
   /** Points the outgoing request at the draft: method, URL (and origin, when a rewrite moved it), headers. */
   private applyDraft(ex: Exchange, req: IncomingMessage, draft: RequestDraft): void {
     const url = new URL(draft.url);
-    const headers = headerObject(draft.headers, HOP_BY_HOP);
+    const headers = headerObject(draft.headers, hopByHopNames(draft.headers, REQUEST_HOP_BY_HOP));
     const moved = movedTarget(ex.target, url);
     if (moved) {
       ex.target = { ...moved, client: ex.target.client };
@@ -278,6 +279,10 @@ export class Forwarder {
     const response = capturedResponse(proxyRes);
     ex.flow.response = response;
     this.options.store.update(ex.flow);
+    // Recorded as the server sent it; the client hears about its own connection only. http-proxy
+    // writes this field: it must say what Node's server will do (close when the client asked).
+    dropHopByHop(proxyRes.headers, RESPONSE_HOP_BY_HOP);
+    proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     const capture = new BodyCapture(response, this.options.maxBody, this.options.store.bodySink(ex.flow, 'response'));
     proxyRes.on('data', (chunk: Buffer) => capture.push(chunk));
     let timedOut: UpstreamError | null = null;

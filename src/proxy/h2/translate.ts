@@ -6,6 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Header } from '../../capture/flow.js';
+import { namedInConnection } from '../hop-by-hop.js';
 
 /** RFC 9113 §8.2.2 (and RFC 9110 §7.6.1's proxy fields): never sent on an HTTP/2 connection. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'http2-settings']);
@@ -15,13 +16,6 @@ export interface H1Request {
   path: string;
   authority: string;
   headers: Header[];
-}
-
-/** Fields the sender named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
-function namedInConnection(headers: readonly Header[]): Set<string> {
-  const out = new Set<string>();
-  for (const [k, v] of headers) if (k.toLowerCase() === 'connection') for (const t of v.split(',')) if (t.trim()) out.add(t.trim().toLowerCase());
-  return out;
 }
 
 /** A field that may cross to an HTTP/2 peer; `te` only as `trailers` (RFC 9113 §8.2.2). */
