@@ -2,10 +2,12 @@
  * Leaf certificates for intercepted hosts, signed by the root CA. Every leaf shares one RSA key
  * made at start-up (as mitmproxy and mockttp do): per-host keys would cost ~50 ms each and buy
  * nothing, since whoever holds the process holds the CA key anyway. Beside each RSA leaf sits an
- * ECDSA P-256 leaf for the same name in the same SecureContext: OpenSSL signs the handshake with
- * ECDSA for every client that accepts it (a P-256 signature costs a fraction of an RSA-2048 one,
- * paid on every full handshake) and falls back to RSA for clients that offer only RSA suites.
- * Leaves are cached as ready SecureContexts; concurrent requests for one host mint once.
+ * ECDSA P-256 leaf for the same name: a client whose ClientHello shows it accepts ECDSA
+ * (`leaf-kind.ts`, nearly all) is served a context holding that leaf alone, so a new host costs
+ * one certificate; any other gets both leaves in one SecureContext, where OpenSSL signs with
+ * ECDSA when it can (a P-256 signature costs a fraction of an RSA-2048 one, paid on every full
+ * handshake) and with RSA for clients that offer only RSA suites. Each part is minted when first
+ * asked for and cached with the host; concurrent requests for one host mint once.
  */
 import { X509Certificate, createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -16,6 +18,7 @@ import { LRUCache } from 'lru-cache';
 import forge from 'node-forge';
 import { ConfigError, MitmError } from '../errors.js';
 import { UTF8_STRING, certificateDerToPem, randomSerialHex, signCertificate, type RootCa } from './root-ca.js';
+import type { LeafKind } from './leaf-kind.js';
 
 export interface MintOptions {
   /** Most leaves kept as SecureContexts; default 1000. */
@@ -31,8 +34,11 @@ export interface LeafKey {
 }
 
 export interface MintStats {
+  /** Hosts minted for (again after their leaves left the cache). */
   minted: number;
+  /** Contexts served from the cache. */
   hits: number;
+  /** Requests for a context that another request was already minting. */
   coalesced: number;
 }
 
@@ -102,13 +108,25 @@ interface EcdsaTemplate {
   keyIdentifier: string;
 }
 
-interface Leaf {
-  /** The RSA leaf. */
+/** One certificate of a host, as DER and PEM. */
+interface Built {
   der: Buffer;
   certPem: string;
-  /** The ECDSA leaf for the same name, when the minter has an ECDSA key. */
-  ecdsaDer: Buffer | null;
-  context: SecureContext;
+}
+
+interface Pending<T> {
+  promise: Promise<T>;
+  settled: boolean;
+}
+
+/** What is minted for one host, each part made when first asked for (and shared by the contexts). */
+interface HostLeaves {
+  name: LeafName;
+  rsa?: Promise<Built>;
+  ecdsa?: Promise<Built>;
+  contexts: Partial<Record<LeafKind, Pending<SecureContext>>>;
+  /** Counted in `minted` (once a context or certificate of it was handed out). */
+  counted: boolean;
 }
 
 /** The subject Name of a DER certificate, as ASN.1, byte for byte. */
@@ -146,8 +164,7 @@ export class CertificateMinter {
   private readonly fixedExtensions: unknown[];
   /** The same for the ECDSA leaves, with their SubjectPublicKeyInfo; null when RSA only. */
   private readonly ecdsa: EcdsaTemplate | null;
-  private readonly cache: LRUCache<string, Leaf>;
-  private readonly inflight = new Map<string, Promise<Leaf>>();
+  private readonly cache: LRUCache<string, HostLeaves>;
   private readonly counters: MintStats = { minted: 0, hits: 0, coalesced: 0 };
 
   constructor(rootCa: RootCa, leafKey: LeafKey, options?: MintOptions) {
@@ -155,7 +172,7 @@ export class CertificateMinter {
     if (!Number.isInteger(max) || max < 1) throw new ConfigError(`certificate cache size must be a positive integer, not ${max}`);
     this.rootCa = rootCa;
     this.leafKey = leafKey;
-    this.cache = new LRUCache<string, Leaf>({ max, ttl: CACHE_TTL_MS });
+    this.cache = new LRUCache<string, HostLeaves>({ max, ttl: CACHE_TTL_MS });
     this.forgePublicKey = pki.publicKeyFromPem(leafKey.publicKey.export({ type: 'spki', format: 'pem' }).toString());
     this.issuer = subjectAsn1(rootCa.certDer);
     this.caNotAfter = Date.parse(rootCa.cert.validTo);
@@ -214,26 +231,40 @@ export class CertificateMinter {
   }
 
   /**
-   * The leaf for `host` (DNS name, IDN, or IPv4/IPv6 literal) as a ready SecureContext. ALPN is
-   * not part of it: Node negotiates ALPN per socket (`ALPNProtocols`), so one context serves all.
+   * The leaf for `host` (DNS name, IDN, or IPv4/IPv6 literal) as a ready SecureContext: with
+   * `both` (the default) the RSA and the ECDSA leaf, OpenSSL choosing per handshake; with `ecdsa`
+   * the ECDSA leaf alone, for a client known to accept it (`leafKindFor`). ALPN is not part of
+   * it: Node negotiates ALPN per socket (`ALPNProtocols`), so one context serves all.
    */
-  async contextFor(host: string): Promise<SecureContext> {
-    return (await this.leaf(host)).context;
+  async contextFor(host: string, kind: LeafKind = 'both'): Promise<SecureContext> {
+    const entry = this.entry(host);
+    const which: LeafKind = this.ecdsa ? kind : 'both';
+    const existing = entry.contexts[which];
+    if (existing) {
+      if (existing.settled) this.counters.hits++;
+      else this.counters.coalesced++;
+      return existing.promise;
+    }
+    const pending: Pending<SecureContext> = { promise: this.handedOut(entry, this.buildContext(entry, which)), settled: false };
+    void pending.promise.then(() => (pending.settled = true), () => {});
+    entry.contexts[which] = pending;
+    return pending.promise;
   }
 
   /** The DER leaf for a host, from the cache once minted: the RSA one, or the ECDSA one with `ecdsa`. */
   async leafDer(host: string, ecdsa = false): Promise<Buffer> {
-    const leaf = await this.leaf(host);
-    return ecdsa && leaf.ecdsaDer ? leaf.ecdsaDer : leaf.der;
+    const entry = this.entry(host);
+    return (await this.handedOut(entry, this.part(entry, ecdsa && this.ecdsa ? 'ecdsa' : 'rsa'))).der;
   }
 
-  /** The PEM leaf for a host (for tests and the dashboard). */
+  /** The PEM RSA leaf for a host (for tests and the dashboard). */
   async certificateFor(host: string): Promise<{ certPem: string; cert: X509Certificate }> {
-    const leaf = await this.leaf(host);
+    const entry = this.entry(host);
+    const leaf = await this.handedOut(entry, this.part(entry, 'rsa'));
     return { certPem: leaf.certPem, cert: new X509Certificate(leaf.der) };
   }
 
-  /** Leaves currently cached. */
+  /** Hosts currently cached. */
   get cacheSize(): number {
     return this.cache.size;
   }
@@ -242,72 +273,79 @@ export class CertificateMinter {
     return { ...this.counters };
   }
 
-  private leaf(host: string): Promise<Leaf> {
-    let name: LeafName;
-    try {
-      name = normalizeHost(host);
-    } catch (err) {
-      return Promise.reject(err);
+  /** The cache entry of a host, made empty when new; throws MITM_ERR_MINT for what is no host. */
+  private entry(host: string): HostLeaves {
+    const name = normalizeHost(host);
+    let entry = this.cache.get(name.name);
+    if (!entry) {
+      entry = { name, contexts: {}, counted: false };
+      this.cache.set(name.name, entry);
     }
-    const cached = this.cache.get(name.name);
-    if (cached) {
-      this.counters.hits++;
-      return Promise.resolve(cached);
-    }
-    const pending = this.inflight.get(name.name);
-    if (pending) {
-      this.counters.coalesced++;
-      return pending;
-    }
-    const minting = this.mint(name).then(
-      (leaf) => {
-        this.inflight.delete(name.name);
-        this.cache.set(name.name, leaf);
-        this.counters.minted++;
-        return leaf;
-      },
-      (err: unknown) => {
-        // Not cached: the next request for this host tries again.
-        this.inflight.delete(name.name);
-        throw err instanceof MitmError ? err : mintError(host, (err as Error).message, err);
-      },
-    );
-    this.inflight.set(name.name, minting);
-    return minting;
+    return entry;
   }
 
-  private async mint({ kind, name }: LeafName): Promise<Leaf> {
+  /**
+   * Counts a host once something minted for it is handed out; a failure forgets the host (the
+   * next request tries again) and is reported as MITM_ERR_MINT.
+   */
+  private handedOut<T>(entry: HostLeaves, work: Promise<T>): Promise<T> {
+    return work.then(
+      (value) => {
+        if (!entry.counted) {
+          entry.counted = true;
+          this.counters.minted++;
+        }
+        return value;
+      },
+      (err: unknown) => {
+        if (this.cache.peek(entry.name.name) === entry) this.cache.delete(entry.name.name);
+        throw err instanceof MitmError ? err : mintError(entry.name.name, (err as Error).message, err);
+      },
+    );
+  }
+
+  private part(entry: HostLeaves, kind: 'rsa' | 'ecdsa'): Promise<Built> {
+    if (kind === 'rsa') return (entry.rsa ??= this.build(entry.name, this.fixedExtensions, null));
+    return (entry.ecdsa ??= this.build(entry.name, this.ecdsa!.extensions, this.ecdsa));
+  }
+
+  private async buildContext(entry: HostLeaves, kind: LeafKind): Promise<SecureContext> {
+    const ecdsa = this.ecdsa;
+    if (kind === 'ecdsa' && ecdsa) {
+      const leaf = await this.part(entry, 'ecdsa');
+      return tls.createSecureContext({ key: ecdsa.key.privateKeyPem, cert: leaf.certPem + this.rootCa.certPem });
+    }
+    // Both signatures run in libuv's pool at once: on a multi-core machine the second leaf is nearly free.
+    const [rsa, ec] = await Promise.all([this.part(entry, 'rsa'), ecdsa ? this.part(entry, 'ecdsa') : null]);
+    const keys = [this.leafKey.privateKeyPem];
+    const chains = [rsa.certPem + this.rootCa.certPem];
+    if (ec && ecdsa) {
+      keys.push(ecdsa.key.privateKeyPem);
+      chains.push(ec.certPem + this.rootCa.certPem);
+    }
+    return tls.createSecureContext({ key: keys, cert: chains });
+  }
+
+  private async build({ kind, name }: LeafName, extensions: unknown[], ec: EcdsaTemplate | null): Promise<Built> {
     // Whole seconds: UTCTime drops the milliseconds, which would stretch the validity past the limit.
     const notBefore = Math.floor((Date.now() - LEAF_BACKDATE_MS) / 1000) * 1000;
     // A leaf outliving its CA is rejected by some clients as a whole chain; end with the CA instead.
     const notAfter = Math.min(notBefore + LEAF_VALIDITY_MS, this.caNotAfter > notBefore ? this.caNotAfter : Infinity);
     const altName = kind === 'ip' ? { type: SAN_IP, ip: name } : { type: SAN_DNS, value: name };
-    const build = (extensions: unknown[], ec: EcdsaTemplate | null): Promise<Buffer> => {
-      const cert = pki.createCertificate();
-      cert.publicKey = this.forgePublicKey;
-      cert.serialNumber = randomSerialHex();
-      cert.validity.notBefore = new Date(notBefore);
-      cert.validity.notAfter = new Date(notAfter);
-      cert.setSubject([{ shortName: 'CN', value: name.slice(0, COMMON_NAME_MAX), valueTagClass: UTF8_STRING }]);
-      cert.setExtensions([...extensions, { name: 'subjectAltName', altNames: [altName] }]);
-      // setExtensions derives the key identifier from forge's (RSA) key: put the EC key's in its place.
-      if (ec) Object.assign(cert.getExtension('subjectKeyIdentifier') as object, { subjectKeyIdentifier: ec.keyIdentifier, value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, forge.util.hexToBytes(ec.keyIdentifier)) });
-      return signCertificate(cert, this.rootCa.key, (tbs) => {
-        const fields = tbs.value as forge.asn1.Asn1[];
-        fields[TBS_ISSUER_INDEX] = this.issuer;
-        if (ec) fields[TBS_SPKI_INDEX] = ec.spki;
-      });
-    };
-    // Both signatures run in libuv's pool at once: on a multi-core machine the second leaf is nearly free.
-    const [der, ecdsaDer] = await Promise.all([build(this.fixedExtensions, null), this.ecdsa ? build(this.ecdsa.extensions, this.ecdsa) : null]);
-    const certPem = certificateDerToPem(der);
-    const keys = [this.leafKey.privateKeyPem];
-    const chains = [certPem + this.rootCa.certPem];
-    if (ecdsaDer && this.ecdsa) {
-      keys.push(this.ecdsa.key.privateKeyPem);
-      chains.push(certificateDerToPem(ecdsaDer) + this.rootCa.certPem);
-    }
-    const context = tls.createSecureContext({ key: keys, cert: chains });
-    return { der, certPem, ecdsaDer, context };
+    const cert = pki.createCertificate();
+    cert.publicKey = this.forgePublicKey;
+    cert.serialNumber = randomSerialHex();
+    cert.validity.notBefore = new Date(notBefore);
+    cert.validity.notAfter = new Date(notAfter);
+    cert.setSubject([{ shortName: 'CN', value: name.slice(0, COMMON_NAME_MAX), valueTagClass: UTF8_STRING }]);
+    cert.setExtensions([...extensions, { name: 'subjectAltName', altNames: [altName] }]);
+    // setExtensions derives the key identifier from forge's (RSA) key: put the EC key's in its place.
+    if (ec) Object.assign(cert.getExtension('subjectKeyIdentifier') as object, { subjectKeyIdentifier: ec.keyIdentifier, value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, forge.util.hexToBytes(ec.keyIdentifier)) });
+    const der = await signCertificate(cert, this.rootCa.key, (tbs) => {
+      const fields = tbs.value as forge.asn1.Asn1[];
+      fields[TBS_ISSUER_INDEX] = this.issuer;
+      if (ec) fields[TBS_SPKI_INDEX] = ec.spki;
+    });
+    return { der, certPem: certificateDerToPem(der) };
   }
 }

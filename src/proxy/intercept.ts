@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { createFlow, roundMs, type CapturedRequest, type Connection, type Flow, type HandshakeEvent } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { CertificateMinter } from '../ca/mint.js';
+import type { LeafKind } from '../ca/leaf-kind.js';
 import { HandshakeTap } from '../tls/tap.js';
 import { TappedStream, TLS_STREAM_BUFFER_BYTES } from './tapped-stream.js';
 import { nowMs } from './socket-state.js';
@@ -39,6 +40,8 @@ export interface InterceptRequest {
   buffered: Buffer;
   /** Host for the certificate: SNI, else the CONNECT host. */
   certHost: string;
+  /** Which leaves the client's ClientHello accepts. */
+  leafKind: LeafKind;
   connectHost: string;
   connectPort: number;
   client: Connection;
@@ -76,8 +79,8 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
   let context: tls.SecureContext;
   let leafDer: Buffer;
   try {
-    context = await options.minter.contextFor(req.certHost);
-    leafDer = await options.minter.leafDer(req.certHost);
+    context = await options.minter.contextFor(req.certHost, req.leafKind);
+    leafDer = await options.minter.leafDer(req.certHost, req.leafKind === 'ecdsa');
   } catch (err) {
     recordFailure(req, options.store, `could not mint a certificate for ${req.certHost}: ${(err as Error).message}`);
     socket.destroy();
@@ -124,7 +127,7 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
       tlsSocket.removeAllListeners('close');
       // Later errors (resets mid-exchange) are reported through the HTTP layer.
       tlsSocket.on('error', () => {});
-      // The context holds an ECDSA and an RSA leaf; OpenSSL chose one for this client.
+      // A context with both leaves lets OpenSSL choose one for this client.
       // (getX509Certificate wraps OpenSSL's certificate; getCertificate would convert every field.)
       tap.complete(tlsSocket, () => [tlsSocket.getX509Certificate()?.raw ?? leafDer]);
       resolve(tlsSocket);

@@ -29,6 +29,7 @@ import { H2ClientLeg } from './h2/client-leg.js';
 import { relayFromH1 } from './h2/relay-from-h1.js';
 import type { ExchangeLimits } from './h2/exchange.js';
 import { H2SessionPool, H2_ALPN, clientOffersH2 } from './h2/session-pool.js';
+import { leafKindFor } from '../ca/leaf-kind.js';
 
 /** Bounds for how often Node checks request-header deadlines (slowloris guard). */
 const MIN_CHECK_INTERVAL_MS = 100;
@@ -307,7 +308,7 @@ export class ProxyServer {
           this.upstream.connectEagerly(eagerTarget, h2 ? H2_ALPN : undefined);
         }
         void interceptTls(
-          { socket, buffered, certHost, connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },
+          { socket, buffered, certHost, leafKind: leafKindFor(verdict.hello), connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },
           {
             store: this.options.store,
             minter: this.options.minter,

@@ -2,6 +2,7 @@
  * What a client speaks inside a CONNECT tunnel, from its first bytes (pure: bytes in, verdict out).
  */
 import { peekClientHello } from '../tls/records.js';
+import type { ClientHello } from '../tls/hello.js';
 
 /** Longest HTTP method token we wait for before deciding it is not HTTP. */
 const MAX_METHOD_LENGTH = 16;
@@ -9,7 +10,7 @@ const HTTP_METHOD = /^[A-Z]{3,16} /;
 
 export type Sniffed =
   | { kind: 'need-more' }
-  | { kind: 'tls'; sni: string | null; hello: unknown }
+  | { kind: 'tls'; sni: string | null; hello: ClientHello }
   | { kind: 'bad-tls'; reason: string }
   | { kind: 'http' }
   | { kind: 'other' };

@@ -106,6 +106,29 @@ describe('ECDSA P-256 leaf beside the RSA leaf', () => {
     assert.equal(exts.find((e) => e.name === 'subjectKeyIdentifier')!.subjectKeyIdentifier, createHash('sha1').update(point).digest('hex'));
   });
 
+  test('an ECDSA-only context holds the same ECDSA leaf as the context with both, minted once for the host', async (t) => {
+    const fresh = await CertificateMinter.create(rootCa);
+    const only = await fresh.contextFor('ec-only.test', 'ecdsa');
+    const port = await serve(t, only);
+    const hs = await nodeClient(port, { servername: 'ec-only.test', ca: rootCa.certPem, rejectUnauthorized: true });
+    assert.equal(hs.authorized, true, hs.error ?? '');
+    assert.equal(hs.peer.asn1Curve, 'prime256v1');
+    const both = await fresh.contextFor('ec-only.test');
+    assert.notEqual(both, only);
+    const bothPort = await serve(t, both);
+    const again = await nodeClient(bothPort, { servername: 'ec-only.test', ca: rootCa.certPem, rejectUnauthorized: true });
+    assert.deepEqual(again.peer.raw, hs.peer.raw, 'one ECDSA certificate per host, whichever context serves it');
+    assert.deepEqual(hs.peer.raw, await fresh.leafDer('ec-only.test', true));
+    assert.equal(await fresh.contextFor('ec-only.test', 'ecdsa'), only);
+    assert.deepEqual(fresh.stats, { minted: 1, hits: 1, coalesced: 0 });
+  });
+
+  test('an ECDSA-only context refuses a client that offers only RSA suites (so it is served only to hellos that accept ECDSA)', { skip: requireTools('openssl') }, async (t) => {
+    const port = await serve(t, await minter.contextFor('ec-refuses.test', 'ecdsa'));
+    const out = await sClient(port, 'ec-refuses.test', join(dir, 'ca', 'ca.pem'), ['-tls1_2', '-cipher', 'AES256-SHA']);
+    assert.match(out, /handshake failure|no shared cipher|alert/i, out);
+  });
+
   test('an RSA-only minter serves RSA to a client that accepts ECDSA', async (t) => {
     const rsaOnly = await CertificateMinter.create(rootCa, { rsaOnly: true });
     const port = await serve(t, await rsaOnly.contextFor('only-rsa.test'));
