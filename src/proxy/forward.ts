@@ -282,7 +282,10 @@ export class Forwarder {
     // Recorded as the server sent it; the client hears about its own connection only. http-proxy
     // writes this field: it must say what Node's server will do (close when the client asked).
     dropHopByHop(proxyRes.headers, RESPONSE_HOP_BY_HOP);
-    proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
+    const clientHop = res.shouldKeepAlive ? 'keep-alive' : 'close';
+    proxyRes.headers.connection = clientHop;
+    // http-proxy answers an HTTP/1.0 client with the request's Connection, removed before forwarding.
+    req.headers.connection = clientHop;
     const capture = new BodyCapture(response, this.options.maxBody, this.options.store.bodySink(ex.flow, 'response'));
     proxyRes.on('data', (chunk: Buffer) => capture.push(chunk));
     let timedOut: UpstreamError | null = null;

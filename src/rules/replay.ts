@@ -18,11 +18,12 @@ import { BodyCapture } from '../capture/body-capture.js';
 import { MitmError, UpstreamError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { attachUpstream, nowMs } from '../proxy/socket-state.js';
+import { hopByHopNames, REQUEST_HOP_BY_HOP } from '../proxy/hop-by-hop.js';
 import { targetOf } from './target.js';
 import { applyRequestEdits, fixLength, without, type RequestDraft, type RequestEdits } from './edits.js';
 
-/** Headers about the client↔proxy hop or the old framing; Node frames the resend itself. */
-const NOT_RESENT = ['connection', 'proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade', 'transfer-encoding'];
+/** Headers about the client↔proxy hop (and those its Connection named) or the old framing; Node frames the resend itself. */
+const NOT_RESENT = [...REQUEST_HOP_BY_HOP, 'transfer-encoding'];
 
 export interface ReplayOptions {
   store: FlowStore;
@@ -51,7 +52,7 @@ export function replayDraft(source: Flow, body: Buffer, edits: RequestEdits): Re
     throw new MitmError('MITM_ERR_CANNOT_REPLAY', `"${draft.url.slice(0, 200)}" is not an absolute URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only http and https requests can be resent, not ${url.protocol}`);
-  draft.headers = fixLength(without(draft.headers, ...NOT_RESENT), draft.body, false);
+  draft.headers = fixLength(without(draft.headers, ...hopByHopNames(draft.headers, NOT_RESENT)), draft.body, false);
   return draft;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { leafKindFor } from '../../src/ca/leaf-kind.js';
 import { readClientHello } from '../../src/tls/hello.js';
 import { peekClientHello } from '../../src/tls/records.js';
-import { clientHelloBody, ext, loadFixture, stream, type FixtureName, type HelloSpec } from '../fixtures/tls/helpers.js';
+import { clientHelloBody, ext, loadFixture, stream, type Extension, type FixtureName, type HelloSpec } from '../fixtures/tls/helpers.js';
 
 function recorded(name: FixtureName): ReturnType<typeof leafKindFor> {
   const peeked = peekClientHello(stream(loadFixture(name), 'c2s'));
@@ -42,7 +42,7 @@ describe('which leaf a ClientHello accepts', () => {
   });
 
   test('TLS 1.2 also needs an ECDHE_ECDSA suite and the P-256 curve', () => {
-    const extensions = (groups: number[]): HelloSpec['extensions'] => [ext.groups(...groups), ext.signatureAlgorithms(ECDSA_P256_SHA256, RSA_PKCS1_SHA256)];
+    const extensions = (groups: number[]): Extension[] => [ext.groups(...groups), ext.signatureAlgorithms(ECDSA_P256_SHA256, RSA_PKCS1_SHA256)];
     assert.equal(made({ ciphers: [ECDHE_ECDSA_AES128_GCM, ECDHE_RSA_AES128_GCM], extensions: extensions([X25519, SECP256R1]) }), 'ecdsa');
     assert.equal(made({ ciphers: [ECDHE_RSA_AES128_GCM], extensions: extensions([X25519, SECP256R1]) }), 'both');
     assert.equal(made({ ciphers: [ECDHE_ECDSA_AES128_GCM], extensions: extensions([X25519]) }), 'both');

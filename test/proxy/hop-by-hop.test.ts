@@ -5,7 +5,8 @@ import type { Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestCa } from '../helpers/pki.js';
-import { startHttpsServer, startProxyTrusting } from '../helpers/servers.js';
+import { startHttpServer, startHttpsServer, startProxyTrusting } from '../helpers/servers.js';
+import { connect as netConnect } from 'node:net';
 import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
 import { connectionOptions, dropHopByHop, hopByHopNames, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from '../../src/proxy/hop-by-hop.js';
@@ -107,5 +108,39 @@ describe('hop-by-hop fields through the proxy', () => {
     const second = await exchange(socket, `GET /b HTTP/1.1\r\nHost: localhost:${server.port}\r\nConnection: close\r\n\r\n`);
     assert.match(second, /^HTTP\/1\.1 200 [\s\S]*served \/b\r\n0\r\n\r\n$/, 'the same client connection carried a second exchange');
     assert.equal(upstreamSockets.size, 2, 'the server closed its connection after each response, so the proxy opened another');
+  });
+
+  test('an HTTP/1.0 client that asks for keep-alive keeps its connection, and one that does not is closed', async (t) => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const server = await startHttpServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '2' });
+      res.end('ok');
+    });
+    t.after(() => server.close());
+    const proxy = await startProxyTrusting(new TestCa().certPem);
+    t.after(() => proxy.cleanup());
+    const socket = netConnect({ host: '127.0.0.1', port: proxy.proxyPort });
+    t.after(() => socket.destroy());
+    const reply = (request: string): Promise<string> =>
+      new Promise((resolve) => {
+        let out = '';
+        const onData = (d: Buffer): void => {
+          out += d.toString('latin1');
+          if (out.endsWith('\r\n\r\nok')) {
+            socket.off('data', onData);
+            resolve(out);
+          }
+        };
+        socket.on('data', onData);
+        socket.write(request);
+      });
+    const url = `http://127.0.0.1:${server.port}/`;
+    const first = await reply(`GET ${url} HTTP/1.0\r\nHost: 127.0.0.1:${server.port}\r\nConnection: keep-alive\r\n\r\n`);
+    assert.match(first, /\r\nconnection: keep-alive\r\n/i);
+    const second = await exchange(socket, `GET ${url} HTTP/1.0\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`);
+    assert.match(second, /^HTTP\/1\.1 200 [\s\S]*\r\nconnection: close\r\n[\s\S]*ok$/i, 'the second request rode the same connection, which then closed');
+    assert.equal(seen.length, 2);
+    assert.ok(seen.every((h) => h.connection !== 'close'), 'neither client hop reached the server');
   });
 });
