@@ -11,6 +11,22 @@ import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
 import { connectionOptions, dropHopByHop, hopByHopNames, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from '../../src/proxy/hop-by-hop.js';
 
+/** Writes `request` and resolves with what came back once it ends with `ending`; the socket stays open. */
+function replyEndingWith(socket: Socket, request: string, ending: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString('latin1');
+      if (out.endsWith(ending)) {
+        socket.off('data', onData);
+        resolve(out);
+      }
+    };
+    socket.on('data', onData);
+    socket.write(request);
+  });
+}
+
 describe('hop-by-hop fields, on headers', () => {
   test('Connection options are read from every Connection line, trimmed and lower-cased', () => {
     assert.deepEqual([...connectionOptions(' Close , X-Hop,,')], ['close', 'x-hop']);
@@ -92,18 +108,7 @@ describe('hop-by-hop fields through the proxy', () => {
     const proxy = await startProxyTrusting(ca.certPem);
     t.after(() => proxy.cleanup());
     const socket = await tlsThroughProxy(proxy.proxyPort, `localhost:${server.port}`, { servername: 'localhost', ca: await readFile(join(proxy.caDir, 'ca.pem'), 'utf8') });
-    const first = await new Promise<string>((resolve) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString('latin1');
-        if (out.endsWith('served /a\r\n0\r\n\r\n')) {
-          socket.off('data', onData);
-          resolve(out);
-        }
-      };
-      socket.on('data', onData);
-      socket.write(`GET /a HTTP/1.1\r\nHost: localhost:${server.port}\r\n\r\n`);
-    });
+    const first = await replyEndingWith(socket, `GET /a HTTP/1.1\r\nHost: localhost:${server.port}\r\n\r\n`, 'served /a\r\n0\r\n\r\n');
     assert.match(first, /\r\nconnection: keep-alive\r\n/i);
     const second = await exchange(socket, `GET /b HTTP/1.1\r\nHost: localhost:${server.port}\r\nConnection: close\r\n\r\n`);
     assert.match(second, /^HTTP\/1\.1 200 [\s\S]*served \/b\r\n0\r\n\r\n$/, 'the same client connection carried a second exchange');
@@ -122,21 +127,8 @@ describe('hop-by-hop fields through the proxy', () => {
     t.after(() => proxy.cleanup());
     const socket = netConnect({ host: '127.0.0.1', port: proxy.proxyPort });
     t.after(() => socket.destroy());
-    const reply = (request: string): Promise<string> =>
-      new Promise((resolve) => {
-        let out = '';
-        const onData = (d: Buffer): void => {
-          out += d.toString('latin1');
-          if (out.endsWith('\r\n\r\nok')) {
-            socket.off('data', onData);
-            resolve(out);
-          }
-        };
-        socket.on('data', onData);
-        socket.write(request);
-      });
     const url = `http://127.0.0.1:${server.port}/`;
-    const first = await reply(`GET ${url} HTTP/1.0\r\nHost: 127.0.0.1:${server.port}\r\nConnection: keep-alive\r\n\r\n`);
+    const first = await replyEndingWith(socket, `GET ${url} HTTP/1.0\r\nHost: 127.0.0.1:${server.port}\r\nConnection: keep-alive\r\n\r\n`, '\r\n\r\nok');
     assert.match(first, /\r\nconnection: keep-alive\r\n/i);
     const second = await exchange(socket, `GET ${url} HTTP/1.0\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`);
     assert.match(second, /^HTTP\/1\.1 200 [\s\S]*\r\nconnection: close\r\n[\s\S]*ok$/i, 'the second request rode the same connection, which then closed');
