@@ -27,7 +27,7 @@ import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
 import { answeredResponse, collectBody, holdRequest, holdResponse, holdWhole, isBodyless, MAX_HELD_BODY_BYTES, STREAMED_WITHOUT_RULES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
 import { planExchange, type RequestPlan } from '../rules/plan.js';
-import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
+import { flatHeaders, headerObject, without, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
 import { dropConnection } from '../rules/drop.js';
 import { movedTarget } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
@@ -196,14 +196,16 @@ export class Forwarder {
   /** Reads a held upstream response whole; one too large to hold streams on untouched. */
   private holdUpstreamResponse(ex: Exchange, ctx: HoldContext, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const response = ex.flow.response!;
+    // The server's hop fields stay on its hop; a rule or an edit may still set the client's.
+    const headers = without(response.headers, ...hopByHopNames(response.headers, RESPONSE_HOP_BY_HOP));
     holdWhole(proxyRes, MAX_HELD_BODY_BYTES, {
       whole: (body) => {
-        const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers: response.headers, body };
+        const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers, body };
         void this.respondHeld(ex, req, res, draft, ctx, draft.body);
       },
       spill: (head) => {
         ex.flow.notes.push(STREAMED_WITHOUT_RULES);
-        res.writeHead(response.status, response.statusText, flatHeaders(response.headers));
+        res.writeHead(response.status, response.statusText, flatHeaders(headers));
         for (const c of head) res.write(c);
         proxyRes.pipe(res);
       },

@@ -9,6 +9,7 @@ import { startHttpServer, startHttpsServer, startProxyTrusting } from '../helper
 import { connect as netConnect } from 'node:net';
 import { exchange, tlsThroughProxy } from '../helpers/tunnel.js';
 import { flowWhere } from '../helpers/flows.js';
+import { pair as rulesPair, startRulesProxy } from '../rules/harness.js';
 import { connectionOptions, dropHopByHop, hopByHopNames, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from '../../src/proxy/hop-by-hop.js';
 
 /** Writes `request` and resolves with what came back once it ends with `ending`; the socket stays open. */
@@ -134,5 +135,20 @@ describe('hop-by-hop fields through the proxy', () => {
     assert.match(second, /^HTTP\/1\.1 200 [\s\S]*\r\nconnection: close\r\n[\s\S]*ok$/i, 'the second request rode the same connection, which then closed');
     assert.equal(seen.length, 2);
     assert.ok(seen.every((h) => h.connection !== 'close'), 'neither client hop reached the server');
+  });
+
+  test("a response a rule holds reaches the client without the server's hop fields", async (t) => {
+    const server = await startHttpsServer(rulesPair, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '5', Connection: 'keep-alive, X-Server-Hop', 'X-Server-Hop': 'secret' });
+      res.end('hello');
+    });
+    t.after(() => server.close());
+    const { proxy, api } = await startRulesProxy(t);
+    assert.equal((await api('POST', '/api/rules', { match: 'status:200', action: { type: 'rewrite', target: 'response-body', find: 'hello', replace: 'HELLO' } })).status, 201);
+    const caPem = await readFile(join(proxy.caDir, 'ca.pem'), 'utf8');
+    const socket = await tlsThroughProxy(proxy.proxyPort, `localhost:${server.port}`, { servername: 'localhost', ca: caPem });
+    const reply = await exchange(socket, `GET / HTTP/1.1\r\nHost: localhost:${server.port}\r\nConnection: close\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 200 [\s\S]*HELLO$/, 'the rule rewrote the held body');
+    assert.doesNotMatch(reply, /x-server-hop|keep-alive/i);
   });
 });
