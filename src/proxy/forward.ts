@@ -27,12 +27,12 @@ import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
 import { answeredResponse, collectBody, holdRequest, holdResponse, holdWhole, isBodyless, MAX_HELD_BODY_BYTES, STREAMED_WITHOUT_RULES, writeResponse, type HoldContext, type Outcome, type RuleHooks } from '../rules/hold.js';
 import { planExchange, type RequestPlan } from '../rules/plan.js';
-import { flatHeaders, headerObject, without, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
+import { flatHeaders, headerObject, type RequestDraft, type ResponseDraft } from '../rules/edits.js';
 import { dropConnection } from '../rules/drop.js';
 import { movedTarget } from '../rules/target.js';
 import { summarize } from '../capture/flow.js';
 import { redactCredentials } from './connect-request.js';
-import { dropHopByHop, hopByHopNames, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
+import { dropHopByHop, hopByHopNames, withoutHopByHop, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
 
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -197,7 +197,7 @@ export class Forwarder {
   private holdUpstreamResponse(ex: Exchange, ctx: HoldContext, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const response = ex.flow.response!;
     // The server's hop fields stay on its hop; a rule or an edit may still set the client's.
-    const headers = without(response.headers, ...hopByHopNames(response.headers, RESPONSE_HOP_BY_HOP));
+    const headers = withoutHopByHop(response.headers, RESPONSE_HOP_BY_HOP);
     holdWhole(proxyRes, MAX_HELD_BODY_BYTES, {
       whole: (body) => {
         const draft: ResponseDraft = { status: response.status, statusText: response.statusText, headers, body };

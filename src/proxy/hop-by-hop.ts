@@ -37,6 +37,12 @@ export function hopByHopNames(headers: readonly Header[], fixed: readonly string
   return [...new Set([...fixed, ...namedInConnection(headers)])];
 }
 
+/** Wire-order pairs without their hop-by-hop fields: `fixed`, and those a `Connection` pair names. */
+export function withoutHopByHop(headers: readonly Header[], fixed: readonly string[]): Header[] {
+  const drop = new Set(hopByHopNames(headers, fixed));
+  return headers.filter(([k]) => !drop.has(k.toLowerCase()));
+}
+
 /** The fields a message's `Connection` pairs name. */
 export function namedInConnection(headers: readonly Header[]): Set<string> {
   return connectionOptions(headers.filter(([k]) => k.toLowerCase() === 'connection').map(([, v]) => v));

@@ -18,9 +18,9 @@ import { BodyCapture } from '../capture/body-capture.js';
 import { MitmError, UpstreamError } from '../errors.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { attachUpstream, nowMs } from '../proxy/socket-state.js';
-import { hopByHopNames, REQUEST_HOP_BY_HOP } from '../proxy/hop-by-hop.js';
+import { withoutHopByHop, REQUEST_HOP_BY_HOP } from '../proxy/hop-by-hop.js';
 import { targetOf } from './target.js';
-import { applyRequestEdits, fixLength, without, type RequestDraft, type RequestEdits } from './edits.js';
+import { applyRequestEdits, fixLength, type RequestDraft, type RequestEdits } from './edits.js';
 
 /** Headers about the client↔proxy hop (and those its Connection named) or the old framing; Node frames the resend itself. */
 const NOT_RESENT = [...REQUEST_HOP_BY_HOP, 'transfer-encoding'];
@@ -52,7 +52,7 @@ export function replayDraft(source: Flow, body: Buffer, edits: RequestEdits): Re
     throw new MitmError('MITM_ERR_CANNOT_REPLAY', `"${draft.url.slice(0, 200)}" is not an absolute URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new MitmError('MITM_ERR_CANNOT_REPLAY', `only http and https requests can be resent, not ${url.protocol}`);
-  draft.headers = fixLength(without(draft.headers, ...hopByHopNames(draft.headers, NOT_RESENT)), draft.body, false);
+  draft.headers = fixLength(withoutHopByHop(draft.headers, NOT_RESENT), draft.body, false);
   return draft;
 }
 

@@ -127,6 +127,7 @@ describe('ECDSA P-256 leaf beside the RSA leaf', () => {
     const port = await serve(t, await minter.contextFor('ec-refuses.test', 'ecdsa'));
     const out = await sClient(port, 'ec-refuses.test', join(dir, 'ca', 'ca.pem'), ['-tls1_2', '-cipher', 'AES256-SHA']);
     assert.match(out, /handshake failure|no shared cipher|alert/i, out);
+    assert.doesNotMatch(out, /Cipher is AES256-SHA/, out);
   });
 
   test('an RSA-only minter serves RSA to a client that accepts ECDSA', async (t) => {

@@ -77,12 +77,12 @@ export class H2SessionPool {
     private readonly options: SessionPoolOptions,
   ) {}
 
-  /** How to reach an origin for an HTTP/2 client: a shared h2 session, or HTTP/1.1 through the agent. */
   /** Whether this origin is known to answer over HTTP/1.1 only (no h2 by ALPN, or h2 over a forbidden suite). */
   knownHttp1(target: UpstreamTarget): boolean {
     return this.http1.has(poolKey(target));
   }
 
+  /** How to reach an origin for an HTTP/2 client: a shared h2 session, or HTTP/1.1 through the agent. */
   route(target: UpstreamTarget): Promise<Route> {
     if (target.scheme !== 'https') return Promise.resolve({ kind: 'h1', note: null });
     const key = poolKey(target);
