@@ -11,7 +11,7 @@
  */
 import { X509Certificate, createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import tls, { type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { domainToASCII } from 'node:url';
 import { promisify } from 'node:util';
 import { LRUCache } from 'lru-cache';
@@ -19,6 +19,7 @@ import forge from 'node-forge';
 import { ConfigError, MitmError } from '../errors.js';
 import { UTF8_STRING, certificateDerToPem, randomSerialHex, signCertificate, type RootCa } from './root-ca.js';
 import type { LeafKind } from './leaf-kind.js';
+import { KeyedContexts } from './keyed-contexts.js';
 
 export interface MintOptions {
   /** Most leaves kept as SecureContexts; default 1000. */
@@ -155,23 +156,24 @@ function ecKeyIdentifierHex(publicKey: KeyObject): string {
 
 export class CertificateMinter {
   private readonly rootCa: RootCa;
-  private readonly leafKey: LeafKey;
   private readonly forgePublicKey: forge.pki.PublicKey;
   /** The CA's subject exactly as encoded in ca.pem: chain building compares names byte for byte. */
   private readonly issuer: forge.asn1.Asn1;
   private readonly caNotAfter: number;
+
   /** Extensions equal in every leaf, encoded once. */
   private readonly fixedExtensions: unknown[];
   /** The same for the ECDSA leaves, with their SubjectPublicKeyInfo; null when RSA only. */
   private readonly ecdsa: EcdsaTemplate | null;
   private readonly cache: LRUCache<string, HostLeaves>;
+  /** Contexts holding the ECDSA key alone, and all the leaf keys (RSA first), made ahead. */
+  private readonly keyed: { ecdsa: KeyedContexts | null; both: KeyedContexts };
   private readonly counters: MintStats = { minted: 0, hits: 0, coalesced: 0 };
 
   constructor(rootCa: RootCa, leafKey: LeafKey, options?: MintOptions) {
     const max = options?.cacheSize ?? DEFAULT_CACHE_SIZE;
     if (!Number.isInteger(max) || max < 1) throw new ConfigError(`certificate cache size must be a positive integer, not ${max}`);
     this.rootCa = rootCa;
-    this.leafKey = leafKey;
     this.cache = new LRUCache<string, HostLeaves>({ max, ttl: CACHE_TTL_MS });
     this.forgePublicKey = pki.publicKeyFromPem(leafKey.publicKey.export({ type: 'spki', format: 'pem' }).toString());
     this.issuer = subjectAsn1(rootCa.certDer);
@@ -193,6 +195,11 @@ export class CertificateMinter {
     }
     this.fixedExtensions = template.extensions;
     this.ecdsa = options?.ecdsaKey ? this.ecdsaTemplate(options.ecdsaKey) : null;
+    const ecKey = this.ecdsa?.key.privateKeyPem;
+    this.keyed = {
+      ecdsa: ecKey ? new KeyedContexts([ecKey]) : null,
+      both: new KeyedContexts(ecKey ? [leafKey.privateKeyPem, ecKey] : [leafKey.privateKeyPem]),
+    };
   }
 
   /**
@@ -264,6 +271,11 @@ export class CertificateMinter {
     return { certPem: leaf.certPem, cert: new X509Certificate(leaf.der) };
   }
 
+  /** Contexts with the leaf keys made ahead (`keyed-contexts.ts`): waiting, and handed out ready. */
+  get contextsMadeAhead(): { ecdsa: { ready: number; taken: number } | null; both: { ready: number; taken: number } } {
+    return { ecdsa: this.keyed.ecdsa?.counts ?? null, both: this.keyed.both.counts };
+  }
+
   /** Hosts currently cached. */
   get cacheSize(): number {
     return this.cache.size;
@@ -310,20 +322,14 @@ export class CertificateMinter {
   }
 
   private async buildContext(entry: HostLeaves, kind: LeafKind): Promise<SecureContext> {
-    const ecdsa = this.ecdsa;
-    if (kind === 'ecdsa' && ecdsa) {
+    const ca = this.rootCa.certPem;
+    if (kind === 'ecdsa' && this.keyed.ecdsa) {
       const leaf = await this.part(entry, 'ecdsa');
-      return tls.createSecureContext({ key: ecdsa.key.privateKeyPem, cert: leaf.certPem + this.rootCa.certPem });
+      return this.keyed.ecdsa.withChains([leaf.certPem + ca]);
     }
     // Both signatures run in libuv's pool at once: on a multi-core machine the second leaf is nearly free.
-    const [rsa, ec] = await Promise.all([this.part(entry, 'rsa'), ecdsa ? this.part(entry, 'ecdsa') : null]);
-    const keys = [this.leafKey.privateKeyPem];
-    const chains = [rsa.certPem + this.rootCa.certPem];
-    if (ec && ecdsa) {
-      keys.push(ecdsa.key.privateKeyPem);
-      chains.push(ec.certPem + this.rootCa.certPem);
-    }
-    return tls.createSecureContext({ key: keys, cert: chains });
+    const [rsa, ec] = await Promise.all([this.part(entry, 'rsa'), this.ecdsa ? this.part(entry, 'ecdsa') : null]);
+    return this.keyed.both.withChains(ec ? [rsa.certPem + ca, ec.certPem + ca] : [rsa.certPem + ca]);
   }
 
   private async build({ kind, name }: LeafName, extensions: unknown[], ec: EcdsaTemplate | null): Promise<Built> {

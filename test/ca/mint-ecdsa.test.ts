@@ -10,6 +10,7 @@ import tls, { type SecureContext } from 'node:tls';
 import forge from 'node-forge';
 import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CertificateMinter } from '../../src/ca/mint.js';
+import { KEYED_CONTEXTS_READY } from '../../src/ca/keyed-contexts.js';
 import { requireTools } from '../helpers/tools.js';
 
 /** A TLS server wrapping each socket with `context`, as the proxy's intercept does; closed by t.after. */
@@ -128,6 +129,36 @@ describe('ECDSA P-256 leaf beside the RSA leaf', () => {
     const out = await sClient(port, 'ec-refuses.test', join(dir, 'ca', 'ca.pem'), ['-tls1_2', '-cipher', 'AES256-SHA']);
     assert.match(out, /handshake failure|no shared cipher|alert/i, out);
     assert.doesNotMatch(out, /Cipher is AES256-SHA/, out);
+  });
+
+  test('contexts made ahead with the leaf keys serve each new host its own chain (leaf and CA), ECDSA or RSA', { skip: requireTools('openssl') }, async (t) => {
+    const fresh = await CertificateMinter.create(rootCa);
+    // The first context of each key set is made whole (it checks that keys and leaves match); then some are made ahead.
+    await fresh.contextFor('ahead-first.test', 'ecdsa');
+    await fresh.contextFor('ahead-first.test', 'both');
+    const ahead = (): { ecdsa: { ready: number; taken: number } | null; both: { ready: number; taken: number } } => fresh.contextsMadeAhead;
+    while (ahead().ecdsa!.ready < KEYED_CONTEXTS_READY || ahead().both.ready < KEYED_CONTEXTS_READY) await new Promise((resolve) => setTimeout(resolve, 5));
+    const ecPort = await serve(t, await fresh.contextFor('ahead-ec.test', 'ecdsa'));
+    const bothPort = await serve(t, await fresh.contextFor('ahead-both.test', 'both'));
+    assert.deepEqual([ahead().ecdsa!.taken, ahead().both.taken], [1, 1], 'both contexts came from the ones made ahead');
+
+    const hs = await nodeClient(ecPort, { servername: 'ahead-ec.test', ca: rootCa.certPem, rejectUnauthorized: true });
+    assert.equal(hs.authorized, true, hs.error ?? '');
+    assert.equal(hs.peer.subjectaltname, 'DNS:ahead-ec.test');
+    assert.deepEqual(hs.peer.raw, await fresh.leafDer('ahead-ec.test', true));
+    const chainOf = (out: string): string[] => [...out.matchAll(/^ *(\d+) s:(.*)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const ecOut = await sClient(ecPort, 'ahead-ec.test', rootCa.paths.pem, ['-verify_hostname', 'ahead-ec.test', '-showcerts']);
+    assert.match(ecOut, /Verify return code: 0 \(ok\)/);
+    assert.equal(chainOf(ecOut).length, 2, `leaf and CA sent:\n${ecOut}`);
+    assert.match(chainOf(ecOut)[0]!, /ahead-ec\.test/);
+
+    const rsaOut = await sClient(bothPort, 'ahead-both.test', rootCa.paths.pem, ['-verify_hostname', 'ahead-both.test', '-tls1_2', '-cipher', 'AES256-SHA', '-showcerts']);
+    assert.match(rsaOut, /Verify return code: 0 \(ok\)/);
+    assert.match(rsaOut, /Server public key is 2048 bit/);
+    assert.equal(chainOf(rsaOut).length, 2, `leaf and CA sent:\n${rsaOut}`);
+    const ecOfBoth = await sClient(bothPort, 'ahead-both.test', rootCa.paths.pem, ['-verify_hostname', 'ahead-both.test']);
+    assert.match(ecOfBoth, /Verify return code: 0 \(ok\)/);
+    assert.match(ecOfBoth, /Server public key is 256 bit/);
   });
 
   test('an RSA-only minter serves RSA to a client that accepts ECDSA', async (t) => {
