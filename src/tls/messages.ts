@@ -55,6 +55,12 @@ function isoDate(text: string): string {
  */
 const SUMMARY_CACHE_ENTRIES = 2048;
 const summaries = new LRUCache<string, CertificateSummaryResult>({ max: SUMMARY_CACHE_ENTRIES });
+let parsedCertificates = 0;
+
+/** Certificates parsed to be summarized so far (those found in the cache are not counted). */
+export function certificatesParsed(): number {
+  return parsedCertificates;
+}
 
 /** Same shape as the tap's summaries of live sockets, so both sources compare. */
 export function summarizeCertificate(der: Uint8Array): CertificateSummaryResult {
@@ -67,7 +73,17 @@ export function summarizeCertificate(der: Uint8Array): CertificateSummaryResult 
   return { ...summary, sans: [...summary.sans] };
 }
 
+/**
+ * Remembers the summary of a certificate whose fields are known without parsing it (a leaf we
+ * just minted), so the handshake that presents it summarizes it from the cache.
+ */
+export function rememberCertificateSummary(der: Uint8Array, fields: Omit<CertificateSummary, 'sha256'>): void {
+  const sha256 = colonHex(createHash('sha256').update(der).digest());
+  summaries.set(sha256, { ...fields, sans: [...fields.sans], sha256 });
+}
+
 function parseSummary(der: Uint8Array, sha256: string): CertificateSummaryResult {
+  parsedCertificates++;
   try {
     const cert = new X509Certificate(der);
     return {

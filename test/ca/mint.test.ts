@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, createPublicKey, type X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import forge from 'node-forge';
 import { loadOrCreateRootCa, type RootCa } from '../../src/ca/root-ca.js';
 import { CertificateMinter, normalizeHost, type LeafKey } from '../../src/ca/mint.js';
 import { isMitmError } from '../../src/errors.js';
+import { certificatesParsed, summarizeCertificate } from '../../src/tls/messages.js';
+import { summarizeX509 } from '../../src/tls/tap.js';
 import { requireTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
@@ -243,6 +245,24 @@ describe('leaf certificates', () => {
     await assert.rejects(broken.contextFor('fail.test'), isMint);
     assert.equal(broken.cacheSize, 0);
     assert.deepEqual(broken.stats, { minted: 0, hits: 0, coalesced: 0 });
+  });
+
+  test('a minted leaf is summarized without parsing it, exactly as parsing it would', async () => {
+    const fresh = await CertificateMinter.create(rootCa);
+    const long = `${'a'.repeat(60)}.${'b'.repeat(30)}.test`;
+    const hosts = ['plain.test', 'Mixed.Case.TEST', 'under_score.test', 'bücher.test', long];
+    const leaves = [];
+    for (const host of hosts) leaves.push(await fresh.leafDer(host), await fresh.leafDer(host, true));
+    const before = certificatesParsed();
+    const summaries = leaves.map((der) => summarizeCertificate(der));
+    assert.equal(certificatesParsed(), before, 'minted DNS leaves were summarized from the cache');
+    leaves.forEach((der, i) => assert.deepEqual(summaries[i], summarizeX509(new X509Certificate(der)), hosts[i >> 1]));
+    assert.equal(summaries[6]!.subject, 'CN=xn--bcher-kva.test');
+    assert.equal(summaries[8]!.subject, `CN=${long.slice(0, 64)}`);
+    // An IP leaf is parsed: OpenSSL prints addresses its own way.
+    const ip = await fresh.leafDer('127.0.0.1');
+    assert.deepEqual(summarizeCertificate(ip), summarizeX509(new X509Certificate(ip)));
+    assert.equal(certificatesParsed(), before + 1);
   });
 
   test('a minter refuses the CA key as its leaf key (the leaf SKI would equal the CA SKI)', () => {
