@@ -307,30 +307,35 @@ export class ProxyServer {
           const h2 = this.offersH2() && clientOffersH2(verdict.hello) && !this.h2pool.knownHttp1(eagerTarget);
           this.upstream.connectEagerly(eagerTarget, h2 ? H2_ALPN : undefined);
         }
-        void interceptTls(
-          { socket, buffered, certHost, leafKind: leafKindFor(verdict.hello), connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },
-          {
-            store: this.options.store,
-            minter: this.options.minter,
-            keylog: this.options.keylog,
-            onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
-            observe: this.options.config.observeTls,
-            alpn: this.offersH2() ? H2_ALPN : ['http/1.1'],
-            onRejected: (host) => {
-              if (this.options.config.autoPassthrough) this.passthrough.add(host);
+        // Next tick: Node issues the eager upstream connect on the next tick, and it should leave
+        // before our certificate is built (~1 ms of JavaScript), so the origin's side of its
+        // handshake runs while we mint ours.
+        process.nextTick(() => {
+          void interceptTls(
+            { socket, buffered, certHost, leafKind: leafKindFor(verdict.hello), connectHost: target.host, connectPort: target.port, client: client.connection, acceptedAt: client.acceptedAt, request: sent },
+            {
+              store: this.options.store,
+              minter: this.options.minter,
+              keylog: this.options.keylog,
+              onTlsEvent: (c, e) => this.options.store.tlsEvent(c.id, e),
+              observe: this.options.config.observeTls,
+              alpn: this.offersH2() ? H2_ALPN : ['http/1.1'],
+              onRejected: (host) => {
+                if (this.options.config.autoPassthrough) this.passthrough.add(host);
+              },
             },
-          },
-        ).then((tlsSocket) => {
-          if (!tlsSocket) return;
-          this.sockets.add(tlsSocket);
-          tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
-          if (tlsSocket.alpnProtocol === 'h2') {
-            const h2Target = { scheme: 'https' as const, host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) };
-            this.h2.accept(tlsSocket, { target: h2Target, client: client.connection, acceptedAt: client.acceptedAt });
-            return;
-          }
-          setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection, raw: socket });
-          this.inner.emit('connection', tlsSocket);
+          ).then((tlsSocket) => {
+            if (!tlsSocket) return;
+            this.sockets.add(tlsSocket);
+            tlsSocket.once('close', () => this.sockets.delete(tlsSocket));
+            if (tlsSocket.alpnProtocol === 'h2') {
+              const h2Target = { scheme: 'https' as const, host: target.host, port: target.port, servername: upstreamServername(target.host, verdict.sni) };
+              this.h2.accept(tlsSocket, { target: h2Target, client: client.connection, acceptedAt: client.acceptedAt });
+              return;
+            }
+            setTunnel(tlsSocket, { scheme: 'https', connectHost: target.host, connectPort: target.port, sni: verdict.sni, client: client.connection, raw: socket });
+            this.inner.emit('connection', tlsSocket);
+          });
         });
         return;
       }
