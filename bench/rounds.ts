@@ -88,7 +88,14 @@ export function medianOf(t: RoundsTarget, key: keyof RoundFigures): number | nul
 }
 
 const rps = (r: LoadResult): number => r.requests / r.seconds;
-const cpuPerRequestUs = (seg: Segment, r: LoadResult): number | null => (Number.isFinite(seg.proxyCpu) && r.requests > 0 ? (seg.proxyCpu / r.requests) * 1e6 : null);
+/**
+ * The proxy's CPU is read over the whole segment (the load client's start, its warm-up, the
+ * window, its exit) but requests are counted in the window only: CPU per second of the segment
+ * over requests per second of the window, as the goals table does. Dividing the segment's CPU by
+ * the window's requests overstated every target by the segment's length over the window's (~1.3×).
+ */
+const cpuPerRequestUs = (seg: Segment, r: LoadResult | H2LoadResult): number | null =>
+  Number.isFinite(seg.proxyCpu) && r.requests > 0 && seg.seconds > 0 ? (seg.proxyCpu / seg.seconds / (r.requests / r.seconds)) * 1e6 : null;
 const background = (seg: Segment): number => Math.max(0, (seg.machineCpu - (Number.isFinite(seg.proxyCpu) ? seg.proxyCpu : 0) - seg.originCpu - seg.clientCpu) / seg.seconds);
 
 async function load(t: Target, origin: Origin, timing: Timing, mode: 'keepalive' | 'newconn', path: string, connections: number, label: string): Promise<{ result: LoadResult; segment: Segment }> {
