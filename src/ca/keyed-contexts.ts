@@ -3,8 +3,10 @@
  * kind has the same key, yet a context built with `tls.createSecureContext({ key, cert })` parses
  * that key again: OpenSSL 3 decodes a PEM private key in ~0.5 ms, a third of what a new host's
  * context costs and paid while the client waits for our ServerHello. Contexts with the key set are
- * kept ready instead (made one per turn of the event loop, after the one taken), and a new host
- * only adds its certificate chain. Built as `createSecureContext` builds them, with one
+ * kept ready instead, and a new host only adds its certificate chain. They are made once no new
+ * host has come for a moment, one per turn of the event loop: made during a stream of new hosts,
+ * each would cost a later handshake what it saves this one, so such a stream drains them and gets
+ * whole contexts, and a burst after a quiet spell (a page load) finds them ready. Built as `createSecureContext` builds them, with one
  * difference: no root store (`ca: []`), which a server that asks for no client certificate never
  * reads (~0.15 ms less per context). OpenSSL checks that key and certificate match only when the
  * key comes second (a certificate set after a key that does not match silently drops the key), so
@@ -21,8 +23,8 @@ interface NativeContext {
 
 /** Contexts kept ready per key set: a page opening a few new hosts at once finds them made. */
 export const KEYED_CONTEXTS_READY = 4;
-/** How long after a context is taken the next one is made: past the handshakes of that moment. */
-const REFILL_DELAY_MS = 20;
+/** Contexts are made ahead once no new host has come for this long. */
+const REFILL_QUIET_MS = 20;
 
 function nativeOf(context: SecureContext): NativeContext | null {
   const native = (context as { context?: Partial<NativeContext> }).context;
@@ -53,13 +55,13 @@ export class KeyedContexts {
     if (!this.verified) {
       const whole = tls.createSecureContext({ key: this.keys, cert: chains, ca: [] });
       this.verified = true;
-      this.scheduleRefill();
+      this.scheduleRefill(REFILL_QUIET_MS);
       return whole;
     }
     const ready = this.ready.pop();
     const native = ready ? nativeOf(ready) : null;
     if (ready && !native) this.unsupported = true;
-    this.scheduleRefill();
+    this.scheduleRefill(REFILL_QUIET_MS);
     if (!ready || !native) return tls.createSecureContext({ key: this.keys, cert: chains, ca: [] });
     for (const chain of chains) native.setCert(chain);
     this.takenReady++;
@@ -71,14 +73,17 @@ export class KeyedContexts {
     return { ready: this.ready.length, taken: this.takenReady };
   }
 
-  private scheduleRefill(): void {
-    if (this.refill || !this.verified || this.unsupported || this.ready.length >= KEYED_CONTEXTS_READY) return;
-    // One at a time: a burst of new hosts is not held up behind a batch of key decoding.
+  /** Makes the next context `afterMs` from now; a new host before then starts the wait again. */
+  private scheduleRefill(afterMs: number): void {
+    if (this.refill) clearTimeout(this.refill);
+    this.refill = null;
+    if (!this.verified || this.unsupported || this.ready.length >= KEYED_CONTEXTS_READY) return;
     this.refill = setTimeout(() => {
       this.refill = null;
       this.ready.push(tls.createSecureContext({ key: this.keys, ca: [] }));
-      this.scheduleRefill();
-    }, REFILL_DELAY_MS);
+      // One per turn: I/O that arrives meanwhile is not held up behind a batch of key decoding.
+      this.scheduleRefill(0);
+    }, afterMs);
     this.refill.unref();
   }
 }
