@@ -3,16 +3,20 @@
  * kind has the same key, yet a context built with `tls.createSecureContext({ key, cert })` parses
  * that key again: OpenSSL 3 decodes a PEM private key in ~0.5 ms, a third of what a new host's
  * context costs and paid while the client waits for our ServerHello. Contexts with the key set are
- * kept ready instead, and a new host only adds its certificate chain. They are made once no new
- * host has come for a moment, one per turn of the event loop: made during a stream of new hosts,
- * each would cost a later handshake what it saves this one, so such a stream drains them and gets
- * whole contexts, and a burst after a quiet spell (a page load) finds them ready. Built as `createSecureContext` builds them, with one
- * difference: no root store (`ca: []`), which a server that asks for no client certificate never
- * reads (~0.15 ms less per context). OpenSSL checks that key and certificate match only when the
- * key comes second (a certificate set after a key that does not match silently drops the key), so
- * the first context of a key set is made whole, certificate then key: a mismatch is an error
- * there, and every later leaf of the set has that same public key. When Node's context offers no
- * `setCert`, or none is ready, a context is made whole as before.
+ * kept ready instead, and a new host only adds its certificate chain.
+ *
+ * They are made once no new host has come for a moment, one per turn of the event loop: made
+ * during a stream of new hosts, each would cost a later handshake what it saves this one, so such
+ * a stream drains them and gets whole contexts, and a burst after a quiet spell (a page load)
+ * finds them ready.
+ *
+ * Built as `createSecureContext` builds them, with one difference: no root store (`ca: []`),
+ * which a server that asks for no client certificate never reads (~0.15 ms less per context).
+ * OpenSSL checks that key and certificate match only when the key comes second (a certificate set
+ * after a key that does not match silently drops the key), so the first context of a key set is
+ * made whole, certificate then key: a mismatch is an error there, and every later leaf of the set
+ * has that same public key. When Node's context offers no `setCert`, or none is ready, a context
+ * is made whole as before.
  */
 import tls, { type SecureContext } from 'node:tls';
 
