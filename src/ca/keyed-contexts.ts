@@ -41,10 +41,11 @@ export class KeyedContexts {
   /** Contexts handed out from the ready ones. */
   private takenReady = 0;
   private refill: NodeJS.Timeout | null = null;
-  /** Set once a whole context showed that the keys match their certificates. */
-  private verified = false;
-  /** Set when this Node's contexts cannot take a certificate after the fact: nothing is made ahead. */
-  private unsupported = false;
+  /**
+   * Null until the first context, made whole (which checks the keys against their leaves); then
+   * whether this Node's contexts take a chain after the fact, i.e. whether any are made ahead.
+   */
+  private ahead: boolean | null = null;
 
   /** `keys`: the PEM private keys every context of this set holds, in the order chains will follow. */
   constructor(keys: string[]) {
@@ -56,20 +57,16 @@ export class KeyedContexts {
    * taken from the ready ones when there is one.
    */
   withChains(chains: string[]): SecureContext {
-    if (!this.verified) {
-      const whole = tls.createSecureContext({ key: this.keys, cert: chains, ca: [] });
-      this.verified = true;
-      this.scheduleRefill(REFILL_QUIET_MS);
-      return whole;
+    const ready = this.ahead ? this.ready.pop() : undefined;
+    const context = ready ?? tls.createSecureContext({ key: this.keys, cert: chains, ca: [] });
+    if (this.ahead === null) this.ahead = nativeOf(context) !== null;
+    if (ready) {
+      const native = nativeOf(ready)!;
+      for (const chain of chains) native.setCert(chain);
+      this.takenReady++;
     }
-    const ready = this.ready.pop();
-    const native = ready ? nativeOf(ready) : null;
-    if (ready && !native) this.unsupported = true;
     this.scheduleRefill(REFILL_QUIET_MS);
-    if (!ready || !native) return tls.createSecureContext({ key: this.keys, cert: chains, ca: [] });
-    for (const chain of chains) native.setCert(chain);
-    this.takenReady++;
-    return ready;
+    return context;
   }
 
   /** Contexts made and waiting, and how many were handed out ready. */
@@ -81,7 +78,7 @@ export class KeyedContexts {
   private scheduleRefill(afterMs: number): void {
     if (this.refill) clearTimeout(this.refill);
     this.refill = null;
-    if (!this.verified || this.unsupported || this.ready.length >= KEYED_CONTEXTS_READY) return;
+    if (!this.ahead || this.ready.length >= KEYED_CONTEXTS_READY) return;
     this.refill = setTimeout(() => {
       this.refill = null;
       this.ready.push(tls.createSecureContext({ key: this.keys, ca: [] }));

@@ -81,14 +81,14 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
   try {
     context = await options.minter.contextFor(req.certHost, req.leafKind);
     leafDer = await options.minter.leafDer(req.certHost, req.leafKind === 'ecdsa');
-    // Let pending I/O run first: the eager upstream connection has usually just connected, and
-    // its ClientHello should leave before our handshake takes the event loop for a while.
-    await new Promise<void>((resolve) => setImmediate(resolve));
   } catch (err) {
     recordFailure(req, options.store, `could not mint a certificate for ${req.certHost}: ${(err as Error).message}`);
     socket.destroy();
     return null;
   }
+  // Let pending I/O run first: the eager upstream connection has usually just connected, and
+  // its ClientHello should leave before our handshake takes the event loop for a while.
+  await new Promise<void>((resolve) => setImmediate(resolve));
 
   return new Promise<TLSSocket | null>((resolve) => {
     let transport: Socket;

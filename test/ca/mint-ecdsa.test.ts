@@ -136,7 +136,7 @@ describe('ECDSA P-256 leaf beside the RSA leaf', () => {
     // The first context of each key set is made whole (it checks that keys and leaves match); then some are made ahead.
     await fresh.contextFor('ahead-first.test', 'ecdsa');
     await fresh.contextFor('ahead-first.test', 'both');
-    const ahead = (): { ecdsa: { ready: number; taken: number } | null; both: { ready: number; taken: number } } => fresh.contextsMadeAhead;
+    const ahead = (): CertificateMinter['contextsMadeAhead'] => fresh.contextsMadeAhead;
     while (ahead().ecdsa!.ready < KEYED_CONTEXTS_READY || ahead().both.ready < KEYED_CONTEXTS_READY) await new Promise((resolve) => setTimeout(resolve, 5));
     const ecPort = await serve(t, await fresh.contextFor('ahead-ec.test', 'ecdsa'));
     const bothPort = await serve(t, await fresh.contextFor('ahead-both.test', 'both'));
