@@ -71,7 +71,8 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
   const { socket, client } = req;
   const hs = client.tls!;
   const onEvent = options.onTlsEvent;
-  const tap = new HandshakeTap(hs, 'client', req.acceptedAt, onEvent ? (e) => onEvent(client, e) : null);
+  // Deferred: our flight leaves before the client's hello is described.
+  const tap = new HandshakeTap(hs, 'client', req.acceptedAt, onEvent ? (e) => onEvent(client, e) : null, { deferred: true });
   socket.pause();
   // The TCP connection itself opens the ladder (t = 0 at accept).
   tap.record('client', 'TCPConnect', { address: client.address, port: client.port }, req.acceptedAt);
@@ -114,6 +115,7 @@ export async function interceptTls(req: InterceptRequest, options: InterceptOpti
     const onFail = (err: NodeJS.ErrnoException): void => {
       if (secured) return;
       secured = true;
+      tap.flush();
       const { reason, rejected } = describeClientFailure(err, tap);
       tap.fail(reason, 'client');
       recordFailure(req, options.store, reason);

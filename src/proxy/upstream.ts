@@ -275,7 +275,8 @@ export class Upstream {
     }
 
     const onEvent = this.options.onTlsEvent;
-    const tap = new HandshakeTap(connection.tls!, 'server', tcpStart, onEvent ? (e) => onEvent(connection, e) : null);
+    // Deferred: our answer to the server's flight leaves before that flight is described.
+    const tap = new HandshakeTap(connection.tls!, 'server', tcpStart, onEvent ? (e) => onEvent(connection, e) : null, { deferred: true });
     tap.record('proxy', 'TCPConnect', { address: connection.address, port: target.port, durationMs: Math.round(connectMs * 1000) / 1000 }, nowMs());
     const mode: TlsMode = this.options.tls === '1.2' ? 'max12' : this.options.tls === '1.3' ? 'only13' : 'auto';
     const sslStart = nowMs();
@@ -283,6 +284,7 @@ export class Upstream {
     try {
       socket = await this.handshake(raw, tap, target, host, mode, deadline, label, alpn);
     } catch (err) {
+      tap.flush();
       const e = err as NodeJS.ErrnoException;
       if (mode === 'max12' && !(err instanceof UpstreamError) && isProtocolVersionRefusal(e)) {
         // The server will not speak TLS 1.2: retry once with 1.3 on a fresh connection, and say so.

@@ -5,6 +5,11 @@
  * filled from what was actually on the wire. With the socket's key log lines (`keylog`) the
  * TLS 1.3 messages that travel encrypted are decrypted and take the place of the opaque rows.
  * After the handshake it stops parsing and lets go of the secrets.
+ *
+ * A tap made with `deferred` parses after the bytes have moved on: what it is shown (bytes with
+ * the time they passed, key log lines) waits in order until the event loop has run the I/O at
+ * hand, so the TLS layer answers a flight before we spend time describing it. Anything that reads
+ * the result (`complete`, `fail`, `finish`, `flush`) parses what is waiting first.
  */
 import type { TLSSocket } from 'node:tls';
 import type { ByteObserver } from '../proxy/tapped-stream.js';
@@ -18,6 +23,9 @@ import { summarizeCertificate } from './messages.js';
 import { nowMs } from '../proxy/socket-state.js';
 
 export type TapListener = (event: HandshakeEvent) => void;
+
+/** What a deferred tap was shown and has not parsed yet, in the order it came. */
+type Pending = { kind: 'bytes'; direction: 'in' | 'out'; chunk: Buffer; at: number } | { kind: 'keylog'; line: Buffer };
 
 /** Who sent a TLS peer's bytes, per leg: on the client leg we are the TLS server. */
 function senderFor(leg: Leg, tlsSender: TlsSender): Sender {
@@ -41,16 +49,42 @@ export class HandshakeTap implements ByteObserver {
   /** The parser's rows for records the decryptor took over, kept in case no secret ever comes. */
   private held: TimedMessage[] = [];
   private readonly listener: TapListener | null;
+  private readonly deferred: boolean;
+  private pending: Pending[] = [];
+  private scheduled = false;
 
-  constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null) {
+  constructor(handshake: Handshake, leg: Leg, origin: number, listener: TapListener | null, options: { deferred?: boolean } = {}) {
     this.handshake = handshake;
     this.leg = leg;
     this.origin = origin;
     this.listener = listener;
+    this.deferred = options.deferred === true;
   }
 
+  /** True once the handshake is over and everything shown was parsed: no more bytes are needed. */
   get done(): boolean {
     return this.parser.done && this.decryptor.done && this.verifier.done;
+  }
+
+  /** Parses whatever a deferred tap is still holding. */
+  flush(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    for (const item of pending) {
+      if (item.kind === 'keylog') this.applyKeylog(item.line);
+      else if (!this.done) this.parse(item.direction, item.chunk, item.at);
+    }
+  }
+
+  private defer(item: Pending): void {
+    this.pending.push(item);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
   }
 
   /** Adds an event that did not come from the parser (TCPConnect, errors, fallbacks). */
@@ -67,6 +101,11 @@ export class HandshakeTap implements ByteObserver {
 
   /** `at` (hrtime ms) defaults to now; a replayed recording passes its own clock. */
   observe(direction: 'in' | 'out', chunk: Buffer, at: number = nowMs()): void {
+    if (this.deferred) this.defer({ kind: 'bytes', direction, chunk, at });
+    else this.parse(direction, chunk, at);
+  }
+
+  private parse(direction: 'in' | 'out', chunk: Buffer, at: number): void {
     // Client leg: bytes in come from the TLS client. Server leg: bytes in come from the server.
     const sender: TlsSender = this.leg === 'client' ? (direction === 'in' ? 'c2s' : 's2c') : direction === 'in' ? 's2c' : 'c2s';
     for (const m of this.parser.push(sender, chunk)) {
@@ -85,6 +124,11 @@ export class HandshakeTap implements ByteObserver {
 
   /** One line of this socket's key log (Node's `keylog` event). */
   keylog(line: Buffer): void {
+    if (this.deferred) this.defer({ kind: 'keylog', line });
+    else this.applyKeylog(line);
+  }
+
+  private applyKeylog(line: Buffer): void {
     const entry = parseKeylogLine(line);
     if (entry === null) return;
     rememberKeylog(this.handshake, entry);
@@ -109,6 +153,7 @@ export class HandshakeTap implements ByteObserver {
 
   /** No more bytes or secrets will come for this connection (a recording replayed, a socket gone). */
   finish(reason: string): void {
+    this.flush();
     this.settle(reason);
   }
 
@@ -183,6 +228,7 @@ export class HandshakeTap implements ByteObserver {
    * group and more are encrypted on the wire, so the parser cannot see them.
    */
   complete(socket: TLSSocket, presented: () => readonly Uint8Array[] = () => []): void {
+    this.flush();
     // Every handshake secret has been logged by now: records still waiting never get theirs.
     if (this.decryptor.waiting > 0 || this.verifier.waiting > 0) this.settle('');
     const hs = this.handshake;
@@ -207,6 +253,7 @@ export class HandshakeTap implements ByteObserver {
   }
 
   fail(reason: string, from: Sender): void {
+    this.flush();
     this.settle(`the handshake failed before its keys were logged: ${reason}`);
     if (this.handshake.error === null) this.handshake.error = reason;
     this.record(from, 'Error', { reason });
