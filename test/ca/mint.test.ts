@@ -109,7 +109,7 @@ describe('leaf certificates', () => {
     assert.equal(hs.authorized, true, hs.authorizationError ?? '');
     assert.equal(hs.peer.subject.CN, 'anything.test');
     assert.equal(hs.peer.subjectaltname, 'DNS:anything.test');
-    // The chain sent is leaf + CA.
+    // Only the leaf is sent; the client completes the chain with the CA it trusts.
     assert.equal(hs.peer.issuerCertificate.fingerprint256, rootCa.fingerprint256);
   });
 
