@@ -62,9 +62,14 @@ export function certificatesParsed(): number {
   return parsedCertificates;
 }
 
+/** The summaries' key and `sha256` field: the DER's SHA-256 as X509Certificate prints it. */
+function fingerprint256(der: Uint8Array): string {
+  return colonHex(createHash('sha256').update(der).digest());
+}
+
 /** Same shape as the tap's summaries of live sockets, so both sources compare. */
 export function summarizeCertificate(der: Uint8Array): CertificateSummaryResult {
-  const sha256 = colonHex(createHash('sha256').update(der).digest());
+  const sha256 = fingerprint256(der);
   const known = summaries.get(sha256);
   // A copy: events are handed to subscribers and must not share mutable arrays.
   if (known) return { ...known, sans: [...known.sans] };
@@ -78,7 +83,7 @@ export function summarizeCertificate(der: Uint8Array): CertificateSummaryResult 
  * just minted), so the handshake that presents it summarizes it from the cache.
  */
 export function rememberCertificateSummary(der: Uint8Array, fields: Omit<CertificateSummary, 'sha256'>): void {
-  const sha256 = colonHex(createHash('sha256').update(der).digest());
+  const sha256 = fingerprint256(der);
   summaries.set(sha256, { ...fields, sans: [...fields.sans], sha256 });
 }
 
