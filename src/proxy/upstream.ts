@@ -11,7 +11,7 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { UpstreamError } from '../errors.js';
-import { emptyHandshake, newId, type Connection, type HandshakeEvent } from '../capture/flow.js';
+import { emptyHandshake, newId, roundMs, type Connection, type HandshakeEvent } from '../capture/flow.js';
 import { HandshakeTap } from '../tls/tap.js';
 import { TappedStream, TLS_STREAM_BUFFER_BYTES } from './tapped-stream.js';
 import { nowMs, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
@@ -275,9 +275,10 @@ export class Upstream {
     }
 
     const onEvent = this.options.onTlsEvent;
+    const listener = onEvent ? (e: HandshakeEvent) => onEvent(connection, e) : null;
     // Deferred: our answer to the server's flight leaves before that flight is described.
-    const tap = new HandshakeTap(connection.tls!, 'server', tcpStart, onEvent ? (e) => onEvent(connection, e) : null, { deferred: true });
-    tap.record('proxy', 'TCPConnect', { address: connection.address, port: target.port, durationMs: Math.round(connectMs * 1000) / 1000 }, nowMs());
+    let tap = new HandshakeTap(connection.tls!, 'server', tcpStart, listener, { deferred: true });
+    tap.record('proxy', 'TCPConnect', { address: connection.address, port: target.port, durationMs: roundMs(connectMs) }, nowMs());
     const mode: TlsMode = this.options.tls === '1.2' ? 'max12' : this.options.tls === '1.3' ? 'only13' : 'auto';
     const sslStart = nowMs();
     let socket: TLSSocket;
@@ -289,14 +290,21 @@ export class Upstream {
       if (mode === 'max12' && !(err instanceof UpstreamError) && isProtocolVersionRefusal(e)) {
         // The server will not speak TLS 1.2: retry once with 1.3 on a fresh connection, and say so.
         const note = `the server refused TLS 1.2 (${tlsReason(e)}); retried with TLS 1.3`;
-        connection.tls!.fallback = note;
+        const hs = connection.tls!;
+        hs.fallback = note;
         tap.record('proxy', 'Fallback', { reason: note });
+        // The refused attempt stays in the ladder (its alert, then the note); the handshake's
+        // outcome is the retry's. Its bytes go to a parser of their own on the same ladder: the
+        // first one stopped at the server's fatal alert.
+        hs.error = null;
+        tap = new HandshakeTap(hs, 'server', tcpStart, listener, { deferred: true });
+        const retryStart = nowMs();
         const retryRaw = await this.connectAny(addresses, target.port, label, deadline);
         retryRaw.setNoDelay(true);
-        tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, retry: true });
+        tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, durationMs: roundMs(nowMs() - retryStart), retry: true });
         const retryTap = tap;
         socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label, alpn).catch((err2: unknown) => {
-          throw this.tlsFailure(err2, tap, label);
+          throw this.tlsFailure(err2, retryTap, label);
         });
       } else {
         throw this.tlsFailure(err, tap, label);

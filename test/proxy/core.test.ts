@@ -129,7 +129,21 @@ describe('the core proxy', { skip: requireTools('curl') }, () => {
     const r = await curl(proxy, `https://localhost:${server.port}/`);
     assert.deepEqual(curlStatus(r), { body: 'TLSv1.3', status: 200 });
     const flow = proxy.store.list().find((f) => f.port === server.port && f.state === 'complete');
-    assert.match(flow?.serverConnection?.tls?.fallback ?? '', /refused TLS 1\.2.*retried with TLS 1\.3/);
+    const tls = flow?.serverConnection?.tls;
+    assert.match(tls?.fallback ?? '', /refused TLS 1\.2.*retried with TLS 1\.3/);
+    // Both attempts are on the ladder, each read from its own bytes: the refused one up to the
+    // server's alert, then the note, then the retried handshake decrypted from its key log.
+    const ladder = (tls?.events ?? []).map((e) => `${e.from} ${e.type}`);
+    const fallbackAt = ladder.indexOf('proxy Fallback');
+    assert.deepEqual(ladder.slice(0, fallbackAt + 1), ['proxy TCPConnect', 'proxy ClientHello', 'server Alert', 'proxy Fallback'], ladder.join(', '));
+    assert.equal(tls?.events[2]?.details['description'], 'protocol_version');
+    assert.deepEqual(ladder.slice(fallbackAt + 1, fallbackAt + 4), ['proxy TCPConnect', 'proxy ClientHello', 'server ServerHello'], ladder.join(', '));
+    assert.equal(tls?.events[fallbackAt + 3]?.details['version'], 'TLSv1.3');
+    for (const decrypted of ['server EncryptedExtensions', 'server Certificate', 'server CertificateVerify', 'server Finished', 'proxy Finished']) {
+      assert.ok(ladder.indexOf(decrypted) > fallbackAt, `${decrypted} after the fallback: ${ladder.join(', ')}`);
+    }
+    // The connection was made: the refused attempt is not the handshake's error.
+    assert.deepEqual([tls?.error, tls?.version], [null, 'TLSv1.3']);
   });
 
   test('a malformed request gets 400 with the reason, and the proxy keeps serving', async () => {
