@@ -421,8 +421,19 @@ export function tlsLegOf(tlsVersion: string | null, scheme: Flow['scheme'], hasS
   return hasServerConnection && (scheme === 'https' || scheme === 'wss') ? 'server' : 'client';
 }
 
+/**
+ * The TLS version a flow's summary shows. A TLS server leg speaks for the flow, even when its
+ * handshake failed before a version was chosen (then none is shown): the client's version would
+ * be read as the server's, since `tlsLegOf` tells the legs apart by the server connection alone.
+ */
+function summaryTlsVersion(flow: Flow): string | null {
+  const server = flow.serverConnection;
+  if (server && (flow.scheme === 'https' || flow.scheme === 'wss')) return server.tls?.version ?? null;
+  return server?.tls?.version ?? flow.clientConnection?.tls?.version ?? null;
+}
+
 export function summarize(flow: Flow): FlowSummary {
-  const tlsVersion = flow.serverConnection?.tls?.version ?? flow.clientConnection?.tls?.version ?? null;
+  const tlsVersion = summaryTlsVersion(flow);
   return {
     id: flow.id,
     kind: flow.kind,

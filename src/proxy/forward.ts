@@ -21,7 +21,7 @@ import {
 } from '../capture/flow.js';
 import type { FlowStore } from '../capture/store.js';
 import type { Upstream, UpstreamTarget } from './upstream.js';
-import { attachUpstream, nowMs } from './socket-state.js';
+import { attachFailedUpstream, attachUpstream, nowMs } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import { BodyCapture } from '../capture/body-capture.js';
 import { sendErrorResponse } from './error-response.js';
@@ -356,6 +356,7 @@ export class Forwarder {
     const end = nowMs();
     flow.state = 'error';
     flow.error = { stage, code: err.code, message: err.message };
+    attachFailedUpstream(flow, err);
     flow.duration = round(end - ex.tRequest);
     failedTimings(flow.timings, ex, end, err instanceof UpstreamError ? err.phases : null);
     this.options.store.update(flow);

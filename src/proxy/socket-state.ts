@@ -56,6 +56,24 @@ export function attachUpstream(flow: Flow, socket: Socket, tRequest: number, tSo
 
 const tunnels = new WeakMap<Socket, TunnelContext>();
 const upstreams = new WeakMap<Socket, UpstreamSocketInfo>();
+const failedUpstreams = new WeakMap<Error, Connection>();
+
+/** Remembers the connection an upstream failure happened on (TCP made, then TLS failed). */
+export function setFailedUpstream(err: Error, connection: Connection): void {
+  failedUpstreams.set(err, connection);
+}
+
+/**
+ * Puts on a failed flow the upstream connection its failure happened on, so the server leg's
+ * handshake — what we offered, the alert or certificate that ended it — is kept with the flow.
+ */
+export function attachFailedUpstream(flow: Flow, err: unknown): void {
+  if (flow.serverConnection || !(err instanceof Error)) return;
+  const connection = failedUpstreams.get(err);
+  if (!connection) return;
+  flow.serverConnection = connection;
+  flow.serverIPAddress = connection.address;
+}
 
 export function setTunnel(socket: Socket, ctx: TunnelContext): void {
   tunnels.set(socket, ctx);

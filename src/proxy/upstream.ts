@@ -14,7 +14,7 @@ import { UpstreamError } from '../errors.js';
 import { emptyHandshake, newId, roundMs, type Connection, type HandshakeEvent } from '../capture/flow.js';
 import { HandshakeTap } from '../tls/tap.js';
 import { TappedStream, TLS_STREAM_BUFFER_BYTES } from './tapped-stream.js';
-import { nowMs, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
+import { nowMs, setFailedUpstream, setUpstream, type UpstreamSocketInfo } from './socket-state.js';
 import { bareHost } from './hosts.js';
 import type { UpstreamTls } from '../config.js';
 
@@ -264,9 +264,14 @@ export class Upstream {
     ended('ssl', connectMs);
     raw.setNoDelay(true);
     connection.address = raw.remoteAddress ?? addresses[0] ?? host;
-    raw.once('close', () => {
-      connection.closedAt = Date.now();
-    });
+    // The connection closes with the socket it is on now (a TLS 1.3 retry moves it to a new one).
+    let live = raw;
+    const closesWith = (socket: Socket): void => {
+      socket.once('close', () => {
+        if (live === socket) connection.closedAt = Date.now();
+      });
+    };
+    closesWith(raw);
 
     const info: UpstreamSocketInfo = { connection, startedAt, dns, connect: connectMs, ssl: -1, uses: 0, remoteAddress: connection.address };
     if (target.scheme === 'http') {
@@ -298,16 +303,21 @@ export class Upstream {
         // first one stopped at the server's fatal alert.
         hs.error = null;
         tap = new HandshakeTap(hs, 'server', tcpStart, listener, { deferred: true });
-        const retryStart = nowMs();
-        const retryRaw = await this.connectAny(addresses, target.port, label, deadline);
-        retryRaw.setNoDelay(true);
-        tap.record('proxy', 'TCPConnect', { address: retryRaw.remoteAddress, port: target.port, durationMs: roundMs(nowMs() - retryStart), retry: true });
-        const retryTap = tap;
-        socket = await this.handshake(retryRaw, retryTap, target, host, 'only13', deadline, label, alpn).catch((err2: unknown) => {
-          throw this.tlsFailure(err2, retryTap, label);
-        });
+        try {
+          const retryStart = nowMs();
+          live = await this.connectAny(addresses, target.port, label, deadline);
+          live.setNoDelay(true);
+          connection.address = live.remoteAddress ?? connection.address;
+          info.remoteAddress = connection.address;
+          connection.closedAt = null;
+          closesWith(live);
+          tap.record('proxy', 'TCPConnect', { address: connection.address, port: target.port, durationMs: roundMs(nowMs() - retryStart), retry: true });
+          socket = await this.handshake(live, tap, target, host, 'only13', deadline, label, alpn);
+        } catch (err2) {
+          throw this.tlsFailure(err2, tap, label, connection);
+        }
       } else {
-        throw this.tlsFailure(err, tap, label);
+        throw this.tlsFailure(err, tap, label, connection);
       }
     }
     info.ssl = nowMs() - sslStart;
@@ -316,14 +326,19 @@ export class Upstream {
     return socket;
   }
 
-  private tlsFailure(err: unknown, tap: HandshakeTap, label: string): UpstreamError {
+  /** The error a failed TLS attempt ends with; the flow it fails keeps the connection and its ladder. */
+  private tlsFailure(err: unknown, tap: HandshakeTap, label: string, connection: Connection): UpstreamError {
+    let failure: UpstreamError;
     if (err instanceof UpstreamError) {
       tap.fail(err.message, 'proxy');
-      return err;
+      failure = err;
+    } else {
+      const reason = tlsReason(err as NodeJS.ErrnoException);
+      tap.fail(reason, 'server');
+      failure = new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: ${reason}`, { cause: err });
     }
-    const reason = tlsReason(err as NodeJS.ErrnoException);
-    tap.fail(reason, 'server');
-    return new UpstreamError('MITM_ERR_UPSTREAM_TLS', 'upstream-tls', label, `TLS handshake with ${label} failed: ${reason}`, { cause: err });
+    setFailedUpstream(failure, connection);
+    return failure;
   }
 
   private handshake(raw: Socket, tap: HandshakeTap, target: UpstreamTarget, host: string, mode: TlsMode, deadline: number, label: string, alpn: readonly string[]): Promise<TLSSocket> {

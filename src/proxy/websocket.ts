@@ -20,7 +20,7 @@ import type { FlowStore } from '../capture/store.js';
 import type { Upstream } from './upstream.js';
 import { hostPort, originForm, type ForwardTarget } from './forward.js';
 import { endWithErrorResponse } from './error-response.js';
-import { getClient, attachUpstream, nowMs } from './socket-state.js';
+import { attachFailedUpstream, getClient, attachUpstream, nowMs } from './socket-state.js';
 import { MessageRecorder, type CloseFrame } from './ws-recorder.js';
 import { OPCODE_BINARY } from './ws-frames.js';
 import { negotiatedDeflate, statusLine } from './ws-upgrade.js';
@@ -393,6 +393,7 @@ class Session {
 
   private fail(stage: FailureStage, err: MitmError): void {
     this.flow.error ??= { stage, code: err.code, message: err.message };
+    attachFailedUpstream(this.flow, err);
   }
 
   /** Ends a flow that never became a WebSocket (refused, failed or abandoned). */

@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { TestCa, type KeyPair } from '../helpers/pki.js';
 import { curl, curlStatus, run, startHttpsServer, startOpensslServer, startProxy, tempDir, type Listening, type TestProxy } from '../helpers/servers.js';
 import { requireTools } from '../helpers/tools.js';
+import { summarize } from '../../src/capture/flow.js';
 
 describe('the core proxy', { skip: requireTools('curl') }, () => {
   const ca = new TestCa();
@@ -102,11 +103,12 @@ describe('the core proxy', { skip: requireTools('curl') }, () => {
     await sentinel();
   });
 
-  const tlsFailures: { name: string; pair: () => KeyPair; host: string; expect: RegExp; serverOptions?: Record<string, unknown> }[] = [
-    { name: 'an expired certificate', pair: () => ca.issue(['localhost'], { expired: true }), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: certificate has expired/ },
-    { name: 'a certificate for another host', pair: () => ca.issue(['other.example']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: Hostname\/IP does not match certificate's altnames/ },
-    { name: 'a certificate from an untrusted CA', pair: () => new TestCa('untrusted').issue(['localhost']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: unable to verify the first certificate/ },
-    { name: 'no cipher in common', pair: () => localhostPair, host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: the server sent alert handshake_failure/, serverOptions: { ciphers: 'CAMELLIA256-SHA', maxVersion: 'TLSv1.2' } },
+  // `seen`: what the failed flow's server leg must show, read from that connection's bytes.
+  const tlsFailures: { name: string; pair: () => KeyPair; host: string; expect: RegExp; seen: string; error: RegExp; version: string | null; serverOptions?: Record<string, unknown> }[] = [
+    { name: 'an expired certificate', pair: () => ca.issue(['localhost'], { expired: true }), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: certificate has expired/, seen: 'server Certificate', error: /certificate has expired/, version: 'TLSv1.2' },
+    { name: 'a certificate for another host', pair: () => ca.issue(['other.example']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: Hostname\/IP does not match certificate's altnames/, seen: 'server Certificate', error: /does not match certificate's altnames/, version: 'TLSv1.2' },
+    { name: 'a certificate from an untrusted CA', pair: () => new TestCa('untrusted').issue(['localhost']), host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: unable to verify the first certificate/, seen: 'server Certificate', error: /unable to verify the first certificate/, version: 'TLSv1.2' },
+    { name: 'no cipher in common', pair: () => localhostPair, host: 'localhost', expect: /TLS handshake with localhost:\d+ failed: the server sent alert handshake_failure/, seen: 'server Alert', error: /server sent alert handshake_failure/, version: null, serverOptions: { ciphers: 'CAMELLIA256-SHA', maxVersion: 'TLSv1.2' } },
   ];
   for (const c of tlsFailures) {
     test(`${c.name} upstream gets 502 explaining the TLS failure`, async (t) => {
@@ -119,9 +121,46 @@ describe('the core proxy', { skip: requireTools('curl') }, () => {
       const flow = proxy.store.list().find((f) => f.port === server.port && f.state === 'error');
       assert.equal(flow?.error?.code, 'MITM_ERR_UPSTREAM_TLS');
       assert.equal(flow?.error?.stage, 'upstream-tls');
+      // The failed flow keeps the server leg: what we offered, what the server answered, the error.
+      const tls = flow?.serverConnection?.tls;
+      const ladder = (tls?.events ?? []).map((e) => `${e.from} ${e.type}`);
+      assert.deepEqual(ladder.slice(0, 2), ['proxy TCPConnect', 'proxy ClientHello'], ladder.join(', '));
+      assert.ok(ladder.includes(c.seen), `${c.seen} in ${ladder.join(', ')}`);
+      assert.equal(ladder.at(-1), 'server Error', ladder.join(', '));
+      assert.match(tls?.error ?? '', c.error);
+      assert.equal(flow?.serverIPAddress, flow?.serverConnection?.address);
+      // The list shows the server leg's version, or none if the server never chose one.
+      const summary = summarize(flow!);
+      assert.deepEqual([summary.tlsVersion, summary.tlsLeg], [c.version, c.version ? 'server' : null]);
+      await proxy.store.flushed();
+      const stored = proxy.store.newest(50).find((f) => f.id === flow?.id);
+      assert.deepEqual([stored?.tlsVersion, stored?.tlsLeg], [c.version, c.version ? 'server' : null], 'summaries read back from the session agree');
       await sentinel();
     });
   }
+
+  test('a server that refuses TLS 1.2 and then the retry\'s connection gets 502, and the flow keeps both attempts', async (t) => {
+    // It answers the first ClientHello with a fatal protocol_version alert and stops listening.
+    const refusing = createServer((socket) => {
+      refusing.close();
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46])));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const port = (refusing.address() as AddressInfo).port;
+    t.after(() => refusing.close());
+    const r = await curl(proxy, `https://127.0.0.1:${port}/`);
+    const { body, status } = curlStatus(r);
+    assert.equal(status, 502, r.stderr);
+    assert.match(body, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    const flow = proxy.store.list().find((f) => f.port === port && f.state === 'error');
+    const tls = flow?.serverConnection?.tls;
+    assert.match(tls?.fallback ?? '', /refused TLS 1\.2.*retried with TLS 1\.3/);
+    const ladder = (tls?.events ?? []).map((e) => `${e.from} ${e.type}`);
+    assert.deepEqual(ladder, ['proxy TCPConnect', 'proxy ClientHello', 'server Alert', 'proxy Fallback', 'proxy Error']);
+    assert.match(tls?.error ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+    await sentinel();
+  });
 
   test('a TLS 1.3-only upstream is retried with TLS 1.3 and the fallback is recorded', async (t) => {
     const server = await startHttpsServer(localhostPair, (req, res) => res.end((req.socket as TLSSocket).getProtocol() ?? ''), { minVersion: 'TLSv1.3' });

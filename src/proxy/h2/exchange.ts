@@ -9,7 +9,7 @@ import type { FlowStore } from '../../capture/store.js';
 import { BodyCapture } from '../../capture/body-capture.js';
 import { MitmError, UpstreamError, statusFor, type FailureStage } from '../../errors.js';
 import { ERROR_HEADER } from '../error-response.js';
-import { nowMs } from '../socket-state.js';
+import { attachFailedUpstream, nowMs } from '../socket-state.js';
 import { hostPort, type ForwardTarget } from '../forward.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -85,6 +85,7 @@ export class H2Exchange {
     const end = nowMs();
     this.flow.state = 'error';
     this.flow.error = { stage, code: err.code, message: err.message };
+    attachFailedUpstream(this.flow, err);
     // As on HTTP/1.1: only the phases that ran get times, the failing one up to the failure.
     failedTimings(this.flow.timings, { tRequest: this.tRequest, tSocket: this.tSocket, tSent: this.tSent, tResponse: this.tResponse, socketSeen: this.tSocket > 0 }, end, err instanceof UpstreamError ? err.phases : null);
     this.flow.duration = roundMs(end - this.tRequest);

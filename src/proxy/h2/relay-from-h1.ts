@@ -13,7 +13,7 @@ import { MitmError, UpstreamError } from '../../errors.js';
 import { sendErrorResponse } from '../error-response.js';
 import { hostPort, originForm } from '../forward.js';
 import type { UpstreamTarget } from '../upstream.js';
-import { attachUpstream, nowMs } from '../socket-state.js';
+import { attachFailedUpstream, attachUpstream, nowMs } from '../socket-state.js';
 import { errorCodeName } from './frames.js';
 import { h1RequestToH2, h2ResponseToH1 } from './translate.js';
 import { objectPairs, type ExchangeLimits } from './exchange.js';
@@ -38,6 +38,7 @@ export function relayFromH1(req: IncomingMessage, res: ServerResponse, target: U
     flow.duration = roundMs(nowMs() - tRequest);
     flow.state = error ? 'error' : 'complete';
     if (error) flow.error = { stage: error instanceof UpstreamError ? error.stage : 'client-request', code: error.code, message: error.message };
+    attachFailedUpstream(flow, error);
     store.update(flow);
   };
 
