@@ -63,6 +63,23 @@ describe('HTTP/2 through the proxy, on both legs', { skip: requireTools('curl') 
     assert.equal(clientStream?.sides.proxy?.dataBytes, 'hello over h2'.length);
   });
 
+  test('an h2 client whose server fails the TLS handshake gets 502, and the flow keeps the server leg', async (t) => {
+    const server = await startH2Server(ca.issue(['localhost'], { expired: true }));
+    t.after(() => server.close());
+    const r = await curl(proxy, `https://localhost:${server.port}/expired`, ['--http2', '-D', '-']);
+    const { status, body } = curlStatus(r);
+    assert.equal(status, 502, r.stderr);
+    assert.match(body, /^HTTP\/2 502/m, 'answered over HTTP/2');
+    assert.match(body, /certificate has expired/);
+    const flow = await flowWhere(proxy, (f) => f.port === server.port && f.state === 'error');
+    assert.equal(flow.error?.code, 'MITM_ERR_UPSTREAM_TLS');
+    const tls = flow.serverConnection?.tls;
+    const ladder = (tls?.events ?? []).map((e) => `${e.from} ${e.type}`);
+    assert.ok(ladder.includes('proxy ClientHello') && ladder.includes('server Certificate'), ladder.join(', '));
+    assert.equal(ladder.at(-1), 'server Error', ladder.join(', '));
+    assert.match(tls?.error ?? '', /certificate has expired/);
+  });
+
   test('an HTTP/1.1-only upstream serves an h2 client, translated both ways with trailers', async (t) => {
     const seen: string[] = [];
     const server = await startHttpsServer(pair, (req, res) => {
