@@ -7,7 +7,8 @@
  *   status:404 / 4xx / >=400 / <300 / 200-299
  *   method:POST            exact (case-insensitive)
  *   type:json              response content type contains
- *   tls:1.2 / tls:none     negotiated TLS version
+ *   tls:1.2 / tls:none     negotiated TLS version (the server leg's for https: none if the server
+ *                          refused the handshake before choosing one)
  *   url:/api  path:/api    url / path contains
  *   body:TEXT              request or response body (decoded as shown) contains; req.body:, res.body: one side
  *   header:NAME=VALUE      a request or response header NAME contains VALUE; header:NAME: it is present

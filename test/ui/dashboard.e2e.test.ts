@@ -279,8 +279,11 @@ describe('dashboard UI in Chromium', { timeout: 180_000, skip: requireTools('chr
     await input.fill('type:json -host:api');
     await eventually(async () => (await matchCount(page)) === `0 of ${flows.length}`, 'no json outside api');
     await page.locator('.empty', { hasText: 'No flow matches' }).waitFor();
+    // No version negotiated: the plain-HTTP flow, and the flow whose server refused every suite
+    // (its server leg chose none; the client's version is not shown as the server's).
     await input.fill('tls:none');
-    await eventually(async () => (await rowCount(page)) === 1, 'the plain-HTTP flow');
+    await eventually(async () => (await rowCount(page)) === 2, 'the plain-HTTP flow and the refused handshake');
+    await page.locator('.rows .row', { hasText: 'legacy.example.net' }).waitFor();
     await input.fill('status:abc');
     await page.locator('.filter-error', { hasText: 'status:abc' }).waitFor();
     await input.fill('');
