@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
 import { TestCa } from '../helpers/pki.js';
-import { run, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
+import { run, startHttpsServer, startProxy, tempDir, type TestProxy } from '../helpers/servers.js';
 import { headerValue, type Flow } from '../../src/capture/flow.js';
 import type { StoreEvent } from '../../src/capture/store.js';
 import { requireTools } from '../helpers/tools.js';
@@ -435,6 +435,20 @@ describe('WebSocket interception', () => {
     assert.match(answer.body, /^mitmscope: TCP connection to localhost:\d+ failed: connection refused/);
     const flow = await settledFlow(proxy, '/nowhere');
     assert.deepEqual([flow.state, flow.error?.code, flow.error?.stage], ['error', 'MITM_ERR_UPSTREAM_CONNECT', 'connect']);
+  });
+
+  test('an upstream whose certificate has expired answers the upgrade with 502, and the flow keeps the server leg', async (t) => {
+    const expired = await startHttpsServer(ca.issue(['localhost'], { expired: true }), (_req, res) => res.end('not reached'));
+    t.after(() => expired.close());
+    const ws = await wssClient(proxy, proxyCa, expired.port, '/expired');
+    const answer = await unexpectedResponse(ws);
+    assert.equal(answer.status, 502);
+    assert.equal(answer.headers['x-mitmscope-error'], 'MITM_ERR_UPSTREAM_TLS');
+    const flow = await settledFlow(proxy, '/expired');
+    const server = flow.serverConnection?.tls;
+    assert.ok(server?.events.some((e) => e.type === 'Certificate' && e.from === 'server'), JSON.stringify(server?.events.map((e) => e.type)));
+    assert.equal(server?.events.at(-1)?.type, 'Error');
+    assert.match(server?.error ?? '', /certificate has expired/);
   });
 
   test('a non-WebSocket upgrade (h2c) through the plain proxy is served as a plain request', async () => {
