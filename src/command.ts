@@ -13,6 +13,7 @@ import { loadOrCreateRootCa } from './ca/root-ca.js';
 import { writeCaBundle } from './setup/bundle.js';
 import { envExports, parseShell } from './setup/env.js';
 import { listSessions, formatSessions } from './capture/session/list.js';
+import { describeMend, repairHarFile } from './har/repair.js';
 
 /** In-flight exchanges get this long to finish on SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 5000;
@@ -22,6 +23,8 @@ const DEFAULT_SESSIONS_DIR = 'sessions';
 const HELP = `Usage: mitmscope [options]
        mitmscope env [--shell bash|zsh|fish|powershell] [--host H] [--port P] [--ca-dir DIR]
        mitmscope sessions [DIR]   list the sessions in DIR (default ./sessions)
+       mitmscope repair-har FILE  close a HAR recording cut off by a crash after its
+                                  last complete entry
 
 An intercepting HTTPS debugging proxy that shows every TLS handshake step.
 
@@ -112,7 +115,8 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'env'; config: Config; shell: string }
-  | { kind: 'sessions'; dir: string };
+  | { kind: 'sessions'; dir: string }
+  | { kind: 'repair-har'; file: string };
 
 /** Default session folder name: the local start time, sortable (`20261201-143005`). */
 export function sessionName(now = new Date()): string {
@@ -132,6 +136,11 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (v.version) return { kind: 'version' };
   const sub = positionals[0];
   if (sub === 'sessions') return { kind: 'sessions', dir: resolve(positionals[1] ?? DEFAULT_SESSIONS_DIR) };
+  if (sub === 'repair-har') {
+    const file = positionals[1];
+    if (file === undefined || positionals.length > 2) throw new ConfigError('repair-har needs exactly one FILE');
+    return { kind: 'repair-har', file: resolve(file) };
+  }
   if (sub !== undefined && sub !== 'env') throw new ConfigError(`unknown command "${sub}" (see --help)`);
   const config: Config = {
     ...DEFAULTS,
@@ -212,6 +221,16 @@ export async function main(): Promise<void> {
     process.stdout.write(formatSessions(command.dir, await listSessions(command.dir)));
     return;
   }
+  if (command.kind === 'repair-har') {
+    try {
+      const { entries, mend } = await repairHarFile(command.file);
+      process.stdout.write(mend ? `${describeMend(command.file, mend)}\n` : `${command.file} is a complete HAR (${entries} entries): nothing to repair\n`);
+    } catch (err) {
+      process.stderr.write(errorLine(err));
+      process.exit(1);
+    }
+    return;
+  }
   if (command.kind === 'env') {
     try {
       process.stdout.write(await environment(command.config, command.shell));
@@ -259,5 +278,6 @@ export async function main(): Promise<void> {
   if (running.store.dir) out.write(`session    ${running.store.dir} (${running.store.size} flows)\n`);
   if (running.rootCa.created) out.write('           (new CA created: trust it in your browser or tool, or pass --cacert to curl)\n');
   for (const w of running.rootCa.warnings) process.stderr.write(`mitmscope: warning: ${w}\n`);
+  if (running.recorder?.mend) process.stderr.write(`mitmscope: warning: ${describeMend(running.recorder.path, running.recorder.mend)}\n`);
   out.write('ready\n');
 }

@@ -15,6 +15,8 @@ export interface JsonSyntaxError {
 type Expect = 'value' | 'value-or-end' | 'key' | 'key-or-end' | 'colon' | 'comma-or-end' | 'eof';
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+/** Any start of a number, matched only when it runs to the end of the text. */
+const NUMBER_PREFIX = /-?\d*(?:\.\d*)?(?:[eE][+-]?\d*)?$/y;
 const ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 
@@ -32,6 +34,8 @@ function scanString(text: string, i: number): number | { at: number; reason: str
     if (c < 0x20) return { at: j, reason: 'control character in string' };
     if (c === 0x5c) {
       const e = text[j + 1];
+      // An escape the text ends in the middle of is a cut, not a wrong escape.
+      if (e === undefined || (e === 'u' && j + 6 > text.length && /^[0-9a-fA-F]*$/.test(text.slice(j + 2)))) return { at: text.length, reason: 'unterminated string' };
       if (e === 'u') {
         if (!HEX4.test(text.slice(j + 2, j + 6))) return { at: j, reason: 'bad \\u escape' };
         j += 6;
@@ -51,12 +55,22 @@ function position(text: string, offset: number, reason: string): JsonSyntaxError
   return { offset, line, column: offset - lineStart + 1, reason };
 }
 
+/**
+ * Told of every point where the text could be closed: just after a `{` or `[` opens, and just after
+ * a value ends. `depth` counts the containers open there (the root object's members are at 1);
+ * `end` is the offset just past the bracket or the value.
+ */
+export type JsonBoundary = (depth: number, end: number) => void;
+
 /** The first syntax error in `text`, or null when it is valid JSON. */
-export function findJsonSyntaxError(text: string): JsonSyntaxError | null {
+export function findJsonSyntaxError(text: string, boundary?: JsonBoundary): JsonSyntaxError | null {
   const stack: ('{' | '[')[] = [];
   let expect: Expect = 'value';
   let i = 0;
-  const afterValue = (): Expect => (stack.length === 0 ? 'eof' : 'comma-or-end');
+  const afterValue = (): Expect => {
+    boundary?.(stack.length, i);
+    return stack.length === 0 ? 'eof' : 'comma-or-end';
+  };
   for (;;) {
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
     if (i >= text.length) return expect === 'eof' ? null : position(text, i, 'unexpected end of input');
@@ -107,6 +121,7 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | null {
         if (c === '{' || c === '[') {
           stack.push(c);
           i++;
+          boundary?.(stack.length, i);
           expect = c === '{' ? 'key-or-end' : 'value-or-end';
           continue;
         }
@@ -128,6 +143,10 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | null {
         }
         NUMBER.lastIndex = i;
         const m = NUMBER.exec(text);
+        NUMBER_PREFIX.lastIndex = i;
+        const prefix = NUMBER_PREFIX.exec(text);
+        // `40.` or `1e` at the very end is a number the text was cut in, not a wrong one.
+        if (prefix && prefix[0].length > (m?.[0].length ?? 0)) return position(text, text.length, 'unexpected end of input');
         if (!m) return position(text, i, `${describe(text, i)}, expected a value`);
         i += m[0].length;
         expect = afterValue();

@@ -1,15 +1,16 @@
 /**
- * Continuous, crash-safe HAR recording (`--har FILE`). The file is valid HAR at every instant:
- * it always ends with the `]}}` that closes `entries`, `log` and the root, and each batch of
- * entries is one positional write of `,<entries>]}}` over the old tail. A kill between writes
- * leaves the previous document, and Linux completes a write(2) to a regular file before SIGKILL
- * takes effect — except that generic_perform_write checks for fatal signals between pages, so a
- * kill landing during the microseconds a multi-page write spends copying can cut it at a page
- * boundary. That window is the one way to tear the tail; nothing in JSON can stage bytes safely.
+ * Continuous HAR recording (`--har FILE`). The file always ends with the `]}}` that closes
+ * `entries`, `log` and the root, and each batch of entries is one positional write of
+ * `,<entries>]}}` over the old tail, so between writes it is a complete HAR. A kill -9 between
+ * writes leaves the previous document. A kill during a write that spans pages can cut it: Linux
+ * copies a write(2) into the page cache page by page and stops at the next page when the process
+ * has a fatal signal pending (generic_perform_write), so the file ends at a page boundary inside
+ * the batch, its old tail already overwritten. No ordering of writes avoids this — any new entry
+ * bytes must land where the old tail was before the new tail exists — so such a file is mended
+ * instead: reopening it with `append` (and `mitmscope repair-har`) closes it after its last
+ * complete entry (repair.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, link, open, readFile, realpath, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readFile, realpath, type FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import type { Flow, FlowState } from '../capture/flow.js';
 import type { FlowStore, StoreEvent } from '../capture/store.js';
@@ -17,16 +18,13 @@ import { HarError } from '../errors.js';
 import { harRoot, harToFlows } from './import.js';
 import { entryJson, harCreator, HAR_VERSION } from './mapping.js';
 import { redaction, type RedactOptions, type Redaction } from './redact.js';
+import { createExclusive, errnoCode, replaceAtomically } from './atomic-file.js';
+import { parseOrMend, type Mend } from './repair.js';
 
 const debug = debuglog('mitmscope-har');
 
 /** Closes `entries`, `log` and the root object; always the last bytes of the file. */
 const TAIL = Buffer.from(']}}');
-/** Recordings hold cookies and tokens unless redacted: readable by the owner only, like the CA key. */
-const FILE_MODE = 0o600;
-/** Errors from link(2) meaning "this filesystem has no hard links": fall back to O_EXCL creation. */
-const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
-
 export interface HarRecorderOptions {
   /** Add to an existing file instead of refusing to touch it. */
   append: boolean;
@@ -39,14 +37,6 @@ function ioError(path: string, err: unknown, verb = 'write'): HarError {
   return new HarError('MITM_ERR_HAR_IO', `cannot ${verb} ${path}: ${(err as Error).message}`, { cause: err });
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
-}
-
-function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
 /** `{...rootFields,"log":{...logFields,"entries":[` — `entries` last so that the tail is fixed. */
 function headOf(root: Record<string, unknown>, log: Record<string, unknown>): string {
   let head = '{';
@@ -54,37 +44,6 @@ function headOf(root: Record<string, unknown>, log: Record<string, unknown>): st
   head += '"log":{';
   for (const [k, v] of Object.entries(log)) if (k !== 'entries') head += `${JSON.stringify(k)}:${JSON.stringify(v)},`;
   return `${head}"entries":[`;
-}
-
-/**
- * Creates `path` with its full content in one step, failing with EEXIST if it exists: the content
- * goes to a temporary file first and link(2) publishes it, so no reader or crash sees it empty.
- */
-async function createExclusive(path: string, content: string): Promise<void> {
-  const tmp = tempPath(path);
-  await writeFile(tmp, content, { flag: 'wx', mode: FILE_MODE });
-  try {
-    await link(tmp, path);
-  } catch (err) {
-    if (!NO_LINK_CODES.has(errnoCode(err) ?? '')) throw err;
-    await writeFile(path, content, { flag: 'wx', mode: FILE_MODE });
-  } finally {
-    await unlink(tmp).catch(() => {});
-  }
-}
-
-/** Replaces `path` atomically (temporary file + rename), keeping its permissions. */
-async function replaceAtomically(path: string, content: string): Promise<void> {
-  const tmp = tempPath(path);
-  const { mode } = await stat(path);
-  try {
-    await writeFile(tmp, content, { flag: 'wx', mode: FILE_MODE });
-    await chmod(tmp, mode & 0o7777);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
@@ -99,30 +58,36 @@ interface Prepared {
   fh: FileHandle;
   tailOffset: number;
   entries: number;
+  /** What reopening dropped from a file a kill had cut off; null when it was whole. */
+  mend: Mend | null;
 }
 
 async function prepareFile(path: string, append: boolean): Promise<Prepared> {
   const head = headOf({}, { version: HAR_VERSION, creator: harCreator(), pages: [] });
   try {
     await createExclusive(path, head + TAIL.toString());
-    return { fh: await open(path, 'r+'), tailOffset: Buffer.byteLength(head), entries: 0 };
+    return { fh: await open(path, 'r+'), tailOffset: Buffer.byteLength(head), entries: 0, mend: null };
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw ioError(path, err);
   }
   if (!append) throw new HarError('MITM_ERR_HAR_EXISTS', `${path} exists; pass --har-append to add to it, or choose a new name`);
 
-  let text: string;
+  let bytes: Buffer;
   let target: string;
   try {
     // Rewriting goes through rename(2): aim it at the real file, not at a symlink to it.
     target = await realpath(path);
-    text = await readFile(target, 'utf8');
+    bytes = await readFile(target);
   } catch (err) {
     throw ioError(path, err, 'read');
   }
   let parsed: ReturnType<typeof harRoot>;
+  let mend: Mend | null;
   try {
-    parsed = harRoot(text);
+    // A recording killed mid-write is closed after its last complete entry and goes on from there.
+    const read = parseOrMend(bytes);
+    mend = read.mend;
+    parsed = harRoot(read.value);
     harToFlows(parsed.root); // the same checks as an import: we only add to files we could read back
   } catch (err) {
     if (err instanceof HarError) throw new HarError('MITM_ERR_HAR_INVALID', `${path}: ${err.message}`, { cause: err });
@@ -134,7 +99,7 @@ async function prepareFile(path: string, append: boolean): Promise<Prepared> {
   const body = parsed.entries.map((e) => JSON.stringify(e)).join(',');
   try {
     await replaceAtomically(target, ownHead + body + TAIL.toString());
-    return { fh: await open(target, 'r+'), tailOffset: Buffer.byteLength(ownHead) + Buffer.byteLength(body), entries: parsed.entries.length };
+    return { fh: await open(target, 'r+'), tailOffset: Buffer.byteLength(ownHead) + Buffer.byteLength(body), entries: parsed.entries.length, mend };
   } catch (err) {
     throw ioError(path, err);
   }
@@ -160,6 +125,8 @@ function finished(state: FlowState): boolean {
 
 export class HarRecorder {
   readonly path: string;
+  /** What opening with `append` dropped from a file a kill had cut off mid-write; null when it was whole. */
+  readonly mend: Mend | null;
   private readonly fh: FileHandle;
   private readonly store: FlowStore;
   private readonly redact: Redaction;
@@ -185,6 +152,7 @@ export class HarRecorder {
 
   private constructor(path: string, prepared: Prepared, options: HarRecorderOptions) {
     this.path = path;
+    this.mend = prepared.mend;
     this.fh = prepared.fh;
     this.tailOffset = prepared.tailOffset;
     this.committed = prepared.entries;
