@@ -10,7 +10,7 @@
  * instead: reopening it with `append` (and `mitmscope repair-har`) closes it after its last
  * complete entry (repair.ts).
  */
-import { open, readFile, realpath, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import type { Flow, FlowState } from '../capture/flow.js';
 import type { FlowStore, StoreEvent } from '../capture/store.js';
@@ -19,7 +19,7 @@ import { harRoot, harToFlows } from './import.js';
 import { entryJson, harCreator, HAR_VERSION } from './mapping.js';
 import { redaction, type RedactOptions, type Redaction } from './redact.js';
 import { createExclusive, errnoCode, replaceAtomically } from './atomic-file.js';
-import { parseOrMend, type Mend } from './repair.js';
+import { parseOrMend, readHarFile, type Mend } from './repair.js';
 
 const debug = debuglog('mitmscope-har');
 
@@ -32,9 +32,9 @@ export interface HarRecorderOptions {
   store: FlowStore;
 }
 
-function ioError(path: string, err: unknown, verb = 'write'): HarError {
+function ioError(path: string, err: unknown): HarError {
   if (err instanceof HarError) return err;
-  return new HarError('MITM_ERR_HAR_IO', `cannot ${verb} ${path}: ${(err as Error).message}`, { cause: err });
+  return new HarError('MITM_ERR_HAR_IO', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
 }
 
 /** `{...rootFields,"log":{...logFields,"entries":[` — `entries` last so that the tail is fixed. */
@@ -72,15 +72,7 @@ async function prepareFile(path: string, append: boolean): Promise<Prepared> {
   }
   if (!append) throw new HarError('MITM_ERR_HAR_EXISTS', `${path} exists; pass --har-append to add to it, or choose a new name`);
 
-  let bytes: Buffer;
-  let target: string;
-  try {
-    // Rewriting goes through rename(2): aim it at the real file, not at a symlink to it.
-    target = await realpath(path);
-    bytes = await readFile(target);
-  } catch (err) {
-    throw ioError(path, err, 'read');
-  }
+  const { target, bytes } = await readHarFile(path);
   let parsed: ReturnType<typeof harRoot>;
   let mend: Mend | null;
   try {

@@ -44,15 +44,7 @@ export function describeMend(path: string, mend: Mend): string {
  * left as it was.
  */
 export async function repairHarFile(path: string): Promise<{ entries: number; mend: Mend | null }> {
-  let target: string;
-  let bytes: Buffer;
-  try {
-    // Replacement goes through rename(2): aim it at the real file, not at a symlink to it.
-    target = await realpath(path);
-    bytes = await readFile(target);
-  } catch (err) {
-    throw new HarError('MITM_ERR_HAR_IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const { target, bytes } = await readHarFile(path);
   const read = parseOrMend(bytes);
   const { entries } = harRoot(read.value);
   if (read.mend) {
@@ -63,4 +55,15 @@ export async function repairHarFile(path: string): Promise<{ entries: number; me
     }
   }
   return { entries: entries.length, mend: read.mend };
+}
+
+/** The bytes of the HAR at `path` and the real file behind it, which a replacement must aim at. */
+export async function readHarFile(path: string): Promise<{ target: string; bytes: Buffer }> {
+  try {
+    // Replacement goes through rename(2): aim it at the real file, not at a symlink to it.
+    const target = await realpath(path);
+    return { target, bytes: await readFile(target) };
+  } catch (err) {
+    throw new HarError('MITM_ERR_HAR_IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
 }

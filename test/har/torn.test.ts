@@ -1,4 +1,4 @@
-import { test, describe } from 'node:test';
+import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,17 @@ function entryEnds(bytes: Buffer): number[] {
   const ends = [Buffer.byteLength(text.slice(0, open))];
   for (const [i, e] of har.log.entries.entries()) ends.push(ends[ends.length - 1]! + (i > 0 ? 1 : 0) + Buffer.byteLength(JSON.stringify(e)));
   return ends;
+}
+
+/** A recording cut `extra` bytes after the end of its entry number `after` (0: after `entries:[`), as `torn.har`. */
+async function tornCopy(t: TestContext, after: number, extra: number): Promise<{ dir: string; path: string; bytes: Buffer; cut: number }> {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const bytes = await record(dir.path);
+  const path = join(dir.path, 'torn.har');
+  const cut = entryEnds(bytes)[after]! + extra;
+  await writeFile(path, bytes.subarray(0, cut), { mode: 0o600 });
+  return { dir: dir.path, path, bytes, cut };
 }
 
 describe('mending a HAR recording a kill cut off', () => {
@@ -115,12 +126,7 @@ describe('mending a HAR recording a kill cut off', () => {
   });
 
   test('reopening a cut-off recording with append mends it and records on after the last complete entry', async (t) => {
-    const dir = await tempDir();
-    t.after(() => dir.remove());
-    const bytes = await record(dir.path);
-    const path = join(dir.path, 'torn.har');
-    const cut = entryEnds(bytes)[2]! + 1000;
-    await writeFile(path, bytes.subarray(0, cut), { mode: 0o600 });
+    const { path, bytes, cut } = await tornCopy(t, 2, 1000);
     const store = new FlowStore();
     const recorder = await HarRecorder.open(path, { append: true, store });
     assert.deepEqual(recorder.mend, { entries: 2, droppedBytes: cut - entryEnds(bytes)[2]! });
@@ -133,12 +139,7 @@ describe('mending a HAR recording a kill cut off', () => {
   });
 
   test('repairHarFile replaces the file atomically, keeps its mode, and leaves whole or unmendable files alone', async (t) => {
-    const dir = await tempDir();
-    t.after(() => dir.remove());
-    const bytes = await record(dir.path);
-    const path = join(dir.path, 'torn.har');
-    const cut = entryEnds(bytes)[4]! + 7;
-    await writeFile(path, bytes.subarray(0, cut));
+    const { dir, path, bytes } = await tornCopy(t, 4, 7);
     await chmod(path, 0o640);
     const first = await repairHarFile(path);
     assert.deepEqual(first, { entries: 4, mend: { entries: 4, droppedBytes: 7 } });
@@ -148,19 +149,14 @@ describe('mending a HAR recording a kill cut off', () => {
     await assertValidHar(JSON.parse(mended.toString('utf8')));
     assert.deepEqual(await repairHarFile(path), { entries: 4, mend: null });
     assert.deepEqual(await readFile(path), mended);
-    const broken = join(dir.path, 'broken.har');
+    const broken = join(dir, 'broken.har');
     await writeFile(broken, '{"log": {"version": "1.2" "entries": []}}');
     await assert.rejects(repairHarFile(broken), (err: unknown) => isMitmError(err) && err.code === 'MITM_ERR_HAR_INVALID');
     assert.equal(await readFile(broken, 'utf8'), '{"log": {"version": "1.2" "entries": []}}');
   });
 
   test('mitmscope repair-har mends a cut-off recording and says what it kept', async (t) => {
-    const dir = await tempDir();
-    t.after(() => dir.remove());
-    const bytes = await record(dir.path);
-    const path = join(dir.path, 'torn.har');
-    const cut = entryEnds(bytes)[1]! + 50;
-    await writeFile(path, bytes.subarray(0, cut));
+    const { path } = await tornCopy(t, 1, 50);
     const r = await cli(['repair-har', path]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /cut off inside an entry.*kept its 1 complete entries and dropped the last 50 bytes/);
