@@ -224,7 +224,7 @@ export async function main(): Promise<void> {
   if (command.kind === 'repair-har') {
     try {
       const { entries, mend } = await repairHarFile(command.file);
-      process.stdout.write(mend ? `${describeMend(command.file, mend)}\n` : `${command.file} is a complete HAR (${entries} entries): nothing to repair\n`);
+      process.stdout.write(mend ? `${describeMend(command.file, mend)}\n` : `${command.file} is a complete HAR (${entries} ${entries === 1 ? 'entry' : 'entries'}): nothing to repair\n`);
     } catch (err) {
       process.stderr.write(errorLine(err));
       process.exit(1);

@@ -26,7 +26,7 @@ import {
 import { HarError, type FailureStage } from '../errors.js';
 import { contentCoding, encodeBody, isKnownCoding, textToBody } from './body.js';
 import { findJsonSyntaxError } from './json-error.js';
-import { mendTornHar } from './torn.js';
+import { completeEntries, mendTornHar } from './torn.js';
 import { fromHarTimings, totalTime, toHarTimings } from './timings.js';
 
 type Obj = Record<string, unknown>;
@@ -126,7 +126,7 @@ export function parseHarText(text: string): unknown {
     const where = findJsonSyntaxError(body);
     let at = where ? `line ${where.line}, column ${where.column} (position ${where.offset}): ${where.reason}` : (err as Error).message;
     const mended = where?.offset === body.length ? mendTornHar(body) : null;
-    if (mended) at += `; it is cut off inside log.entries, as a recording stopped mid-write leaves it: \`mitmscope repair-har FILE\` keeps its ${mended.entries} complete entries`;
+    if (mended) at += `; it is cut off inside log.entries, as a recording stopped mid-write leaves it: \`mitmscope repair-har FILE\` keeps its ${completeEntries(mended.entries)}`;
     throw new HarError('MITM_ERR_HAR_INVALID', `the HAR is not valid JSON: ${at}`, { cause: err });
   }
 }

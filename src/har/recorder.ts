@@ -25,6 +25,7 @@ const debug = debuglog('mitmscope-har');
 
 /** Closes `entries`, `log` and the root object; always the last bytes of the file. */
 const TAIL = Buffer.from(']}}');
+
 export interface HarRecorderOptions {
   /** Add to an existing file instead of refusing to touch it. */
   append: boolean;

@@ -6,7 +6,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { HarError } from '../errors.js';
 import { replaceAtomically } from './atomic-file.js';
 import { harRoot, parseHarText } from './import.js';
-import { CLOSE, mendTornHar } from './torn.js';
+import { CLOSE, completeEntries, mendTornHar } from './torn.js';
 
 /** What mending dropped from a file. */
 export interface Mend {
@@ -35,7 +35,7 @@ export function parseOrMend(bytes: Buffer): { value: unknown; text: string; mend
 
 /** One line for the user: what was cut and what was kept. */
 export function describeMend(path: string, mend: Mend): string {
-  return `${path} was cut off inside an entry, as a recording stopped mid-write leaves it: kept its ${mend.entries} complete entries and dropped the last ${mend.droppedBytes} bytes`;
+  return `${path} was cut off inside an entry, as a recording stopped mid-write leaves it: kept its ${completeEntries(mend.entries)} and dropped the last ${mend.droppedBytes} bytes`;
 }
 
 /**

@@ -56,3 +56,7 @@ export function mendTornHar(text: string): MendedHar | null {
   return { text: mended, entries: entries.length };
 }
 
+/** "1 complete entry", "3 complete entries": how messages count what a mend kept. */
+export function completeEntries(n: number): string {
+  return `${n} complete ${n === 1 ? 'entry' : 'entries'}`;
+}

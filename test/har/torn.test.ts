@@ -159,11 +159,11 @@ describe('mending a HAR recording a kill cut off', () => {
     const { path } = await tornCopy(t, 1, 50);
     const r = await cli(['repair-har', path]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /cut off inside an entry.*kept its 1 complete entries and dropped the last 50 bytes/);
+    assert.match(r.stdout, /cut off inside an entry.*kept its 1 complete entry and dropped the last 50 bytes/);
     assert.equal((JSON.parse(await readFile(path, 'utf8')) as Har).log.entries.length, 1);
     const again = await cli(['repair-har', path]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /is a complete HAR \(1 entries\): nothing to repair/);
+    assert.match(again.stdout, /is a complete HAR \(1 entry\): nothing to repair/);
     await writeFile(path, 'not json');
     const bad = await cli(['repair-har', path]);
     assert.equal(bad.code, 1);
