@@ -27,10 +27,12 @@ export function parseOrMend(bytes: Buffer): { value: unknown; text: string; mend
   } catch {
     // mended below, or reported with its position
   }
-  const mended = mendTornHar(text);
+  // A byte order mark is allowed before a HAR (parseHarText skips it too); the mended file keeps it.
+  const bom = text.charCodeAt(0) === 0xfeff ? text[0]! : '';
+  const mended = mendTornHar(text.slice(bom.length));
   if (!mended) return { value: parseHarText(text), text, mend: null };
-  const keptBytes = Buffer.byteLength(mended.text) - CLOSE.length;
-  return { value: JSON.parse(mended.text) as unknown, text: mended.text, mend: { entries: mended.entries, droppedBytes: bytes.length - keptBytes } };
+  const keptBytes = Buffer.byteLength(bom + mended.text) - CLOSE.length;
+  return { value: JSON.parse(mended.text) as unknown, text: bom + mended.text, mend: { entries: mended.entries, droppedBytes: bytes.length - keptBytes } };
 }
 
 /** One line for the user: what was cut and what was kept. */

@@ -89,6 +89,15 @@ describe('mending a HAR recording a kill cut off', () => {
     }
   });
 
+  test('a HAR that starts with a byte order mark is mended too, and keeps the mark', async (t) => {
+    const { bytes } = await tornCopy(t, 0, 0);
+    const torn = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes.subarray(0, entryEnds(bytes)[2]! + 30)]);
+    const read = parseOrMend(torn);
+    assert.deepEqual(read.mend, { entries: 2, droppedBytes: 30 });
+    assert.equal(read.text.charCodeAt(0), 0xfeff);
+    assert.equal((read.value as Har).log.entries.length, 2);
+  });
+
   test('a cut in the head, damage before the end and valid JSON are not mended', async (t) => {
     const dir = await tempDir();
     t.after(() => dir.remove());
