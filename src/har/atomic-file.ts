@@ -7,7 +7,7 @@ import { chmod, link, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Recordings hold cookies and tokens unless redacted: readable by the owner only, like the CA key. */
-export const FILE_MODE = 0o600;
+const FILE_MODE = 0o600;
 /** Errors from link(2) meaning "this filesystem has no hard links": fall back to O_EXCL creation. */
 const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 

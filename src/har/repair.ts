@@ -32,7 +32,7 @@ export function parseOrMend(bytes: Buffer): { value: unknown; text: string; mend
   const mended = mendTornHar(text.slice(bom.length));
   if (!mended) return { value: parseHarText(text), text, mend: null };
   const keptBytes = Buffer.byteLength(bom + mended.text) - CLOSE.length;
-  return { value: JSON.parse(mended.text) as unknown, text: bom + mended.text, mend: { entries: mended.entries, droppedBytes: bytes.length - keptBytes } };
+  return { value: mended.value, text: bom + mended.text, mend: { entries: mended.entries, droppedBytes: bytes.length - keptBytes } };
 }
 
 /** One line for the user: what was cut and what was kept. */

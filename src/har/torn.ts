@@ -11,6 +11,8 @@ export interface MendedHar {
   text: string;
   /** Complete entries kept. */
   entries: number;
+  /** `text`, parsed. */
+  value: Record<string, unknown>;
 }
 
 /** `log.entries` is an array in an object in the root object: its elements sit at depth 3. */
@@ -47,13 +49,14 @@ export function mendTornHar(text: string): MendedHar | null {
   } catch {
     return null; // the last depth-3 boundary was in something other than an array of `log`
   }
-  const log = isObject(parsed) ? parsed['log'] : undefined;
+  if (!isObject(parsed)) return null;
+  const log = parsed['log'];
   if (!isObject(log)) return null;
   const keys = Object.keys(log);
   const entries = log['entries'];
   // A HAR's head (its version and creator) was written whole before the entries began.
   if (keys[keys.length - 1] !== 'entries' || !Array.isArray(entries) || typeof log['version'] !== 'string' || !isObject(log['creator'])) return null;
-  return { text: mended, entries: entries.length };
+  return { text: mended, entries: entries.length, value: parsed };
 }
 
 /** "1 complete entry", "3 complete entries": how messages count what a mend kept. */
